@@ -1,0 +1,121 @@
+"""Shared fixtures: databases (SQLite and Postgres), a fresh DBOS per test, the fake model server.
+
+Postgres comes from ``TIMESTEP_TEST_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
+each test run gets a fresh database on that server. Under ``CI=true`` an unreachable Postgres
+fails the run instead of skipping its tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from agents import set_tracing_disabled
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+os.environ["TIMESTEP_PROBE_LOCAL_POSTGRES"] = "false"
+set_tracing_disabled(True)
+
+PG_URL = os.environ.get("TIMESTEP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _admin_engine() -> sa.Engine:
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    return sa.create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh Postgres database for this test run, dropped at the end."""
+    engine = _admin_engine()
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        message = f"Postgres at {make_url(PG_URL).render_as_string()} is unreachable: {exc.orig}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: Postgres tests must run)")
+        pytest.skip(message)
+    name = f"timestep_test_{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        from timestep._runtime import reset_runtime
+
+        with contextlib.suppress(Exception):  # the database goes away regardless
+            reset_runtime()
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'timestep.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every storage test runs on both databases."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def durable(database_url: str) -> Iterator[str]:
+    """A fresh DBOS, configured and launched on ``database_url``; destroyed afterwards."""
+    from timestep import configure_dbos, ensure_dbos_launched
+    from timestep._runtime import reset_runtime
+    from timestep._settings import get_settings
+
+    reset_runtime(destroy=False)
+    get_settings.cache_clear()
+    configure_dbos(database_url)
+    ensure_dbos_launched()
+    try:
+        yield database_url
+    finally:
+        _cancel_unfinished_workflows()
+        reset_runtime()
+        get_settings.cache_clear()
+
+
+def _cancel_unfinished_workflows() -> None:
+    """The databases outlive single tests: a run left waiting (an approval nobody gives, a
+    queued run) would otherwise be recovered by every later launch and run among its tests."""
+    from dbos import DBOS
+
+    from timestep._runtime import is_dbos_launched
+
+    if not is_dbos_launched():
+        return
+    for workflow in DBOS.list_workflows(status=["PENDING", "ENQUEUED"]):
+        DBOS.cancel_workflow(workflow.workflow_id)
+
+
+@pytest.fixture
+def fake_model() -> Iterator[object]:
+    """The real HTTP fake of the OpenAI API, and Timestep's default provider pointed at it."""
+    from timestep import set_model_provider
+    from timestep.testing import FakeModelServer
+
+    server = FakeModelServer()
+    server.start()
+    set_model_provider(server.provider())
+    try:
+        yield server
+    finally:
+        set_model_provider(None)
+        server.stop()

@@ -1,0 +1,221 @@
+"""Which database Timestep uses, and the SQLAlchemy engines on it.
+
+Resolution order (first that applies wins):
+
+1. an explicit URL passed by the caller;
+2. ``PG_CONNECTION_URI`` (must answer: no silent fallback when the user asked for Postgres);
+3. DBOS's own setting: ``DBOS_SYSTEM_DATABASE_URL`` or ``system_database_url`` in ``dbos-config.yaml``;
+4. Postgres on localhost:5432, if it answers within about a second;
+5. an embedded SQLite file under ``TIMESTEP_DATA_DIR`` (the newcomer's default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ._settings import Settings, _redact, get_settings
+from .errors import ConfigurationError, DatabaseUnreachableError
+
+__all__ = ["ResolvedDatabase", "resolve_database", "async_engine_for", "sync_engine_for"]
+
+logger = logging.getLogger("timestep")
+
+Source = Literal["argument", "PG_CONNECTION_URI", "DBOS", "localhost", "sqlite"]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ResolvedDatabase:
+    url: str
+    """The URL as DBOS takes it (``postgresql://`` or ``sqlite:///``)."""
+    source: Source
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @property
+    def display(self) -> str:
+        return _redact(self.url)
+
+
+def resolve_database(url: str | None = None, settings: Settings | None = None) -> ResolvedDatabase:
+    """Pick the database by the documented order, and log the choice."""
+    settings = settings or get_settings()
+    resolved = _resolve(url, settings)
+    logger.info("timestep database: %s (from %s)", resolved.display, resolved.source)
+    return resolved
+
+
+def _resolve(url: str | None, settings: Settings) -> ResolvedDatabase:
+    if url:
+        return ResolvedDatabase(_checked(url, "the database_url argument"), "argument")
+    if settings.database_url:
+        checked = _checked(settings.database_url, "PG_CONNECTION_URI")
+        if not checked.startswith("sqlite"):
+            _require_reachable(checked)
+        return ResolvedDatabase(checked, "PG_CONNECTION_URI")
+    dbos_url = _dbos_configured_url()
+    if dbos_url:
+        return ResolvedDatabase(_checked(dbos_url, "DBOS_SYSTEM_DATABASE_URL"), "DBOS")
+    if settings.probe_local_postgres and settings.local_postgres_url:
+        local = make_url(settings.local_postgres_url)
+        if _answers(local.host or "localhost", local.port or 5432, timeout=1.0):
+            return ResolvedDatabase(_normalise(settings.local_postgres_url), "localhost")
+    path = (settings.data_dir / f"{settings.app_name}.sqlite").resolve()
+    return ResolvedDatabase(f"sqlite:///{path}", "sqlite")
+
+
+def _checked(url: str, setting: str) -> str:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise ConfigurationError(
+            f"{setting} is not a valid database URL: {_redact(url)!r}"
+        ) from exc
+    if parsed.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ConfigurationError(
+            f"{setting} must be a postgresql:// or sqlite:// URL, got {parsed.get_backend_name()!r}"
+        )
+    return _normalise(url)
+
+
+def _normalise(url: str) -> str:
+    """DBOS wants plain ``postgresql://`` (it picks psycopg itself)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    return url
+
+
+def _require_reachable(url: str) -> None:
+    parsed = make_url(url)
+    host, port = parsed.host or "localhost", parsed.port or 5432
+    if not _answers(host, port, timeout=3.0):
+        raise DatabaseUnreachableError(
+            _redact(url), host, port, "nothing answers there (is Postgres running?)"
+        )
+
+
+def _answers(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _dbos_configured_url() -> str | None:
+    env = os.environ.get("DBOS_SYSTEM_DATABASE_URL")
+    if env:
+        return env
+    config_file = Path(os.environ.get("DBOS_CONFIG_FILE", "dbos-config.yaml"))
+    if not config_file.is_file():
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(config_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{config_file} is not valid YAML: {exc}") from exc
+    value = data.get("system_database_url") if isinstance(data, dict) else None
+    if not value:
+        return None
+    expanded = _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), str(value))
+    return expanded or None
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the Postgres database named in ``url`` if it does not exist yet."""
+    parsed = make_url(url)
+    name = parsed.database
+    if not name:
+        return
+    admin = parsed.set(drivername="postgresql+psycopg", database="postgres")
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).scalar()
+            if not exists:
+                quoted = conn.dialect.identifier_preparer.quote(name)
+                # ProgrammingError: created concurrently by another process.
+                with contextlib.suppress(sa.exc.ProgrammingError):
+                    conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnreachableError(
+            _redact(url), parsed.host, parsed.port or 5432, str(exc.orig).strip()
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def _driver_url(url: str, *, asynchronous: bool) -> sa.URL:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
+
+
+def async_engine_for(url: str) -> AsyncEngine:
+    """An async engine on Timestep's tables (psycopg 3 on Postgres, aiosqlite on SQLite)."""
+    target = _driver_url(url, asynchronous=True)
+    if target.get_backend_name() == "sqlite":
+        prepare_sqlite(url)
+        engine = create_async_engine(target, connect_args={"timeout": 30})
+        _tune_sqlite(engine.sync_engine)
+        return engine
+    return create_async_engine(target, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def sync_engine_for(url: str) -> sa.Engine:
+    target = _driver_url(url, asynchronous=False)
+    if target.get_backend_name() == "sqlite":
+        prepare_sqlite(url)
+        engine = sa.create_engine(target, connect_args={"timeout": 30})
+        _tune_sqlite(engine)
+        return engine
+    return sa.create_engine(target, pool_pre_ping=True)
+
+
+def prepare_sqlite(url: str) -> None:
+    """Create an embedded database's folder and switch the file to WAL, before DBOS opens it.
+
+    WAL lets readers (CLI, server) work while a worker writes, and the switch needs a moment
+    when nobody else has the file open."""
+    target = make_url(url)
+    if target.get_backend_name() != "sqlite" or not target.database:
+        return
+    if target.database == ":memory:" or target.database.startswith("file:"):
+        return
+    Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(target.database, timeout=30)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        logger.debug("could not switch %s to WAL yet: %s", target.database, exc)
+    finally:
+        connection.close()
+
+
+def _tune_sqlite(engine: sa.Engine) -> None:
+    # prepare_sqlite() switched the file to WAL; each connection still needs these.
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,127 @@
+"""Agents by name, so a workflow recovered in a fresh process can rebuild its agent.
+
+Workflow arguments carry the agent's name and, when the agent is importable, its
+``module:attr`` reference: recovery looks the name up here, or imports the reference.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from agents import Agent
+
+from .errors import AgentNotRegisteredError
+
+__all__ = ["AgentEntry", "register_agent", "get_agent", "resolve_agent", "registered_agents"]
+
+logger = logging.getLogger("timestep")
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    agent: Agent[Any]
+    ref: str | None
+
+
+_agents: dict[str, AgentEntry] = {}
+_lock = threading.Lock()
+
+
+def register_agent(agent: Agent[Any], *, ref: str | None = None) -> AgentEntry:
+    """Register ``agent`` under its name (done automatically on first run).
+
+    ``ref`` (``"package.module:attr"``) lets a fresh process import the agent itself; when not
+    given it is looked for in the agent's defining modules. Registering another agent object
+    under a taken name replaces it: the newest definition wins, as after a redeploy.
+    """
+    if not isinstance(agent, Agent):
+        raise TypeError(f"expected an agents.Agent, got {type(agent).__name__}")
+    with _lock:
+        existing = _agents.get(agent.name)
+        if (
+            existing is not None
+            and existing.agent is agent
+            and (ref is None or ref == existing.ref)
+        ):
+            return existing
+        entry = AgentEntry(agent, ref or _find_ref(agent))
+        _agents[agent.name] = entry
+        return entry
+
+
+def get_agent(name: str) -> Agent[Any] | None:
+    entry = _agents.get(name)
+    return entry.agent if entry else None
+
+
+def registered_agents() -> dict[str, AgentEntry]:
+    return dict(_agents)
+
+
+def resolve_agent(name: str, ref: str | None = None) -> Agent[Any]:
+    """The agent named ``name``: registered here, else imported from ``ref``."""
+    entry = _agents.get(name)
+    if entry is not None:
+        return entry.agent
+    if ref:
+        try:
+            agent = import_ref(ref)
+        except Exception as exc:
+            logger.warning("importing agent %r from %r failed: %s", name, ref, exc)
+        else:
+            if isinstance(agent, Agent) and agent.name == name:
+                register_agent(agent, ref=ref)
+                return agent
+    raise AgentNotRegisteredError(name, list(_agents), ref)
+
+
+def import_ref(ref: str) -> Any:
+    """Import ``"package.module:attr"`` (``attr`` may be dotted)."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected 'module:attribute', got {ref!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _find_ref(agent: Agent[Any]) -> str | None:
+    """Find a module-level name bound to ``agent``, looking at user modules only."""
+    for module_name, module in list(sys.modules.items()):
+        # A script's own module (``__main__``, or ``__mp_main__`` where multiprocessing is
+        # used) cannot be imported by name in another process.
+        if module_name.startswith("__") or module is None:
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not namespace or _is_library(module):
+            continue
+        for attr, value in list(namespace.items()):
+            if value is agent:
+                return f"{module_name}:{attr}"
+    return None
+
+
+_LIBRARY_ROOTS = tuple(
+    p for p in {sys.prefix, sys.base_prefix, getattr(sys, "exec_prefix", "")} if p
+)
+
+
+def _is_library(module: Any) -> bool:
+    path = getattr(module, "__file__", None) or ""
+    return not path or "site-packages" in path or path.startswith(_LIBRARY_ROOTS)
+
+
+def before_launch() -> None:
+    """Import the modules named in ``TIMESTEP_AGENT_MODULES`` so their agents are registered
+    before DBOS recovers pending runs."""
+    for module_name in filter(None, os.environ.get("TIMESTEP_AGENT_MODULES", "").split(",")):
+        importlib.import_module(module_name.strip())

@@ -1,0 +1,249 @@
+"""Timestep's own tables (beside DBOS's system tables, in the same database) and their migrations.
+
+SQLAlchemy Core only. Every write a workflow makes is keyed so that a replay after a crash
+inserts nothing twice: session items by ``item_key``, usage by ``(workflow_id, response_index)``,
+tool calls by ``(workflow_id, call_id)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ._database import async_engine_for, sync_engine_for
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "metadata",
+    "agents_table",
+    "run_states_table",
+    "session_items_table",
+    "tool_calls_table",
+    "usage_table",
+    "get_engine",
+    "insert_ignoring_duplicates",
+    "upsert",
+    "reset_engines",
+    "utcnow",
+]
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_ts = sa.DateTime(timezone=True)
+
+schema_version_table = sa.Table(
+    "timestep_schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("applied_at", _ts, nullable=False, default=utcnow),
+)
+
+agents_table = sa.Table(
+    "timestep_agents",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("model", sa.String(255)),
+    sa.Column("instructions_hash", sa.String(64)),
+    sa.Column("tools", sa.JSON, nullable=False, default=list),
+    sa.Column("ref", sa.String(512)),
+    sa.Column("updated_at", _ts, nullable=False, default=utcnow, onupdate=utcnow),
+)
+
+run_states_table = sa.Table(
+    "timestep_run_states",
+    metadata,
+    # The autoincrement key orders a session's history; concurrent saves never collide on it.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("state_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("session_id", sa.String(255), nullable=False),
+    sa.Column("agent_name", sa.String(255), nullable=False),
+    sa.Column("workflow_id", sa.String(255)),
+    sa.Column("state_type", sa.String(32), nullable=False),
+    sa.Column("schema_version", sa.String(16), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", _ts, nullable=False, default=utcnow),
+    sa.CheckConstraint(
+        "state_type IN ('interrupted', 'checkpoint', 'completed')", name="ck_run_state_type"
+    ),
+    sa.CheckConstraint("format IN ('python', 'typescript')", name="ck_run_state_format"),
+)
+
+session_items_table = sa.Table(
+    "timestep_session_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(255), nullable=False, index=True),
+    sa.Column("item", sa.Text, nullable=False),
+    sa.Column("item_key", sa.String(512), unique=True),
+    sa.Column("created_at", _ts, nullable=False, default=utcnow),
+)
+
+tool_calls_table = sa.Table(
+    "timestep_tool_calls",
+    metadata,
+    sa.Column("workflow_id", sa.String(255), primary_key=True),
+    sa.Column("call_id", sa.String(255), primary_key=True),
+    sa.Column("session_id", sa.String(255)),
+    sa.Column("agent_name", sa.String(255)),
+    sa.Column("tool_name", sa.String(255), nullable=False),
+    sa.Column("arguments", sa.Text),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("decision", sa.Text),  # JSON: approve, always, message
+    sa.Column("decided_by", sa.String(255)),
+    sa.Column("decided_at", _ts),
+    sa.Column("created_at", _ts, nullable=False, default=utcnow),
+)
+
+usage_table = sa.Table(
+    "timestep_usage",
+    metadata,
+    sa.Column("workflow_id", sa.String(255), primary_key=True),
+    sa.Column("response_index", sa.Integer, primary_key=True),
+    sa.Column("session_id", sa.String(255), index=True),
+    sa.Column("agent_name", sa.String(255), index=True),
+    sa.Column("model", sa.String(255)),
+    sa.Column("requests", sa.Integer, nullable=False, default=1),
+    sa.Column("input_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("output_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cached_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("created_at", _ts, nullable=False, default=utcnow),
+)
+
+sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
+sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
+sa.Index(
+    "ix_session_items_session_id_id", session_items_table.c.session_id, session_items_table.c.id
+)
+
+
+def _migrate_to_1(conn: sa.Connection) -> None:
+    metadata.create_all(conn, checkfirst=True)
+
+
+# Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
+_MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_1]
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def _migrate(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Serialise concurrent first launches of several workers on one database.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274656)"))
+    schema_version_table.create(conn, checkfirst=True)
+    current = conn.execute(sa.select(sa.func.max(schema_version_table.c.version))).scalar() or 0
+    if current > SCHEMA_VERSION:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"the database holds Timestep schema version {current}, newer than this "
+            f"version of Timestep understands ({SCHEMA_VERSION}); upgrade timestep"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        _MIGRATIONS[version - 1](conn)
+        conn.execute(sa.insert(schema_version_table).values(version=version, applied_at=utcnow()))
+
+
+_engines: dict[tuple[str, int], AsyncEngine] = {}
+_migrated: set[str] = set()
+_engines_lock = threading.Lock()
+_migrate_lock = threading.Lock()
+
+
+async def get_engine(url: str) -> AsyncEngine:
+    """The async engine for ``url`` on the running event loop, migrated on first use.
+
+    Async drivers bind connections to the loop that made them, and DBOS runs recovered
+    workflows on its own loop, so there is one engine per (url, loop).
+    """
+    key = (url, id(asyncio.get_running_loop()))
+    engine = _engines.get(key)
+    if engine is None:
+        with _engines_lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = async_engine_for(url)
+                _engines[key] = engine
+    if url not in _migrated:
+        await asyncio.to_thread(_migrate_once, url)
+    return engine
+
+
+def _migrate_once(url: str) -> None:
+    """Bring the schema up to date, once per process and URL.
+
+    Concurrent first uses (several workflows starting together, several workers launching on
+    one database) must not both create the tables: a process-wide lock serialises this
+    process, Postgres's advisory lock serialises processes, and on SQLite the migration's
+    transaction starts with ``BEGIN IMMEDIATE``, which takes the database's write lock first.
+    """
+    with _migrate_lock:
+        if url in _migrated:
+            return
+        engine = sync_engine_for(url)
+        try:
+            if engine.dialect.name == "sqlite":
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    _migrate(conn)
+                    conn.exec_driver_sql("COMMIT")
+            else:
+                with engine.begin() as conn:
+                    _migrate(conn)
+        finally:
+            engine.dispose()
+        _migrated.add(url)
+
+
+def reset_engines() -> None:
+    """Drop cached engines (their pools close with them). For tests and runtime resets."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.sync_engine.dispose(close=False)
+        _engines.clear()
+        _migrated.clear()
+
+
+async def insert_ignoring_duplicates(
+    conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, on either dialect: replays re-insert the same keys."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+async def upsert(
+    conn: AsyncConnection,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    update: list[str],
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE the ``update`` columns, on either dialect."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in update}
+    )
+    await conn.execute(statement, rows)

@@ -1,0 +1,105 @@
+"""Timestep's typed errors. Agent errors themselves stay the SDK's (``agents.exceptions``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "TimestepError",
+    "ConfigurationError",
+    "DatabaseUnreachableError",
+    "AgentNotRegisteredError",
+    "RunNotFoundError",
+    "StateError",
+    "MalformedStateError",
+    "StateAgentMismatchError",
+    "UnsupportedSchemaVersionError",
+    "StateTooLargeError",
+    "StateNotFoundError",
+    "ApprovalError",
+    "ApprovalTimeoutError",
+    "ScheduleError",
+]
+
+
+class TimestepError(Exception):
+    """Base class of every error Timestep raises itself."""
+
+
+class ConfigurationError(TimestepError):
+    """A setting is missing or invalid; the message names the setting and why."""
+
+
+class DatabaseUnreachableError(ConfigurationError):
+    """The database the user asked for does not answer. Never silently replaced by SQLite."""
+
+    def __init__(self, url: str, host: str | None, port: int | None, reason: str) -> None:
+        self.url = url
+        self.host = host
+        self.port = port
+        self.reason = reason
+        where = f"{host}:{port}" if host else url
+        super().__init__(f"cannot reach the database at {where}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.url, self.host, self.port, self.reason))
+
+
+class AgentNotRegisteredError(TimestepError):
+    """A workflow names an agent this process cannot find or import."""
+
+    def __init__(self, name: str, known: list[str], ref: str | None = None) -> None:
+        self.name = name
+        self.known = list(known)
+        self.ref = ref
+        hint = f" and importing {ref!r} failed" if ref else ""
+        listed = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            f"agent {name!r} is not registered in this process{hint}; "
+            f"registered agents: {listed}. Import the module that defines it (or call "
+            "timestep.register_agent) before launching DBOS."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # DBOS pickles a workflow's error; keep the constructor's arguments so it unpickles.
+        return (type(self), (self.name, self.known, self.ref))
+
+
+class RunNotFoundError(TimestepError):
+    """No run has the given workflow id."""
+
+
+class StateError(TimestepError):
+    """Base class of RunState loading and saving errors."""
+
+
+class MalformedStateError(StateError):
+    """The payload is not a RunState: bad JSON, truncated, or missing required fields."""
+
+
+class StateAgentMismatchError(StateError):
+    """The state was saved for another agent than the one given."""
+
+
+class UnsupportedSchemaVersionError(StateError):
+    """The state's ``$schemaVersion`` is not one this version of Timestep can read."""
+
+
+class StateTooLargeError(StateError):
+    """The payload exceeds the configured ``max_state_bytes``."""
+
+
+class StateNotFoundError(StateError):
+    """No stored state matches the request."""
+
+
+class ApprovalError(TimestepError):
+    """An approval decision could not be applied (unknown run or call id)."""
+
+
+class ApprovalTimeoutError(ApprovalError):
+    """A run waited longer than its approval timeout and its policy is ``fail``."""
+
+
+class ScheduleError(TimestepError):
+    """A schedule is invalid (bad cron, duplicate name) or does not exist."""
