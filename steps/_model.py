@@ -1,0 +1,135 @@
+"""Model calls as DBOS steps.
+
+``DurableModel`` wraps whatever ``Model`` the run's provider returns. Inside a workflow each
+``get_response`` / ``stream_response`` is one checkpointed step: a replay returns the recorded
+response and the provider is not asked again. Outside a workflow the wrapper is transparent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents.exceptions import ModelBehaviorError
+from agents.items import ModelResponse, TResponseStreamEvent
+from agents.models.interface import Model, ModelProvider
+
+# The SDK's own conversion, so streamed and unstreamed runs count usage identically.
+from agents.models.openai_responses import _usage_from_response
+from dbos import DBOS, StepOptions
+from openai.types.responses import ResponseCompletedEvent, ResponseOutputItemDoneEvent
+
+from timestep._limits import provider_limit, provider_prefix, run_with_permit
+from timestep._run_context import STREAM_KEY, current_run
+
+__all__ = ["DurableModel", "DurableModelProvider", "MODEL_STEP_PREFIX"]
+
+MODEL_STEP_PREFIX = "model:"
+
+
+class DurableModel(Model):
+    """A ``Model`` whose calls are DBOS steps named ``model:<model name>``."""
+
+    def __init__(self, inner: Model, model_name: str | None = None) -> None:
+        self.inner = inner
+        self.model_name = model_name or getattr(inner, "model", None) or type(inner).__name__
+        self._step_options: StepOptions = {"name": f"{MODEL_STEP_PREFIX}{self.model_name}"}
+        # Only a model the provider routed by name has a provider prefix to rate-limit.
+        self.provider_prefix = provider_prefix(model_name) if model_name is not None else None
+
+    async def _step(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``call`` as this model's step, behind its provider's queue if it has a limit."""
+        limit = provider_limit(self.provider_prefix) if self.provider_prefix else None
+        if limit is None:
+            return await DBOS.run_step_async(self._step_options, call, *args, **kwargs)
+        return await run_with_permit(
+            limit, DBOS.run_step_async, self._step_options, call, *args, **kwargs
+        )
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        if DBOS.workflow_id is None:
+            return await self.inner.get_response(*args, **kwargs)
+        run = current_run()
+        call = self._get_response_streaming_live if run and run.stream else self.inner.get_response
+        response: ModelResponse = await self._step(call, *args, **kwargs)
+        if run is not None:
+            run.model_names.append(self.model_name)
+            _reserve_tool_steps(run, response)
+        return response
+
+    async def stream_response(
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        """Streaming through the SDK's own ``Runner.run_streamed`` inside a user's workflow:
+        the whole event sequence is the step's checkpoint, replayed as recorded."""
+        if DBOS.workflow_id is None:
+            async for event in self.inner.stream_response(*args, **kwargs):
+                yield event
+            return
+        events: list[TResponseStreamEvent] = await self._step(self._collect_stream, *args, **kwargs)
+        run = current_run()
+        if run is not None:
+            run.model_names.append(self.model_name)
+        for event in events:
+            yield event
+
+    async def _collect_stream(self, *args: Any, **kwargs: Any) -> list[TResponseStreamEvent]:
+        return [event async for event in self.inner.stream_response(*args, **kwargs)]
+
+    async def _get_response_streaming_live(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        """Stream from the provider, forwarding each event to the run's DBOS stream as it
+        arrives, and return the assembled response as the step's checkpoint."""
+        final: ModelResponse | None = None
+        done_items: list[Any] = []
+        async for event in self.inner.stream_response(*args, **kwargs):
+            await DBOS.write_stream_async(STREAM_KEY, ("raw", event))
+            if isinstance(event, ResponseOutputItemDoneEvent):
+                done_items.append(event.item)
+            elif isinstance(event, ResponseCompletedEvent):
+                response = event.response
+                output = list(response.output) or done_items
+                final = ModelResponse(
+                    output=output,
+                    usage=_usage_from_response(response),
+                    response_id=response.id,
+                    request_id=getattr(response, "_request_id", None),
+                )
+        if final is None:
+            raise ModelBehaviorError("Model did not produce a final response!")
+        return final
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def _cleanup_on_run_end(self, owner: object) -> None:
+        await self.inner._cleanup_on_run_end(owner)
+
+    def get_retry_advice(self, request: Any) -> Any:
+        return self.inner.get_retry_advice(request)
+
+
+def _reserve_tool_steps(run: Any, response: ModelResponse) -> None:
+    call_ids = [
+        item.call_id for item in response.output if getattr(item, "type", None) == "function_call"
+    ]
+    if len(call_ids) < 2:
+        return  # a single call needs no ordering; it simply takes the next step id
+    run.reservations = {call_id: DBOS.reserve_step() for call_id in call_ids}
+
+
+class DurableModelProvider(ModelProvider):
+    """Wraps another provider so every model it returns is a ``DurableModel``."""
+
+    def __init__(self, inner: ModelProvider) -> None:
+        self.inner = inner
+
+    def get_model(self, model_name: str | None) -> Model:
+        model = self.inner.get_model(model_name)
+        if isinstance(model, DurableModel):
+            return model
+        return DurableModel(model, model_name)
+
+    async def aclose(self) -> None:
+        closer = getattr(self.inner, "aclose", None)
+        if closer is not None:
+            await closer()

@@ -1,0 +1,151 @@
+"""SIGKILL a real worker process at every step boundary; the restarted worker finishes the run
+without repeating any finished model call or tool call."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from dbos import DBOSClient
+
+from timestep.testing import (
+    FakeModelServer,
+    WorkerProcess,
+    conversation_script,
+    function_call,
+    function_calls,
+    text,
+)
+
+WORKER = Path(__file__).parent / "workers" / "durable_agent_worker.py"
+
+SEQUENTIAL = [
+    function_call("lookup", {"item": "apple"}),
+    function_call("fetch", {"item": "apple"}),
+    text("apple looked up and fetched"),
+]
+# Steps of the sequential run, in order: where a kill can land.
+BOUNDARIES = ["model-1", "tool-lookup", "model-2", "tool-fetch", "model-3"]
+
+
+def _tool_log(state_dir: Path) -> list[list[str]]:
+    path = state_dir / "calls.log"
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _start_worker(database_url: str, server: FakeModelServer, state_dir: Path, workflow_id: str):
+    return WorkerProcess(
+        [
+            sys.executable,
+            str(WORKER),
+            database_url,
+            server.base_url,
+            str(state_dir),
+            workflow_id,
+            "x",
+        ]
+    )
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_sigkill_at_each_step_boundary(database_url: str, tmp_path: Path, boundary: str):
+    workflow_id = f"crash-{boundary}-{uuid.uuid4().hex[:8]}"
+    with FakeModelServer(responder=conversation_script(SEQUENTIAL)) as server:
+        worker = _start_worker(database_url, server, tmp_path, workflow_id)
+        with worker:
+            if boundary.startswith("model-"):
+                n = int(boundary.split("-")[1])
+                server.on_request(lambda req, n=n: req.index == n - 1 and worker.kill())
+                worker.start()
+                worker.wait_killed(timeout=60)
+            else:
+                # Hold the tool open so the kill lands mid-call, before its step is checkpointed.
+                tool = boundary.split("-")[1]
+                hold = tmp_path / f"hold-{tool}"
+                hold.touch()
+                worker.start()
+                worker.wait_for_line(f"TOOL_START {tool}", timeout=60)
+                worker.kill()
+                worker.wait(timeout=30)
+                hold.unlink()
+            server.on_request(None)
+            worker.restart()
+            worker.wait_for_line("RESULT", timeout=90)
+            assert worker.wait(timeout=30) == 0
+
+        assert "apple looked up and fetched" in worker.output()
+        # Each conversation position reached the fake once, plus once more for the request
+        # the kill interrupted (it never finished, so it was not a finished call).
+        positions = Counter(len(r.json["input"]) for r in server.requests)
+        repeated = {pos: n for pos, n in positions.items() if n > 1}
+        assert len(positions) == 3
+        if boundary.startswith("model-"):
+            assert list(repeated.values()) == [2]
+        else:
+            assert repeated == {}
+        # Every tool finished exactly once; only the one killed mid-call started twice.
+        log = _tool_log(tmp_path)
+        done = Counter(tuple(entry[1:3]) for entry in log if entry[0] == "done")
+        assert done == {("lookup", "apple"): 1, ("fetch", "apple"): 1}
+        starts = Counter(tuple(entry[1:3]) for entry in log if entry[0] == "start")
+        expected_twice = {"tool-lookup": ("lookup", "apple"), "tool-fetch": ("fetch", "apple")}
+        for call, count in starts.items():
+            assert count == (2 if expected_twice.get(boundary) == call else 1), (call, count)
+
+
+def test_sigkill_after_two_of_three_parallel_tools_finished(database_url: str, tmp_path: Path):
+    workflow_id = f"crash-parallel-{uuid.uuid4().hex[:8]}"
+    script = [
+        function_calls(
+            ("lookup", {"item": "a"}), ("fetch", {"item": "b"}), ("slow", {"item": "c"})
+        ),
+        text("three tools done"),
+    ]
+    (tmp_path / "hold-slow").touch()  # the third tool stays in flight until released
+    with FakeModelServer(responder=conversation_script(script)) as server:
+        worker = _start_worker(database_url, server, tmp_path, workflow_id)
+        with worker:
+            worker.start()
+            _wait_for_steps(database_url, workflow_id, {"tool:lookup", "tool:fetch"})
+            worker.wait_for_line("TOOL_START slow", timeout=30)
+            worker.kill()
+            (tmp_path / "hold-slow").unlink()
+            worker.restart()
+            worker.wait_for_line("RESULT", timeout=90)
+            assert worker.wait(timeout=30) == 0
+
+    log = _tool_log(tmp_path)
+    done = Counter(tuple(e[1:3]) for e in log if e[0] == "done")
+    starts = Counter(tuple(e[1:3]) for e in log if e[0] == "start")
+    assert done == {("lookup", "a"): 1, ("fetch", "b"): 1, ("slow", "c"): 1}
+    assert starts == {("lookup", "a"): 1, ("fetch", "b"): 1, ("slow", "c"): 2}
+    # The slow tool kept its reserved step id (and so its idempotency key) across the crash.
+    keys = {e[3] for e in log if e[1] == "slow"}
+    assert len(keys) == 1
+    assert len(server.requests) == 2
+
+
+def _wait_for_steps(database_url: str, workflow_id: str, names: set[str], timeout: float = 60):
+    client = DBOSClient(system_database_url=database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                steps = client.list_workflow_steps(workflow_id)
+            except Exception:
+                steps = []
+            finished = {
+                s["function_name"]
+                for s in steps
+                if s.get("error") is None and s.get("output") is not None
+            }
+            if names <= finished:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"steps {names} of {workflow_id} not checkpointed within {timeout}s")
+    finally:
+        client.destroy()

@@ -1,0 +1,207 @@
+"""Rate limits per LLM provider, and run queues, on DBOS queues.
+
+A limited provider gets a DBOS queue, ``timestep.provider.<prefix>``. Before each durable model
+call of that provider, the run enqueues a small *permit* workflow on it and waits until DBOS
+dequeues it; the permit stays running until the call ends. So the queue's limiter bounds how
+many calls start per period and its concurrency bounds how many are in flight, across every
+process that shares the database. The permit's enqueue, grant and release are recorded in the
+run's workflow like any step: a replay after a crash does not take a second permit for a call
+that already finished.
+
+Limits come from code (``limit_provider``) or settings (``TIMESTEP_PROVIDER_LIMITS``, JSON:
+``{"openai": {"requests": 500, "per_seconds": 60, "concurrency": 16}}``). Providers without a
+limit pay nothing: their model calls are plain steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from dbos import DBOS
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "ProviderLimit",
+    "declare_queue",
+    "limit_provider",
+    "provider_limit",
+    "provider_prefix",
+    "run_with_permit",
+]
+
+PERMIT_WORKFLOW = "timestep.provider_permit"
+_GRANTED = "timestep.permit.granted"
+_RELEASE = "timestep.permit.release"
+# A permit whose run died without releasing it frees itself after this long.
+_PERMIT_HOLD_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class ProviderLimit:
+    prefix: str
+    queue_name: str
+    requests: int | None = None
+    per_seconds: float | None = None
+    concurrency: int | None = None
+    worker_concurrency: int | None = None
+
+
+_lock = threading.Lock()
+_limits: dict[str, ProviderLimit] = {}
+_queues: dict[str, dict[str, Any]] = {}  # declared queues, registered with DBOS at launch
+
+
+def provider_prefix(model_name: str | None) -> str:
+    """The routing prefix of a model name: ``"openai"`` for bare names, as MultiModelProvider."""
+    if not model_name:
+        return "openai"
+    prefix, separator, _ = model_name.partition("/")
+    return prefix if separator else "openai"
+
+
+def limit_provider(
+    prefix: str,
+    *,
+    requests: int | None = None,
+    per_seconds: float | None = None,
+    concurrency: int | None = None,
+    worker_concurrency: int | None = None,
+) -> ProviderLimit:
+    """Limit durable model calls to the provider of ``prefix`` (``"openai"`` for bare names).
+
+    ``requests`` per ``per_seconds`` bounds the call rate; ``concurrency`` the calls in flight
+    across all processes, ``worker_concurrency`` per process. Call it at import time, like
+    agent registration; calling it again replaces the limit.
+    """
+    if not prefix or "/" in prefix:
+        raise ConfigurationError(f"invalid provider prefix {prefix!r} (e.g. 'openai', 'ollama')")
+    limit = ProviderLimit(
+        prefix=prefix,
+        queue_name=f"timestep.provider.{prefix}",
+        requests=requests,
+        per_seconds=per_seconds,
+        concurrency=concurrency,
+        worker_concurrency=worker_concurrency,
+    )
+    declare_queue(
+        limit.queue_name,
+        requests=requests,
+        per_seconds=per_seconds,
+        concurrency=concurrency,
+        worker_concurrency=worker_concurrency,
+    )
+    with _lock:
+        _limits[prefix] = limit
+    return limit
+
+
+def provider_limit(prefix: str) -> ProviderLimit | None:
+    """The limit of a provider, if any (a dict lookup: this runs before every model call)."""
+    return _limits.get(prefix)
+
+
+def declare_queue(
+    name: str,
+    *,
+    requests: int | None = None,
+    per_seconds: float | None = None,
+    concurrency: int | None = None,
+    worker_concurrency: int | None = None,
+    priority_enabled: bool = False,
+) -> None:
+    """Declare a DBOS queue (for ``start_agent_run(..., queue=name)`` or a provider limit).
+
+    It is registered with DBOS at launch, or at once if DBOS is already launched."""
+    if (requests is None) != (per_seconds is None):
+        raise ConfigurationError(f"queue {name!r}: give both requests and per_seconds, or neither")
+    for label, value in (
+        ("requests", requests),
+        ("per_seconds", per_seconds),
+        ("concurrency", concurrency),
+        ("worker_concurrency", worker_concurrency),
+    ):
+        if value is not None and value <= 0:
+            raise ConfigurationError(f"queue {name!r}: {label} must be positive, got {value}")
+    spec: dict[str, Any] = {"global_concurrency": concurrency}
+    if worker_concurrency is not None:
+        spec["worker_concurrency"] = worker_concurrency
+    if requests is not None and per_seconds is not None:
+        spec["limiter"] = {"limit": requests, "period": per_seconds}
+    with _lock:
+        _queues[name] = spec
+    from ._runtime import is_dbos_launched
+
+    if is_dbos_launched():
+        _register(name, spec)
+
+
+def apply_declared_queues() -> None:
+    """Register declared queues and settings' provider limits with DBOS (called at launch)."""
+    from ._settings import get_settings
+
+    for prefix, options in get_settings().provider_limits.items():
+        unknown = set(options) - {"requests", "per_seconds", "concurrency", "worker_concurrency"}
+        if unknown:
+            raise ConfigurationError(
+                f"TIMESTEP_PROVIDER_LIMITS[{prefix!r}]: unknown option(s) {sorted(unknown)}"
+            )
+        if prefix not in _limits:  # a limit set in code wins
+            limit_provider(
+                prefix,
+                **{k: v if k == "per_seconds" else int(v) for k, v in options.items()},  # type: ignore[arg-type]
+            )
+    with _lock:
+        queues = dict(_queues)
+    for name, spec in queues.items():
+        _register(name, spec)
+
+
+def _register(name: str, spec: dict[str, Any]) -> None:
+    from ._settings import get_settings
+
+    def register() -> None:
+        DBOS.register_queue(
+            name,
+            polling_interval_sec=get_settings().queue_polling_interval_sec,
+            on_conflict="always_update",
+            **spec,
+        )
+
+    off_loop(register)
+
+
+def off_loop(call: Any) -> Any:
+    """Run a sync DBOS call that refuses to run on an event loop's thread (DBOS asks for its
+    ``_async`` twin there) from a sync API that may be called from async code."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
+@DBOS.workflow(name=PERMIT_WORKFLOW)
+async def _provider_permit(hold_seconds: float) -> None:
+    """Runs while a model call holds a slot of its provider's queue."""
+    await DBOS.set_event_async(_GRANTED, True)
+    await DBOS.recv_async(_RELEASE, timeout_seconds=hold_seconds)
+
+
+async def run_with_permit(limit: ProviderLimit, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Take a slot of the provider's queue, run ``call``, give the slot back."""
+    handle = await DBOS.enqueue_workflow_async(
+        limit.queue_name, _provider_permit, _PERMIT_HOLD_SECONDS
+    )
+    permit_id = handle.workflow_id
+    while await DBOS.get_event_async(permit_id, _GRANTED, timeout_seconds=60) is None:
+        pass  # still queued behind other calls: keep waiting (each wait is checkpointed)
+    try:
+        return await call(*args, **kwargs)
+    finally:
+        await DBOS.send_async(permit_id, True, _RELEASE)

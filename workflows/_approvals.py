@@ -1,0 +1,216 @@
+"""Durable human-in-the-loop: an interrupted run waits inside its workflow for decisions.
+
+The workflow publishes its pending approvals as a DBOS event, saves an ``interrupted``
+snapshot, and receives decisions as DBOS messages; both survive restarts of the worker and
+of whoever decides. Decisions go through the SDK's own ``RunState.approve`` / ``reject``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any, Literal, TypedDict
+
+from agents import RunState
+from agents.items import ToolApprovalItem
+from dbos import DBOS
+
+from timestep._run_context import DurableRunContext
+from timestep._storage import (
+    get_engine,
+    insert_ignoring_duplicates,
+    run_states_table,
+    tool_calls_table,
+    upsert,
+)
+from timestep.errors import ApprovalTimeoutError
+
+__all__ = [
+    "APPROVALS_EVENT",
+    "DECISION_TOPIC",
+    "ApprovalPolicy",
+    "Decision",
+    "PendingApproval",
+    "wait_for_decisions",
+]
+
+APPROVALS_EVENT = "timestep.pending_approvals"
+DECISION_TOPIC = "timestep.approval"
+_FOREVER_CHUNK_SEC = 24 * 3600.0
+_TOOL_CALL_KEY = ["workflow_id", "call_id"]
+
+logger = logging.getLogger("timestep")
+
+
+class ApprovalPolicy(TypedDict, total=False):
+    wait: bool
+    """Wait durably in the workflow (True) or end the run with its interruptions (False)."""
+    timeout_seconds: float | None
+    on_timeout: Literal["reject", "fail", "wait"]
+
+
+class Decision(TypedDict, total=False):
+    call_id: str
+    approve: bool
+    always: bool
+    message: str | None
+    by: str | None
+    at: str
+
+
+class PendingApproval(TypedDict):
+    workflow_id: str
+    call_id: str
+    tool_name: str
+    arguments: str | None
+    agent_name: str
+
+
+def pending_of(run: DurableRunContext, items: list[ToolApprovalItem]) -> list[PendingApproval]:
+    return [
+        {
+            "workflow_id": run.workflow_id,
+            "call_id": _call_id(item),
+            "tool_name": item.tool_name or "",
+            "arguments": item.arguments,
+            "agent_name": item.agent.name,
+        }
+        for item in items
+    ]
+
+
+async def wait_for_decisions(
+    run: DurableRunContext,
+    state: RunState[Any],
+    interruptions: list[ToolApprovalItem],
+    policy: ApprovalPolicy,
+    round_index: int,
+) -> None:
+    """Publish ``interruptions``, then apply decisions to ``state`` until none is pending."""
+    pending = {_call_id(item): item for item in interruptions}
+    await _save_snapshot(run, state, round_index)
+    await DBOS.set_event_async(APPROVALS_EVENT, pending_of(run, interruptions))
+    timeout = policy.get("timeout_seconds")
+    while pending:
+        decision: Decision | None = await DBOS.recv_async(
+            DECISION_TOPIC, timeout_seconds=timeout if timeout else _FOREVER_CHUNK_SEC
+        )
+        if decision is None:
+            if not timeout:
+                continue
+            on_timeout = policy.get("on_timeout", "reject")
+            if on_timeout == "wait":
+                continue
+            if on_timeout == "fail":
+                raise ApprovalTimeoutError(
+                    f"run {run.workflow_id} waited {timeout:g}s for approval of "
+                    f"{', '.join(sorted(pending))}"
+                )
+            stamp = _now(run)
+            for call_id in list(pending):
+                decision_ = Decision(
+                    call_id=call_id,
+                    approve=False,
+                    message=f"Tool call was not approved within {timeout:g} seconds.",
+                    by="timeout",
+                    at=stamp,
+                )
+                _apply(state, pending.pop(call_id), decision_)
+                await _record_decision(run, decision_)
+            break
+        item = pending.pop(decision.get("call_id", ""), None)
+        if item is None:
+            logger.warning(
+                "run %s: ignoring a decision for %r, which is not pending",
+                run.workflow_id,
+                decision.get("call_id"),
+            )
+            continue
+        _apply(state, item, decision)
+        await _record_decision(run, decision)
+    await DBOS.set_event_async(APPROVALS_EVENT, [])
+
+
+def _apply(state: RunState[Any], item: ToolApprovalItem, decision: Decision) -> None:
+    if decision.get("approve"):
+        state.approve(item, always_approve=bool(decision.get("always")))
+    else:
+        state.reject(
+            item,
+            always_reject=bool(decision.get("always")),
+            rejection_message=decision.get("message"),
+        )
+
+
+def _call_id(item: ToolApprovalItem) -> str:
+    raw = item.raw_item
+    value = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+    return str(value or getattr(raw, "id", "") or "")
+
+
+def _now(run: DurableRunContext) -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def _save_snapshot(run: DurableRunContext, state: RunState[Any], round_index: int) -> None:
+    from agents.run_state import CURRENT_SCHEMA_VERSION
+
+    from timestep._runtime import current_database
+
+    engine = await get_engine(current_database().url)
+    row = {
+        "state_id": f"{run.workflow_id}:interrupted:{round_index}",
+        "session_id": run.session_id or f"workflow:{run.workflow_id}",
+        "agent_name": run.agent_name,
+        "workflow_id": run.workflow_id,
+        "state_type": "interrupted",
+        "schema_version": CURRENT_SCHEMA_VERSION,
+        "format": "python",
+        "payload": state.to_string(),
+    }
+    async with engine.begin() as conn:
+        await insert_ignoring_duplicates(conn, run_states_table, [row])
+        pending = [
+            {
+                "workflow_id": run.workflow_id,
+                "call_id": _call_id(item),
+                "session_id": run.session_id,
+                "agent_name": item.agent.name,
+                "tool_name": item.tool_name or "",
+                "arguments": item.arguments,
+                "status": "pending_approval",
+            }
+            for item in state.get_interruptions()
+        ]
+        await upsert(conn, tool_calls_table, pending, _TOOL_CALL_KEY, ["status"])
+
+
+async def _record_decision(run: DurableRunContext, decision: Decision) -> None:
+    from timestep._runtime import current_database
+
+    engine = await get_engine(current_database().url)
+    decided_at = decision.get("at")
+    row = {
+        "workflow_id": run.workflow_id,
+        "call_id": decision["call_id"],
+        "tool_name": "",
+        "status": "approved" if decision.get("approve") else "rejected",
+        "decision": json.dumps(
+            {
+                "approve": bool(decision.get("approve")),
+                "always": bool(decision.get("always")),
+                "message": decision.get("message"),
+            }
+        ),
+        "decided_by": decision.get("by"),
+        "decided_at": datetime.fromisoformat(decided_at) if decided_at else None,
+    }
+    async with engine.begin() as conn:
+        await upsert(
+            conn,
+            tool_calls_table,
+            [row],
+            _TOOL_CALL_KEY,
+            ["status", "decision", "decided_by", "decided_at"],
+        )
