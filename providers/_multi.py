@@ -1,0 +1,253 @@
+"""Route model names to providers by prefix: OpenAI by default, Ollama built in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from agents.exceptions import UserError
+from agents.models.interface import Model, ModelProvider
+from agents.models.multi_provider import MultiProvider, MultiProviderMap
+from agents.models.openai_provider import OpenAIProvider
+from openai import AsyncOpenAI
+
+from timestep._settings import get_settings
+
+from ._ollama import OllamaModelProvider
+
+__all__ = ["ModelRoute", "MultiModelProvider", "MultiModelProviderMap"]
+
+_OPENAI = "openai"
+_OLLAMA = "ollama"
+_OLLAMA_CLOUD_SUFFIX = "-cloud"
+# Prefixes the SDK's MultiProvider resolves itself (they need the SDK's optional extras).
+_SDK_FALLBACK_PREFIXES = frozenset({"litellm", "any-llm"})
+_BUILT_IN_PREFIXES = frozenset({_OPENAI, _OLLAMA}) | _SDK_FALLBACK_PREFIXES
+
+
+class MultiModelProviderMap(MultiProviderMap):
+    """Model-name prefixes (``"ollama"`` in ``"ollama/llama3.2"``) mapped to model providers.
+
+    The SDK's ``MultiProviderMap`` with validation, an optional initial mapping, and copy
+    semantics: ``get_mapping()`` returns a copy and ``set_mapping()`` stores one.
+    Entries win over ``MultiModelProvider``'s built-in prefixes.
+    """
+
+    def __init__(self, mapping: Mapping[str, ModelProvider] | None = None) -> None:
+        super().__init__()
+        if mapping:
+            self.set_mapping(mapping)
+
+    def add_provider(self, prefix: str, provider: ModelProvider) -> None:
+        """Route ``"{prefix}/..."`` model names to ``provider``, replacing any previous one."""
+        _check_entry(prefix, provider)
+        super().add_provider(prefix, provider)
+
+    def remove_provider(self, prefix: str) -> None:
+        """Forget ``prefix``; raises ``KeyError`` if it is not mapped."""
+        if not self.has_prefix(prefix):
+            raise KeyError(f"no provider is mapped to prefix {prefix!r}")
+        super().remove_provider(prefix)
+
+    def set_mapping(self, mapping: Mapping[str, ModelProvider]) -> None:
+        """Replace every entry with (a copy of) ``mapping``."""
+        for prefix, provider in mapping.items():
+            _check_entry(prefix, provider)
+        super().set_mapping(dict(mapping))
+
+    def __repr__(self) -> str:
+        return f"MultiModelProviderMap({self.get_mapping()!r})"
+
+
+class ModelRoute(NamedTuple):
+    """Where a model name goes: see ``MultiModelProvider.route``."""
+
+    prefix: str
+    """The routing prefix: ``"openai"`` for bare names, else the part before the first ``/``."""
+
+    provider: ModelProvider
+    """The provider whose ``get_model`` receives ``model_name``."""
+
+    model_name: str | None
+    """The model name handed to ``provider`` (prefix removed); ``None`` means its default."""
+
+
+class MultiModelProvider(MultiProvider):
+    """The SDK's ``MultiProvider`` with Ollama built in and Timestep's client policy.
+
+    Model names route on the text before the first ``/`` (names like ``gpt-oss:20b`` may contain
+    ``:``, which is not a separator):
+
+    - no prefix or ``openai/``: OpenAI, Responses API unless ``openai_use_responses=False``;
+    - ``ollama/NAME``: the local Ollama (``OLLAMA_BASE_URL``, default http://localhost:11434);
+    - ``ollama/NAME-cloud``: Ollama Cloud (https://ollama.com) with ``OLLAMA_API_KEY``, model
+      ``NAME`` (``ollama/gpt-oss:20b-cloud`` -> ``gpt-oss:20b``);
+    - ``litellm/...`` and ``any-llm/...``: the SDK's own providers (need the SDK's extras);
+    - any prefix in ``provider_map``, which wins over all of the above.
+
+    Any other prefix raises ``agents.exceptions.UserError`` listing the known ones.
+
+    The OpenAI client is created on first use with ``max_retries=settings.model_max_retries``
+    and ``timeout=settings.model_timeout_sec``; the OpenAI client retries only 429s, 5xx,
+    timeouts and connection errors and honours Retry-After. An empty ``openai_api_key`` counts as
+    not given, so a missing key surfaces as the OpenAI client's own "Missing credentials" error
+    when a model is first requested, not here. A caller-supplied ``openai_client`` is used as is.
+    """
+
+    def __init__(
+        self,
+        provider_map: MultiProviderMap | None = None,
+        openai_api_key: str | None = None,
+        openai_base_url: str | None = None,
+        openai_client: AsyncOpenAI | None = None,
+        openai_use_responses: bool | None = None,
+        *,
+        openai_organization: str | None = None,
+        openai_project: str | None = None,
+        ollama_api_key: str | None = None,
+        ollama_base_url: str | None = None,
+        ollama_cloud_url: str | None = None,
+    ) -> None:
+        # Empty strings come from ``os.environ.get("...", "")``: they mean "not configured".
+        openai_api_key = openai_api_key or None
+        openai_base_url = openai_base_url or None
+        super().__init__(
+            provider_map=provider_map,
+            openai_api_key=openai_api_key,
+            openai_base_url=openai_base_url,
+            openai_client=openai_client,
+            openai_organization=openai_organization,
+            openai_project=openai_project,
+            openai_use_responses=openai_use_responses,
+        )
+        if openai_client is None:
+            settings = get_settings()
+            self.openai_provider = _PolicyOpenAIProvider(
+                api_key=openai_api_key,
+                base_url=openai_base_url,
+                organization=openai_organization,
+                project=openai_project,
+                use_responses=openai_use_responses,
+                max_retries=settings.model_max_retries,
+                timeout=settings.model_timeout_sec,
+            )
+        self._ollama_api_key = ollama_api_key or None
+        self._ollama_base_url = ollama_base_url or None
+        self._ollama_cloud_url = ollama_cloud_url or None
+        self._ollama_providers: dict[bool, OllamaModelProvider] = {}
+
+    def known_prefixes(self) -> list[str]:
+        """Every prefix this provider routes, sorted."""
+        mapped = self.provider_map.get_mapping() if self.provider_map is not None else {}
+        return sorted(_BUILT_IN_PREFIXES | mapped.keys())
+
+    def route(self, model_name: str | None) -> ModelRoute:
+        """Resolve ``model_name`` to its prefix, provider and provider-side model name.
+
+        Creates no client and sends nothing, so it is cheap enough to call per request (e.g. to
+        pick a per-provider rate limit). The local and cloud Ollama routes both have prefix
+        ``"ollama"``; tell them apart with ``route.provider.is_cloud``. Raises ``UserError`` for
+        an unknown prefix or a malformed name such as ``"ollama/"``.
+        """
+        if model_name is None:
+            return ModelRoute(_OPENAI, self.openai_provider, None)
+        prefix, separator, rest = model_name.partition("/")
+        if not separator:
+            return ModelRoute(_OPENAI, self.openai_provider, model_name)
+        if not prefix or not rest:
+            raise UserError(
+                f"Invalid model name {model_name!r}: expected 'MODEL' or 'PREFIX/MODEL', "
+                "e.g. 'gpt-4.1' or 'ollama/llama3.2'."
+            )
+        if self.provider_map is not None:
+            mapped = self.provider_map.get_provider(prefix)
+            if mapped is not None:
+                return ModelRoute(prefix, mapped, rest)
+        if prefix == _OPENAI:
+            return ModelRoute(prefix, self.openai_provider, rest)
+        if prefix == _OLLAMA:
+            cloud = rest.endswith(_OLLAMA_CLOUD_SUFFIX)
+            return ModelRoute(prefix, self._default_ollama_provider(cloud=cloud), rest)
+        if prefix in _SDK_FALLBACK_PREFIXES:
+            return ModelRoute(prefix, self._get_fallback_provider(prefix), rest)
+        raise UserError(
+            f"Unknown model prefix {prefix!r} in {model_name!r}. Known prefixes: "
+            f"{', '.join(self.known_prefixes())}. Map new ones with "
+            "MultiModelProviderMap.add_provider(prefix, provider)."
+        )
+
+    def get_model(self, model_name: str | None) -> Model:
+        route = self.route(model_name)
+        return route.provider.get_model(route.model_name)
+
+    async def aclose(self) -> None:
+        providers, self._ollama_providers = list(self._ollama_providers.values()), {}
+        for provider in providers:
+            await provider.aclose()
+        await super().aclose()
+
+    def _default_ollama_provider(self, *, cloud: bool) -> OllamaModelProvider:
+        provider = self._ollama_providers.get(cloud)
+        if provider is None:
+            if cloud:
+                provider = OllamaModelProvider(
+                    api_key=self._ollama_api_key, base_url=self._ollama_cloud_url, cloud=True
+                )
+            else:
+                provider = OllamaModelProvider(base_url=self._ollama_base_url, cloud=False)
+            self._ollama_providers[cloud] = provider
+        return provider
+
+
+class _PolicyOpenAIProvider(OpenAIProvider):
+    """The SDK's ``OpenAIProvider`` whose client carries Timestep's retry and timeout policy.
+
+    Key, base URL and default-client resolution stay the SDK's (explicit values, then
+    ``set_default_openai_key``/``set_default_openai_client``, then ``OPENAI_*`` variables); only
+    ``max_retries`` and ``timeout`` are applied, on a copy sharing the same HTTP connection pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        organization: str | None,
+        project: str | None,
+        use_responses: bool | None,
+        max_retries: int,
+        timeout: float,
+    ) -> None:
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            project=project,
+            use_responses=use_responses,
+        )
+        self._max_retries = max_retries
+        self._timeout = timeout
+        self._policy_client: AsyncOpenAI | None = None
+
+    # OpenAIProvider creates its client lazily in this hook (so a missing key only fails when a
+    # model is requested); wrapping it keeps that behaviour and every model it builds.
+    def _get_client(self) -> AsyncOpenAI:
+        if self._policy_client is None:
+            self._policy_client = (
+                super()
+                ._get_client()
+                .with_options(max_retries=self._max_retries, timeout=self._timeout)
+            )
+        return self._policy_client
+
+
+def _check_entry(prefix: str, provider: ModelProvider) -> None:
+    if not isinstance(prefix, str) or not prefix or "/" in prefix:
+        raise ValueError(
+            f"a provider prefix must be a non-empty string without '/', not {prefix!r}"
+        )
+    if not isinstance(provider, ModelProvider):
+        raise TypeError(
+            f"provider for prefix {prefix!r} must be an agents.ModelProvider, "
+            f"not {type(provider).__name__}"
+        )
