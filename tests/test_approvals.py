@@ -1,0 +1,215 @@
+"""Human in the loop: durable approvals, the reject path, timeouts, the seeds' manual flow."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from agents import Agent, function_tool
+
+from timestep import (
+    RunStateStore,
+    Session,
+    approve,
+    get_pending_approvals,
+    list_pending_approvals,
+    reject,
+    run_agent,
+    start_agent_run,
+)
+from timestep._runtime import reset_runtime
+from timestep.errors import ApprovalError, ApprovalTimeoutError
+from timestep.testing import function_call, text
+
+pytestmark = pytest.mark.usefixtures("durable")
+
+refunds: list[str] = []
+
+
+@function_tool(needs_approval=True)
+def refund(order_id: str) -> str:
+    """Refund an order (a human must approve)."""
+    refunds.append(order_id)
+    return f"refunded {order_id}"
+
+
+@function_tool
+def lookup_order(order_id: str) -> str:
+    """Look an order up."""
+    return f"order {order_id}: 2 items, paid"
+
+
+def _agent() -> Agent:
+    return Agent(name="support-agent", instructions="Help.", tools=[lookup_order, refund])
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    refunds.clear()
+
+
+async def _pending(workflow_id: str, timeout: float = 20) -> list[dict]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        pending = await get_pending_approvals(workflow_id)
+        if pending:
+            return pending
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"run {workflow_id} published no pending approval")
+
+
+async def test_run_waits_durably_and_resumes_on_approval(fake_model):
+    fake_model.add_turns(
+        function_call("lookup_order", {"order_id": "A1"}),
+        function_call("refund", {"order_id": "A1"}, call_id="call_refund"),
+        text("Refund done."),
+    )
+    handle = await start_agent_run(_agent(), "refund A1", wait_for_approvals=True)
+    pending = await _pending(handle.workflow_id)
+    assert [(p["call_id"], p["tool_name"]) for p in pending] == [("call_refund", "refund")]
+    assert refunds == []
+    assert await handle.status() == "PENDING"
+    listed = await list_pending_approvals()
+    assert any(row["workflow_id"] == handle.workflow_id for row in listed)
+
+    await approve(handle.workflow_id, "call_refund", by="alice")
+    result = await handle.result()
+    assert result.final_output == "Refund done."
+    assert refunds == ["A1"]
+    assert await get_pending_approvals(handle.workflow_id) == []
+    assert not [r for r in await list_pending_approvals() if r["workflow_id"] == handle.workflow_id]
+
+
+async def test_rejection_message_reaches_the_model(fake_model):
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "B2"}, call_id="call_b2"),
+        text("Understood, no refund."),
+    )
+    handle = await start_agent_run(_agent(), "refund B2", wait_for_approvals=True)
+    await _pending(handle.workflow_id)
+    await reject(handle.workflow_id, "call_b2", "Refunds over $100 need a manager.")
+    result = await handle.result()
+    assert result.final_output == "Understood, no refund."
+    assert refunds == []
+    assert "Refunds over $100 need a manager." in str(fake_model.requests[-1].json["input"])
+
+
+async def test_deciding_an_unknown_call_is_an_error(fake_model):
+    fake_model.add_turns(function_call("refund", {"order_id": "C3"}, call_id="call_c3"), text("ok"))
+    handle = await start_agent_run(_agent(), "refund C3", wait_for_approvals=True)
+    await _pending(handle.workflow_id)
+    with pytest.raises(ApprovalError, match="call_nope"):
+        await approve(handle.workflow_id, "call_nope")
+    await approve(handle.workflow_id, "call_c3")
+    assert (await handle.result()).final_output == "ok"
+
+
+async def test_timeout_policy_reject(fake_model):
+    fake_model.add_turns(function_call("refund", {"order_id": "D4"}), text("Timed out, sorry."))
+    handle = await start_agent_run(
+        _agent(), "refund D4", wait_for_approvals=True, approval_timeout=0.3
+    )
+    result = await handle.result()
+    assert result.final_output == "Timed out, sorry."
+    assert refunds == []
+    assert "not approved within" in str(fake_model.requests[-1].json["input"])
+
+
+async def test_timeout_policy_fail(fake_model):
+    fake_model.add_turns(function_call("refund", {"order_id": "E5"}), text("never"))
+    handle = await start_agent_run(
+        _agent(),
+        "refund E5",
+        wait_for_approvals=True,
+        approval_timeout=0.3,
+        on_approval_timeout="fail",
+    )
+    with pytest.raises(ApprovalTimeoutError):
+        await handle.result()
+
+
+async def test_approval_from_a_separate_process_through_dbos_client(fake_model, durable):
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "F6"}, call_id="call_f6"), text("Refunded F6.")
+    )
+    handle = await start_agent_run(_agent(), "refund F6", wait_for_approvals=True)
+    await _pending(handle.workflow_id)
+    code = (
+        "import asyncio, timestep\n"
+        f"timestep.configure_dbos({durable!r})\n"
+        f"asyncio.run(timestep.approve({handle.workflow_id!r}, 'call_f6', by='cli'))\n"
+        "assert not timestep._runtime.is_dbos_launched()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert (await handle.result()).final_output == "Refunded F6."
+    assert refunds == ["F6"]
+
+
+async def test_seeds_manual_flow(fake_model):
+    """The seeds' flow, as written: run, save the state, load it, approve, run again."""
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "G7"}), text("Refund of G7 complete.")
+    )
+    agent = _agent()
+    session = Session()
+    state_store = RunStateStore(agent=agent, session_id=await session._get_session_id())
+
+    result = await run_agent(
+        agent, [{"role": "user", "content": "refund G7"}], session, stream=False
+    )
+    assert result.interruptions
+    state = result.to_state()
+    await state_store.save(state)
+
+    loaded_state = await state_store.load()
+    for interruption in loaded_state.get_interruptions():
+        loaded_state.approve(interruption)
+    result = await run_agent(agent, loaded_state, session, stream=False)
+
+    assert result.final_output == "Refund of G7 complete."
+    assert refunds == ["G7"]
+    history = await state_store.history()
+    assert [h.state_type for h in history] == ["interrupted"]
+
+
+WORKER = Path(__file__).parent / "workers" / "approval_worker.py"
+
+
+def test_approval_survives_sigkill_of_the_waiting_worker(database_url: str, tmp_path: Path):
+    from timestep.testing import FakeModelServer, WorkerProcess, conversation_script
+
+    # Only worker processes may run this run: DBOS lets any live process on the database take
+    # over a dead worker's runs, and this module's fixture launched DBOS here too.
+    reset_runtime()
+    workflow_id = f"approval-crash-{uuid.uuid4().hex[:8]}"
+    script = [function_call("refund", {"order_id": "H8"}, call_id="call_h8"), text("H8 refunded.")]
+    with FakeModelServer(responder=conversation_script(script)) as server:
+        command = [
+            sys.executable,
+            str(WORKER),
+            database_url,
+            server.base_url,
+            str(tmp_path),
+            workflow_id,
+        ]
+        with WorkerProcess(command) as worker:
+            worker.start()
+            worker.wait_for_line("WAITING", timeout=60)
+            worker.kill()
+            # Decide while no worker runs: the message waits in the database.
+            approver = (
+                "import asyncio, timestep\n"
+                f"timestep.configure_dbos({database_url!r})\n"
+                f"asyncio.run(timestep.approve({workflow_id!r}, 'call_h8', by='ops'))\n"
+            )
+            subprocess.run([sys.executable, "-c", approver], check=True, timeout=60)
+            worker.restart()
+            worker.wait_for_line("RESULT", timeout=90)
+            assert worker.wait(timeout=30) == 0
+        assert "H8 refunded." in worker.output()
+    assert (tmp_path / "refunds.log").read_text().split() == ["H8"]
+    assert len(server.requests) == 2
