@@ -110,6 +110,10 @@ def test_configure_is_idempotent_and_launch_works_inside_a_loop(database_url: st
         second = timestep.configure_dbos("sqlite:///ignored.sqlite")
         assert first is second
         assert first["application_version"] == "v-test"
+        # Launch on the default version: a launch registers its version in the shared test
+        # database, and DBOS hands unversioned queued work (schedule fires) to the newest one.
+        reset_runtime()
+        timestep.configure_dbos(database_url)
 
         async def launch_twice() -> None:
             timestep.ensure_dbos_launched()

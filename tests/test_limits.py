@@ -4,6 +4,7 @@ second permit, and providers without a limit pay nothing."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from agents import Agent
@@ -48,14 +49,16 @@ async def test_provider_concurrency_holds_across_runs(fake_model):
 
 
 async def test_provider_rate_limit_is_never_exceeded(fake_model, database_url):
-    timestep.limit_provider("openai", requests=2, per_seconds=1.0)
+    # A provider prefix of its own: a fresh queue, whose limiter no earlier test has used.
+    prefix = f"rl{uuid.uuid4().hex[:8]}"
+    timestep.limit_provider(prefix, requests=2, per_seconds=1.0)
     fake_model.set_default(text("ok"))
-    agent = _agent()
+    agent = _agent(model=f"{prefix}/gpt-4.1")
 
     runs = await asyncio.gather(*(timestep.run_agent(agent, f"q{i}") for i in range(5)))
 
     permits = await _permits(*runs)
-    assert [p.queue_name for p in permits] == ["timestep.provider.openai"] * 5
+    assert [p.queue_name for p in permits] == [f"timestep.provider.{prefix}"] * 5
     arrivals = sorted(r.received_at for r in fake_model.requests)
     assert len(arrivals) == 5
     if database_url.startswith("postgresql"):
