@@ -1,0 +1,111 @@
+"""The ``timestep`` command, as a real subprocess (the installed console script) and in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from timestep.cli import app
+from timestep.testing import FakeModelServer, function_call, text
+
+TIMESTEP = str(Path(sys.executable).parent / "timestep")
+WORKERS = Path(__file__).parent / "workers"
+
+
+def _cli(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120):
+    return subprocess.run(
+        [TIMESTEP, *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli_env(database_url: str):
+    with FakeModelServer() as fake:
+        yield (
+            fake,
+            {
+                "TIMESTEP_DATABASE_URL": database_url,
+                "OPENAI_BASE_URL": fake.base_url,
+                "OPENAI_API_KEY": "sk-cli-test",
+                "OPENAI_AGENTS_DISABLE_TRACING": "1",
+                "PYTHONPATH": str(WORKERS),
+            },
+        )
+
+
+def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
+    done = _cli("demo", "--yes", cwd=tmp_path, env={"OPENAI_API_KEY": ""}, timeout=240)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "scripted OpenAI-compatible fake" in done.stdout
+    assert "worker killed with SIGKILL" in done.stdout
+    assert "Recovered run finished" in done.stdout
+    assert "get_weather ran 1 time(s)" in done.stdout
+    assert (tmp_path / ".timestep" / "demo.sqlite").exists()
+
+
+def test_run_is_durable_idempotent_and_inspectable(cli_env, tmp_path: Path) -> None:
+    fake, env = cli_env
+    fake.add_turns(function_call("add", {"a": 2, "b": 3}), text("2 + 3 = 5"))
+    args = ("run", "cli_agents:calculator", "what is 2+3?", "--workflow-id", "cli-run-1")
+
+    first = _cli(*args, "--json", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert (result["workflow_id"], result["final_output"]) == ("cli-run-1", "2 + 3 = 5")
+    assert result["usage"]["requests"] == 2
+
+    again = _cli(*args, "--json", cwd=tmp_path, env=env)
+    assert json.loads(again.stdout)["final_output"] == "2 + 3 = 5"
+    assert len(fake.requests) == 2  # the same workflow id called the model no more
+
+    shown = _cli("runs", "show", "cli-run-1", "--json", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["status"] == "SUCCESS"
+    listed = _cli("runs", "list", "--json", cwd=tmp_path, env=env)
+    assert "cli-run-1" in {run["workflow_id"] for run in json.loads(listed.stdout)}
+
+
+def test_an_interrupted_run_exits_3_with_its_pending_call(cli_env, tmp_path: Path) -> None:
+    fake, env = cli_env
+    fake.add_turns(function_call("delete_file", {"path": "/tmp/x"}, call_id="call_del"))
+
+    done = _cli("run", "cli_agents:guarded", "delete /tmp/x", "--json", cwd=tmp_path, env=env)
+
+    assert done.returncode == 3, done.stderr
+    assert json.loads(done.stdout)["interruptions"] == [
+        {"call_id": "call_del", "tool": "delete_file"}
+    ]
+
+
+def test_errors_are_one_line_without_traceback(cli_env, tmp_path: Path) -> None:
+    _, env = cli_env
+    done = _cli("run", "no_such_module:agent", "hi", cwd=tmp_path, env=env)
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "no_such_module" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_in_process_commands(durable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIMESTEP_DATABASE_URL", durable)
+    runner = CliRunner()
+
+    listed = runner.invoke(app, ["approvals", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert isinstance(json.loads(listed.output), list)
+
+    missing = runner.invoke(app, ["runs", "show", "no-such-run"])
+    assert missing.exit_code != 0

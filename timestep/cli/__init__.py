@@ -1,0 +1,388 @@
+"""The ``timestep`` command line.
+
+Commands that only inspect or answer runs (``runs``, ``approvals``, ``events``, ``state``) talk
+to the database through a ``DBOSClient`` and never launch DBOS, so they never recover (and so
+never execute) a worker's runs. ``run``, ``worker`` and ``demo`` launch DBOS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from agents.exceptions import AgentsException
+from rich.console import Console
+from rich.table import Table
+
+import timestep
+from timestep._registry import import_ref
+from timestep.errors import TimestepError
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="timestep",
+    help="Durable runtime for OpenAI Agents SDK agents, on DBOS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
+approvals_app = typer.Typer(help="List and answer tool approvals.", no_args_is_help=True)
+state_app = typer.Typer(help="Export and import RunState snapshots.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(state_app, name="state")
+
+console = Console()
+err_console = Console(stderr=True)
+_debug = False
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+) -> None:
+    global _debug
+    _debug = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
+    if not debug:
+        logging.getLogger("dbos").setLevel(logging.WARNING)
+
+
+def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(coro_factory())  # type: ignore[arg-type]
+
+
+def _print_json(value: Any) -> None:
+    console.print_json(json.dumps(value, default=str))
+
+
+def _load_agent(ref: str) -> Any:
+    from agents import Agent
+
+    try:
+        agent = import_ref(ref)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot import {ref!r}: {exc}") from exc
+    if not isinstance(agent, Agent):
+        raise typer.BadParameter(f"{ref!r} is a {type(agent).__name__}, not an agents.Agent")
+    timestep.register_agent(agent, ref=ref)
+    return agent
+
+
+@app.command()
+def demo(
+    model: str | None = typer.Option(
+        None, help="A real model (e.g. gpt-4.1); its key must be set."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Approve without asking."),
+    data_dir: Path = typer.Option(Path(".timestep"), help="Where the demo's SQLite file goes."),
+) -> None:
+    """Run a durable agent end to end, offline on embedded SQLite."""
+    from ._demo import run_demo
+
+    code = _run(lambda: run_demo(model=model, data_dir=data_dir, assume_yes=yes, console=console))
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    agent_ref: str = typer.Argument(..., help="The agent, as module:attribute."),
+    prompt: str = typer.Argument(...),
+    stream: bool = typer.Option(False, "--stream", help="Print the answer as it streams."),
+    workflow_id: str | None = typer.Option(
+        None, help="Idempotency key: reuse to get the same run."
+    ),
+    session: str | None = typer.Option(None, help="Session id, for conversation memory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run an agent durably and print its final output."""
+    agent = _load_agent(agent_ref)
+
+    async def go() -> Any:
+        timestep.ensure_dbos_launched()
+        sess = timestep.Session(session) if session else None
+        if not stream:
+            with console.status("running..."):
+                return await timestep.run_agent(agent, prompt, sess, workflow_id=workflow_id)
+        result = await timestep.run_agent(agent, prompt, sess, stream=True, workflow_id=workflow_id)
+        async for event in result.stream_events():
+            is_delta = (
+                event.type == "raw_response_event"
+                and event.data.type == "response.output_text.delta"
+            )
+            if is_delta and not as_json:
+                console.print(event.data.delta, end="", highlight=False)
+        if not as_json:
+            console.print()
+        return await result.wait()
+
+    result = _run(go)
+    if as_json:
+        _print_json(
+            {
+                "workflow_id": result.workflow_id,
+                "final_output": result.final_output,
+                "interruptions": [
+                    {"call_id": getattr(i.raw_item, "call_id", None), "tool": i.tool_name}
+                    for i in result.interruptions
+                ],
+                "usage": {
+                    "requests": result.usage.requests,
+                    "input_tokens": result.usage.input_tokens,
+                    "output_tokens": result.usage.output_tokens,
+                },
+            }
+        )
+    elif not stream:
+        console.print(result.final_output)
+    if result.interruptions:
+        raise typer.Exit(3)
+
+
+@app.command()
+def worker(
+    modules: list[str] = typer.Argument(..., help="Modules that define (and register) agents."),
+) -> None:
+    """A long-running worker: recovers pending runs and executes them until stopped."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+
+    async def serve() -> None:
+        timestep.ensure_dbos_launched()
+        console.print(
+            f"worker up; agents: {', '.join(sorted(timestep._registry.registered_agents())) or 'none'}"
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+    _run(serve)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(
+        None, help="Address to bind (default: TIMESTEP_API_HOST, else 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, min=0, max=65535, help="Port (default: TIMESTEP_API_PORT, else 8000)."
+    ),
+    agents: list[str] = typer.Option(
+        [], "--agents", help="Module whose agents to serve (repeatable, or comma-separated)."
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Serve without TIMESTEP_API_TOKEN (localhost only)."
+    ),
+) -> None:
+    """Serve the HTTP API (runs, events, approvals, schedules); it also executes runs."""
+    from timestep.server import serve as serve_api
+
+    modules = [m.strip() for value in agents for m in value.split(",") if m.strip()]
+    serve_api(host, port, agents=modules, auth=False if no_auth else None)
+
+
+@runs_app.command("list")
+def runs_list(
+    status: str | None = typer.Option(None, help="PENDING, SUCCESS, ERROR, CANCELLED..."),
+    limit: int = typer.Option(20, min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The newest runs."""
+    from . import _ops
+
+    rows = _run(lambda: _ops.list_runs(status=status, limit=limit))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("workflow id", "status", "agent", "created")
+    for row in rows:
+        table.add_row(row["workflow_id"], row["status"], row["agent"] or "", str(row["created_at"]))
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(workflow_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A run's status, steps and pending approvals."""
+    from . import _ops
+
+    info = _run(lambda: _ops.show_run(workflow_id))
+    if as_json:
+        _print_json(info)
+        return
+    console.print(f"[bold]{info['workflow_id']}[/] {info['status']} agent={info['agent']}")
+    table = Table("step", "name", "outcome")
+    for step in info["steps"]:
+        table.add_row(str(step["id"]), step["name"], step["outcome"])
+    console.print(table)
+    for approval in info["pending_approvals"]:
+        console.print(f"pending approval: {approval['call_id']} {approval['tool_name']}")
+    if info.get("final_output") is not None:
+        console.print(f"final output: {info['final_output']}")
+
+
+@runs_app.command("cancel")
+def runs_cancel(workflow_id: str) -> None:
+    """Cancel a run (it stops at its next step)."""
+    from . import _ops
+
+    _run(lambda: _ops.client_call("cancel_workflow_async", workflow_id))
+    console.print(f"cancelled {workflow_id}")
+
+
+@runs_app.command("resume")
+def runs_resume(workflow_id: str) -> None:
+    """Resume a cancelled or failed run from its last finished step (a worker executes it)."""
+    from . import _ops
+
+    _run(lambda: _ops.client_call("resume_workflow_async", workflow_id))
+    console.print(f"resumed {workflow_id}")
+
+
+@runs_app.command("fork")
+def runs_fork(
+    workflow_id: str, start_step: int = typer.Option(1, help="First step to execute again.")
+) -> None:
+    """Start a new run that replays a run's steps before START_STEP and executes the rest."""
+    from . import _ops
+
+    handle = _run(lambda: _ops.client_call("fork_workflow_async", workflow_id, start_step))
+    console.print(f"forked {workflow_id} as {handle.get_workflow_id()}")
+
+
+@approvals_app.command("list")
+def approvals_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Tool calls waiting for a decision, across runs."""
+    rows = _run(timestep.list_pending_approvals)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("workflow id", "call id", "tool", "arguments")
+    for row in rows:
+        table.add_row(row["workflow_id"], row["call_id"], row["tool_name"], row["arguments"] or "")
+    console.print(table)
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    workflow_id: str,
+    call_id: str,
+    always: bool = typer.Option(False, help="Also approve later calls of this tool in the run."),
+    by: str | None = typer.Option(None, help="Who decides (recorded)."),
+) -> None:
+    """Approve a pending tool call."""
+    _run(lambda: timestep.approve(workflow_id, call_id, always=always, by=by))
+    console.print(f"approved {call_id}")
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    workflow_id: str,
+    call_id: str,
+    message: str | None = typer.Option(None, help="What the model is told."),
+    by: str | None = typer.Option(None),
+) -> None:
+    """Reject a pending tool call."""
+    _run(lambda: timestep.reject(workflow_id, call_id, message, by=by))
+    console.print(f"rejected {call_id}")
+
+
+@app.command()
+def events(workflow_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Follow a run's live events until it ends."""
+    from . import _ops
+
+    async def follow() -> None:
+        async for record in _ops.event_records(workflow_id):
+            if as_json:
+                print(json.dumps(record, default=str), flush=True)
+            elif record["type"] == "response.output_text.delta":
+                console.print(record["delta"], end="", highlight=False)
+            elif record["type"] == "tool_output":
+                console.print(f"\n[dim]← {record['tool']}: {record['output']}[/]")
+        if not as_json:
+            console.print()
+
+    _run(follow)
+
+
+@state_app.command("export")
+def state_export(
+    session_id: str,
+    agent_ref: str = typer.Option(..., "--agent", help="The agent, as module:attribute."),
+    fmt: str = typer.Option("python", "--format", help="python or typescript"),
+    state_id: str | None = typer.Option(None),
+) -> None:
+    """Print a session's newest (or a given) RunState as JSON."""
+    agent = _load_agent(agent_ref)
+
+    async def export() -> str:
+        state = await timestep.RunStateStore(agent, session_id).load(state_id)
+        if fmt == "typescript":
+            from timestep.runstate import to_typescript
+
+            return to_typescript(state)
+        if fmt != "python":
+            raise typer.BadParameter("--format must be python or typescript")
+        return state.to_string()
+
+    print(_run(export))
+
+
+@state_app.command("import")
+def state_import(
+    path: Path,
+    session_id: str = typer.Option(..., "--session"),
+    agent_ref: str = typer.Option(..., "--agent"),
+) -> None:
+    """Store a RunState JSON file (Python or TypeScript format) in a session."""
+    agent = _load_agent(agent_ref)
+
+    async def do_import() -> str:
+        raw = path.read_text()
+        from timestep.runstate import detect_format, from_typescript
+
+        data = json.loads(raw)
+        state: Any = (
+            await from_typescript(data, agent) if detect_format(data) == "typescript" else raw
+        )
+        return await timestep.RunStateStore(agent, session_id).save(state)
+
+    console.print(f"stored as {_run(do_import)}")
+
+
+def main() -> None:
+    """Console entry point: errors are one clear line (with --debug, a traceback)."""
+    try:
+        # Without standalone mode click returns an Exit's code instead of exiting with it.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # the one place that turns any failure into a line and a code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _debug:
+            raise
+        kind = "error" if isinstance(exc, TimestepError | AgentsException) else type(exc).__name__
+        err_console.print(f"[bold red]{kind}:[/] {exc}", soft_wrap=True)  # one line, unwrapped
+        sys.exit(1)
