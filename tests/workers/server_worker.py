@@ -1,0 +1,52 @@
+"""A worker (no HTTP server) whose run waits durably for an approval that the test sends
+through the HTTP API of another process.
+
+usage: server_worker.py DATABASE_URL MODEL_BASE_URL STATE_DIR WORKFLOW_ID
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from agents import Agent, OpenAIProvider, function_tool, set_tracing_disabled
+
+import timestep
+
+DATABASE_URL, MODEL_BASE_URL, STATE_DIR, WORKFLOW_ID = sys.argv[1:5]
+set_tracing_disabled(True)
+
+
+@function_tool(needs_approval=True)
+def refund(order_id: str) -> str:
+    """Refund an order (a human must approve)."""
+    with open(Path(STATE_DIR) / "refunds.log", "a") as f:
+        f.write(order_id + "\n")
+    return f"refunded {order_id}"
+
+
+agent = Agent(name="server-worker-agent", instructions="Help.", tools=[refund])
+timestep.register_agent(agent)
+
+
+async def main() -> None:
+    # Its own executor id: this worker recovers only its own runs, never the test process's.
+    timestep.configure_dbos(DATABASE_URL, executor_id="server-test-worker")
+    timestep.set_model_provider(OpenAIProvider(base_url=MODEL_BASE_URL, api_key="test-key"))
+    timestep.ensure_dbos_launched()
+    handle = await timestep.start_agent_run(
+        agent, "refund S1", workflow_id=WORKFLOW_ID, wait_for_approvals=True, stream=True
+    )
+    while not await timestep.get_pending_approvals(WORKFLOW_ID):
+        if await handle.status() != "PENDING":
+            break
+        await asyncio.sleep(0.02)
+    else:
+        print("WAITING", flush=True)
+    result = await handle.result()
+    print("RESULT " + json.dumps({"final_output": result.final_output}), flush=True)
+
+
+asyncio.run(main())

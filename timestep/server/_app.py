@@ -1,0 +1,665 @@
+"""The FastAPI app: runs, their events, approvals, RunStates and schedules over HTTP.
+
+The app launches DBOS in its lifespan, so the server is also a worker: it executes the runs it
+starts and recovers its pending ones at startup. Everything it reads (status, events, pending
+approvals) is in the database, so it also serves runs that other workers execute, and its
+approvals reach them as DBOS messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from agents import Agent
+from dbos import DBOS
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+)
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+
+import timestep
+from timestep._registry import get_agent, import_ref, register_agent, registered_agents
+from timestep._runtime import (
+    configure_dbos,
+    current_database,
+    ensure_dbos_launched,
+    is_dbos_launched,
+    reset_runtime,
+)
+from timestep._storage import get_engine, run_states_table
+from timestep.errors import (
+    ApprovalError,
+    ConfigurationError,
+    RunNotFoundError,
+    ScheduleError,
+    StateNotFoundError,
+    TimestepError,
+)
+from timestep.runstate import to_typescript
+from timestep.workflows import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW
+
+from ._auth import require_token
+from ._events import parse_last_event_id, sse_events
+from ._models import (
+    PATH_ID_PATTERN,
+    SCHEDULE_NAME_PATTERN,
+    WORKFLOW_ID_PATTERN,
+    Approval,
+    BackfillIn,
+    BackfillOut,
+    DecisionIn,
+    DecisionOut,
+    Health,
+    PendingApproval,
+    Problem,
+    Run,
+    RunCreate,
+    RunStatus,
+    Schedule,
+    ScheduleCreate,
+    TriggerOut,
+    Usage,
+    ValidationProblem,
+)
+from ._settings import ServerSettings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("timestep.server")
+
+_RUN_WORKFLOWS = (AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW)
+
+WorkflowIdPath = Annotated[
+    str, Path(min_length=1, max_length=255, pattern=PATH_ID_PATTERN, description="A run's id.")
+]
+CallIdPath = Annotated[str, Path(min_length=1, max_length=255, pattern=PATH_ID_PATTERN)]
+ScheduleNamePath = Annotated[str, Path(pattern=SCHEDULE_NAME_PATTERN)]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem("Missing or invalid bearer token."),
+    403: _problem("Auth is off and the client is not on the loopback interface."),
+    422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
+}
+_NOT_FOUND = {404: _problem("No such run.")}
+_UNPARSABLE = {400: _problem("The body cannot be parsed (it is not UTF-8 text).")}
+_CONFLICT = {409: _problem("The request conflicts with the run's current state.")}
+
+
+class EventStreamResponse(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+def create_app(
+    settings: ServerSettings | None = None, *, database_url: str | None = None
+) -> FastAPI:
+    """The HTTP API as an ASGI app (run it with uvicorn, or ``timestep serve``).
+
+    ``settings`` defaults to the ``TIMESTEP_API_*`` environment. Refuses to build an app that
+    would require a token nobody configured: auth is off only when asked for explicitly.
+    ``database_url`` is passed to ``configure_dbos`` (ignored if DBOS is already configured).
+    """
+    settings = settings or ServerSettings()
+    if settings.auth and not (settings.api_token and settings.api_token.get_secret_value()):
+        raise ConfigurationError(
+            "TIMESTEP_API_TOKEN is not set: the HTTP API requires a bearer token. Set it, or "
+            "serve without auth on localhost only (timestep serve --no-auth)"
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Whoever launches DBOS shuts it down: an app embedded in a process that launched
+        # DBOS itself (a worker, a test) leaves it running when the server stops.
+        launched_here = not is_dbos_launched()
+        configure_dbos(database_url)
+        ensure_dbos_launched()
+        yield
+        if launched_here:
+            reset_runtime()
+
+    app = FastAPI(
+        title="Timestep",
+        version=_version(),
+        summary="Durable OpenAI Agents SDK runs on DBOS, over HTTP.",
+        description=(
+            "Every route but `/healthz` requires `Authorization: Bearer <TIMESTEP_API_TOKEN>`. "
+            "Errors are JSON objects whose `detail` says what is wrong."
+        ),
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+
+    protected = APIRouter(dependencies=[Depends(require_token)], responses=_AUTH_RESPONSES)
+    _add_run_routes(protected, settings)
+    _add_approval_routes(protected)
+    _add_schedule_routes(protected, settings)
+
+    @protected.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    app.include_router(protected)
+
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        responses={503: _problem("The database does not answer.")},
+    )
+    async def healthz() -> Health:
+        """Liveness and database reachability; the one route without auth."""
+        database = current_database()
+        try:
+            engine = await get_engine(database.url)
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:
+            raise HTTPException(503, f"database unreachable: {exc}") from exc
+        return Health(status="ok", database="sqlite" if database.is_sqlite else "postgres")
+
+    return app
+
+
+def _version() -> str:
+    try:
+        return version("timestep")
+    except PackageNotFoundError:
+        return "0"
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def _invalid(loc: Sequence[str | int], msg: str) -> RequestValidationError:
+    """A 422 with the same body as pydantic's own validation errors."""
+    return RequestValidationError([{"loc": tuple(loc), "msg": msg, "type": "value_error"}])
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "value_error")),
+            }
+            for e in exc.errors()
+        ]
+        summary = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in errors
+        )
+        return JSONResponse(
+            {"detail": f"invalid request: {summary}", "errors": errors}, status_code=422
+        )
+
+    @app.exception_handler(TimestepError)
+    async def _timestep_error(_request: Request, exc: TimestepError) -> JSONResponse:
+        if isinstance(exc, RunNotFoundError | StateNotFoundError):
+            code = 404
+        elif isinstance(exc, ApprovalError):
+            code = 409
+        elif isinstance(exc, ConfigurationError):
+            code = 503
+        else:
+            code = 400
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error in the HTTP API")
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}): {exc}"}, status_code=500
+        )
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+async def _resolve_agent(name: str, settings: ServerSettings, loc: Sequence[str]) -> Agent[Any]:
+    """The agent a request names: registered here, else imported from ``module:attr``."""
+    agent = get_agent(name)
+    if agent is not None:
+        return agent
+    if ":" in name and settings.allow_agent_refs:
+        try:
+            found = await run_in_threadpool(import_ref, name)
+        except Exception as exc:
+            raise _invalid(loc, f"cannot import agent {name!r}: {exc}") from exc
+        if not isinstance(found, Agent):
+            raise _invalid(loc, f"{name!r} is a {type(found).__name__}, not an agents.Agent")
+        register_agent(found, ref=name)
+        return found
+    known = ", ".join(sorted(registered_agents())) or "none"
+    hint = " or a 'module:attr' reference" if settings.allow_agent_refs else ""
+    raise _invalid(loc, f"unknown agent {name!r}: use a registered name{hint} ({known})")
+
+
+async def _workflow(workflow_id: str) -> Any | None:
+    found = await DBOS.list_workflows_async(workflow_ids=[workflow_id])
+    return found[0] if found else None
+
+
+async def _require_run(workflow_id: str) -> Any:
+    status = await _workflow(workflow_id)
+    if status is None or status.name not in _RUN_WORKFLOWS:
+        raise RunNotFoundError(f"no run has workflow id {workflow_id!r}")
+    return status
+
+
+def _request_of(status: Any) -> dict[str, Any]:
+    """The run's request (agent, input, session) from the workflow's recorded arguments."""
+    args = list((status.input or {}).get("args") or ()) if status.input else []
+    if status.name == SCHEDULED_RUN_WORKFLOW and len(args) > 1 and isinstance(args[1], dict):
+        context = args[1]
+        shared = context.get("session") == "shared"
+        return {
+            **context,
+            "session_id": context.get("session_id") if shared else status.workflow_id,
+        }
+    return args[0] if args and isinstance(args[0], dict) else {}
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        return jsonable_encoder(value)
+    except Exception:
+        return repr(value)
+
+
+def _ms(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, tz=UTC) if value is not None else None
+
+
+async def _run_body(status: Any) -> Run:
+    request = _request_of(status)
+    output = status.output if status.status == "SUCCESS" else None
+    summary = output if isinstance(output, dict) else {}
+    usage = summary.get("usage") if isinstance(summary.get("usage"), dict) else None
+    pending: list[Any] = []
+    if status.status == "PENDING":
+        pending = await timestep.get_pending_approvals(status.workflow_id)
+    return Run(
+        workflow_id=status.workflow_id,
+        status=status.status,
+        agent=request.get("agent"),
+        session_id=request.get("session_id"),
+        created_at=_ms(status.created_at),
+        updated_at=_ms(status.updated_at),
+        final_output=_jsonable(summary.get("final_output")),
+        interrupted=bool(summary.get("interrupted")),
+        pending_approvals=[PendingApproval.model_validate(p) for p in pending],
+        usage=Usage(**{k: int(usage.get(k) or 0) for k in Usage.model_fields}) if usage else None,
+        error=str(status.error) if status.error is not None else None,
+    )
+
+
+def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
+    @router.post(
+        "/runs",
+        response_model=Run,
+        status_code=201,
+        tags=["runs"],
+        responses={
+            200: {"model": Run, "description": "A run with this workflow id already exists."},
+            **_CONFLICT,
+            **_UNPARSABLE,
+        },
+    )
+    async def create_run(
+        body: RunCreate,
+        response: Response,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                pattern=WORKFLOW_ID_PATTERN,
+                description="The run's workflow id, when the body has none.",
+            ),
+        ] = None,
+    ) -> Run:
+        """Start a durable run (201), or return the run already started with the same
+        workflow id or Idempotency-Key (200): retrying a request never starts a second run."""
+        if body.workflow_id and idempotency_key and body.workflow_id != idempotency_key:
+            raise _invalid(
+                ["header", "Idempotency-Key"],
+                f"Idempotency-Key {idempotency_key!r} differs from the body's workflow_id "
+                f"{body.workflow_id!r}: send one, or the same value in both",
+            )
+        workflow_id = body.workflow_id or idempotency_key
+        agent = await _resolve_agent(body.agent, settings, ["body", "agent"])
+        if workflow_id is not None:
+            existing = await _workflow(workflow_id)
+            if existing is not None:
+                _check_same_request(existing, agent, body)
+                response.status_code = 200
+                response.headers["Location"] = f"/runs/{workflow_id}"
+                return await _run_body(existing)
+        handle = await timestep.start_agent_run(
+            agent,
+            body.input,
+            timestep.Session(body.session_id) if body.session_id else None,
+            workflow_id=workflow_id,
+            max_turns=body.max_turns,
+            stream=body.stream,
+            wait_for_approvals=body.wait_for_approvals,
+            approval_timeout=body.approval_timeout,
+            on_approval_timeout=body.on_approval_timeout,
+        )
+        response.headers["Location"] = f"/runs/{handle.workflow_id}"
+        return await _run_body(await _require_run(handle.workflow_id))
+
+    @router.get("/runs", response_model=list[Run], tags=["runs"])
+    async def list_runs(
+        status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> list[Run]:
+        """The newest runs first."""
+        found = await DBOS.list_workflows_async(
+            name=AGENT_RUN_WORKFLOW, status=status, limit=limit, sort_desc=True
+        )
+        return [await _run_body(s) for s in found]
+
+    @router.get("/runs/{workflow_id}", response_model=Run, tags=["runs"], responses=_NOT_FOUND)
+    async def get_run(workflow_id: WorkflowIdPath) -> Run:
+        """A run's status; once it ended, its final output, usage or error."""
+        return await _run_body(await _require_run(workflow_id))
+
+    @router.get(
+        "/runs/{workflow_id}/events",
+        # Media type set per response: errors are JSON, the stream is text/event-stream.
+        response_class=Response,
+        tags=["runs"],
+        responses={
+            200: {
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "description": "Server-Sent Events: `id` is the entry's offset, `data` the "
+                "event as JSON; a last `end` event carries the run's final status.",
+            },
+            **_NOT_FOUND,
+        },
+    )
+    async def run_events(
+        workflow_id: WorkflowIdPath,
+        offset: Annotated[int, Query(ge=0, le=2**62, description="First event to send.")] = 0,
+        last_event_id: Annotated[
+            str | None,
+            Header(
+                alias="Last-Event-ID",
+                description="Resume after this event id (sent by EventSource on reconnect).",
+            ),
+        ] = None,
+    ) -> Response:
+        """Follow a run's events until it ends. Reconnecting with Last-Event-ID resumes after
+        that event, so a client never misses or repeats one."""
+        try:
+            after = parse_last_event_id(last_event_id)
+        except ValueError as exc:
+            raise _invalid(["header", "Last-Event-ID"], str(exc)) from exc
+        await _require_run(workflow_id)
+        start = after + 1 if after is not None else offset
+        return EventStreamResponse(
+            sse_events(workflow_id, start, settings.heartbeat_sec),
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get(
+        "/runs/{workflow_id}/state",
+        response_model=dict[str, Any],
+        tags=["runs"],
+        responses=_NOT_FOUND,
+    )
+    async def run_state(
+        workflow_id: WorkflowIdPath,
+        fmt: Annotated[
+            Literal["python", "typescript"],
+            Query(alias="format", description="The Python or the TypeScript SDK's format."),
+        ] = "python",
+    ) -> dict[str, Any]:
+        """The RunState of an interrupted run (waiting for approvals, or ended with them), for
+        the Python SDK or the TypeScript one (``@openai/agents``)."""
+        status = await _require_run(workflow_id)
+        payload = await _state_payload(status)
+        if payload is None:
+            raise StateNotFoundError(
+                f"run {workflow_id!r} ({status.status}) has no RunState: only an interrupted "
+                "run (waiting for approvals, or ended with pending ones) has one"
+            )
+        if fmt == "typescript":
+            return json.loads(to_typescript(payload))
+        return json.loads(payload)
+
+
+async def _state_payload(status: Any) -> str | None:
+    """An ended interrupted run's state from its output; a waiting run's newest snapshot."""
+    if status.status == "SUCCESS":
+        output = status.output if isinstance(status.output, dict) else {}
+        return output.get("state")
+    if status.status != "PENDING":
+        return None
+    t = run_states_table
+    query = (
+        sa.select(t.c.payload)
+        .where(t.c.workflow_id == status.workflow_id, t.c.format == "python")
+        .order_by(t.c.seq.desc())
+        .limit(1)
+    )
+    engine = await get_engine(current_database().url)
+    async with engine.connect() as conn:
+        return (await conn.execute(query)).scalar()
+
+
+def _check_same_request(existing: Any, agent: Agent[Any], body: RunCreate) -> None:
+    """A reused workflow id must mean the same request, or the client would silently get the
+    answer to another question."""
+    if existing.name != AGENT_RUN_WORKFLOW:
+        raise HTTPException(
+            409, f"workflow id {existing.workflow_id!r} belongs to a scheduled fire, not a run"
+        )
+    request = _request_of(existing)
+    differences = [
+        field
+        for field, ours, theirs in (
+            ("agent", agent.name, request.get("agent")),
+            ("input", _jsonable(body.input), _jsonable(request.get("input"))),
+            ("session_id", body.session_id, request.get("session_id")),
+        )
+        if ours != theirs
+    ]
+    if differences:
+        raise HTTPException(
+            409,
+            f"workflow id {existing.workflow_id!r} is already used by a run with another "
+            f"{', '.join(differences)}: reuse an id only to retry the same request",
+        )
+
+
+# -- approvals ------------------------------------------------------------------------------
+
+
+def _add_approval_routes(router: APIRouter) -> None:
+    @router.get("/approvals", response_model=list[Approval], tags=["approvals"])
+    async def list_approvals(
+        session_id: Annotated[str | None, Query(max_length=255, pattern=PATH_ID_PATTERN)] = None,
+    ) -> list[Approval]:
+        """Every tool call waiting for a decision, across runs, newest first."""
+        rows = await timestep.list_pending_approvals(session_id=session_id)
+        return [Approval.model_validate(row) for row in rows]
+
+    @router.get(
+        "/runs/{workflow_id}/approvals",
+        response_model=list[PendingApproval],
+        tags=["approvals"],
+        responses=_NOT_FOUND,
+    )
+    async def run_approvals(workflow_id: WorkflowIdPath) -> list[PendingApproval]:
+        """The tool calls one run is waiting on (empty when it waits on none)."""
+        status = await _require_run(workflow_id)
+        if status.status != "PENDING":
+            return []
+        pending = await timestep.get_pending_approvals(workflow_id)
+        return [PendingApproval.model_validate(p) for p in pending]
+
+    @router.post(
+        "/runs/{workflow_id}/approvals/{call_id}",
+        response_model=DecisionOut,
+        status_code=202,
+        tags=["approvals"],
+        responses={**_NOT_FOUND, **_CONFLICT, **_UNPARSABLE},
+    )
+    async def decide(
+        workflow_id: WorkflowIdPath, call_id: CallIdPath, body: DecisionIn
+    ) -> DecisionOut:
+        """Approve or reject a pending tool call. Accepted (202): the run, wherever it is
+        executed, receives the decision durably and goes on."""
+        status = await _require_run(workflow_id)
+        if status.status != "PENDING":
+            raise ApprovalError(
+                f"run {workflow_id!r} is {status.status}, not waiting for approvals"
+            )
+        decision = timestep.ApprovalDecision(
+            call_id, body.decision == "approve", body.always, body.message
+        )
+        await timestep.decide(workflow_id, [decision], by=body.by or "http-api")
+        return DecisionOut(
+            workflow_id=workflow_id, call_id=call_id, decision=body.decision, always=body.always
+        )
+
+
+# -- schedules ------------------------------------------------------------------------------
+
+
+def _schedule_body(info: Any) -> Schedule:
+    return Schedule.model_validate(info, from_attributes=True)
+
+
+def _existing_schedule(name: str) -> Any:
+    try:
+        return timestep.get_schedule(name)
+    except ScheduleError:
+        raise HTTPException(404, f"no schedule named {name!r}") from None
+
+
+def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
+    not_found = {404: _problem("No such schedule.")}
+
+    @router.get("/schedules", response_model=list[Schedule], tags=["schedules"])
+    def list_schedules() -> list[Schedule]:
+        return [_schedule_body(s) for s in timestep.list_schedules()]
+
+    @router.post(
+        "/schedules",
+        response_model=Schedule,
+        status_code=201,
+        tags=["schedules"],
+        responses={409: _problem("A schedule with this name exists."), **_UNPARSABLE},
+    )
+    async def create_schedule(body: ScheduleCreate, response: Response) -> Schedule:
+        """Run an agent at every time of a cron expression (six fields, seconds first)."""
+        agent = await _resolve_agent(body.agent, settings, ["body", "agent"])
+        session: Any = timestep.Session(body.session_id) if body.session_id else body.session
+
+        def create() -> Schedule:
+            if DBOS.get_schedule(body.name) is not None:
+                raise HTTPException(409, f"a schedule named {body.name!r} already exists")
+            try:
+                timestep.schedule_agent(
+                    body.name,
+                    agent,
+                    body.input,
+                    body.cron,
+                    session=session,
+                    timezone=body.timezone,
+                    missed=body.missed,
+                    max_turns=body.max_turns,
+                )
+            except ScheduleError as exc:
+                if "already" in str(exc):
+                    raise HTTPException(409, str(exc)) from exc
+                raise _invalid(["body"], str(exc)) from exc
+            return _schedule_body(timestep.get_schedule(body.name))
+
+        result = await run_in_threadpool(create)
+        response.headers["Location"] = f"/schedules/{body.name}"
+        return result
+
+    @router.get(
+        "/schedules/{name}", response_model=Schedule, tags=["schedules"], responses=not_found
+    )
+    def get_schedule(name: ScheduleNamePath) -> Schedule:
+        return _schedule_body(_existing_schedule(name))
+
+    @router.delete("/schedules/{name}", status_code=204, tags=["schedules"], responses=not_found)
+    def delete_schedule(name: ScheduleNamePath) -> Response:
+        """Delete a schedule; runs it already fired are kept."""
+        _existing_schedule(name)
+        timestep.delete_schedule(name)
+        return Response(status_code=204)
+
+    @router.post(
+        "/schedules/{name}/pause", response_model=Schedule, tags=["schedules"], responses=not_found
+    )
+    def pause_schedule(name: ScheduleNamePath) -> Schedule:
+        _existing_schedule(name)
+        timestep.pause_schedule(name)
+        return _schedule_body(timestep.get_schedule(name))
+
+    @router.post(
+        "/schedules/{name}/resume", response_model=Schedule, tags=["schedules"], responses=not_found
+    )
+    def resume_schedule(name: ScheduleNamePath) -> Schedule:
+        _existing_schedule(name)
+        timestep.resume_schedule(name)
+        return _schedule_body(timestep.get_schedule(name))
+
+    @router.post(
+        "/schedules/{name}/trigger",
+        response_model=TriggerOut,
+        status_code=202,
+        tags=["schedules"],
+        responses=not_found,
+    )
+    def trigger_schedule(name: ScheduleNamePath) -> TriggerOut:
+        """Fire a schedule now; the fire's workflow id is a run id (GET /runs/{id})."""
+        _existing_schedule(name)
+        return TriggerOut(workflow_id=timestep.trigger_schedule(name))
+
+    @router.post(
+        "/schedules/{name}/backfill",
+        response_model=BackfillOut,
+        status_code=202,
+        tags=["schedules"],
+        responses={**not_found, **_UNPARSABLE},
+    )
+    def backfill_schedule(name: ScheduleNamePath, body: BackfillIn) -> BackfillOut:
+        """Fire every time in (start, end) that has not fired yet (times already run are
+        skipped, so a backfill can be retried)."""
+        _existing_schedule(name)
+        return BackfillOut(workflow_ids=timestep.backfill_schedule(name, body.start, body.end))
