@@ -1,0 +1,1 @@
+"""Timestep's benchmarks and chaos soak: ``python -m benchmarks`` (see README.md)."""

@@ -1,0 +1,215 @@
+"""Shared pieces of the benchmarks: the zero-latency model, databases, timing and statistics."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from agents import ModelResponse, set_tracing_disabled
+from agents.models.interface import Model, ModelProvider
+from agents.usage import Usage
+from openai.types.responses import (
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+from rich.progress import Progress
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+os.environ.setdefault("TIMESTEP_PROBE_LOCAL_POSTGRES", "false")
+set_tracing_disabled(True)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+PG_URL = os.environ.get("TIMESTEP_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Start times (perf_counter) of model calls, for the limiter benchmark; off unless a list.
+MODEL_CALL_TIMES: list[float] | None = None
+
+
+class ZeroLatencyModel(Model):
+    """Calls each tool it is offered once, in order, one per turn, then answers "done".
+
+    Stateless: the turn is read from the conversation (how many tool outputs it holds), so a
+    replayed or recovered run gets the same answers. Call ids are ``call_0``, ``call_1``..."""
+
+    async def get_response(
+        self,
+        system_instructions: Any,
+        input: Any,
+        model_settings: Any,
+        tools: Any,
+        *a: Any,
+        **k: Any,
+    ) -> ModelResponse:
+        if MODEL_CALL_TIMES is not None:
+            MODEL_CALL_TIMES.append(time.perf_counter())
+        outputs = 0
+        if not isinstance(input, str):
+            outputs = sum(
+                1
+                for item in input
+                if isinstance(item, dict) and item.get("type") == "function_call_output"
+            )
+        names = [t.name for t in tools or [] if hasattr(t, "name")]
+        if outputs < len(names):
+            item: Any = ResponseFunctionToolCall(
+                type="function_call",
+                call_id=f"call_{outputs}",
+                name=names[outputs],
+                arguments="{}",
+                id=f"fc_{outputs}",
+                status="completed",
+            )
+        else:
+            item = ResponseOutputMessage(
+                id="msg_final",
+                type="message",
+                role="assistant",
+                status="completed",
+                content=[ResponseOutputText(type="output_text", text="done", annotations=[])],
+            )
+        return ModelResponse(
+            output=[item],
+            usage=Usage(requests=1, input_tokens=10, output_tokens=5, total_tokens=15),
+            response_id=None,
+        )
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+class ZeroLatencyProvider(ModelProvider):
+    def get_model(self, model_name: str | None) -> Model:
+        return ZeroLatencyModel()
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    """p50 / p95 / mean of millisecond samples."""
+    return {
+        "p50_ms": statistics.median(samples),
+        "p95_ms": percentile(samples, 0.95),
+        "mean_ms": statistics.fmean(samples),
+        "n": len(samples),
+    }
+
+
+async def measure(
+    fn: Callable[[], Awaitable[Any]],
+    runs: int,
+    progress: Progress,
+    label: str,
+    *,
+    warmup: int | None = None,
+) -> dict[str, float]:
+    """Call ``fn`` ``runs`` times, one after the other, after a warm-up; per-call ms figures."""
+    for _ in range(max(3, runs // 20) if warmup is None else warmup):
+        await fn()
+    samples = []
+    task = progress.add_task(label, total=runs)
+    for _ in range(runs):
+        started = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - started) * 1000)
+        progress.advance(task)
+    return summary(samples)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+# -- databases --------------------------------------------------------------------------------
+
+
+def _admin_engine() -> sa.Engine:
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    return sa.create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str, tag: str = "bench") -> Iterator[str]:
+    """A new, empty database of ``kind`` ("sqlite" or "postgres"), removed afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix=f"timestep-{tag}-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'timestep.sqlite'}"
+        return
+    if kind != "postgres":
+        raise ValueError(f"unknown database kind {kind!r}")
+    engine = _admin_engine()
+    name = f"timestep_{tag}_{uuid.uuid4().hex[:10]}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def postgres_available() -> str | None:
+    """None if Postgres answers, else why not."""
+    try:
+        engine = _admin_engine()
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def sync_engine(url: str) -> sa.Engine:
+    """A plain SQLAlchemy engine on a Timestep database, for reading DBOS's tables."""
+    target = make_url(url)
+    if target.get_backend_name() == "postgresql":
+        target = target.set(drivername="postgresql+psycopg")
+        return sa.create_engine(target, poolclass=sa.pool.NullPool)
+    return sa.create_engine(target, poolclass=sa.pool.NullPool, connect_args={"timeout": 30})
+
+
+def dbos_table(url: str, name: str) -> str:
+    """DBOS's system table ``name``, qualified as it is on this database."""
+    return name if url.startswith("sqlite") else f"dbos.{name}"
+
+
+@contextlib.asynccontextmanager
+async def launched(url: str, **config: Any) -> AsyncIterator[None]:
+    """Timestep's DBOS configured and launched on ``url`` in this process, torn down after."""
+    import timestep
+    from timestep._runtime import reset_runtime
+    from timestep._settings import get_settings
+
+    reset_runtime(destroy=False)
+    get_settings.cache_clear()
+    timestep.set_model_provider(ZeroLatencyProvider())
+    timestep.configure_dbos(url, log_level="WARNING", **config)
+    timestep.ensure_dbos_launched()
+    try:
+        yield
+    finally:
+        reset_runtime()
+        get_settings.cache_clear()

@@ -1,0 +1,105 @@
+"""(8) The queue limiter's achieved rate against the configured one.
+
+Two measurements: DBOS's own queue limiter (a queue of no-op workflows), and, where Timestep
+has it, ``timestep.limit_provider`` on the model calls of concurrent agent runs. A windowed
+limiter admits ``limit`` starts per ``period`` in bursts, so the achieved rate is
+``(starts - limit) / (last start - first start)``: the bursts after the first, over the time
+they took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from dbos import DBOS
+from rich.progress import Progress
+
+import timestep
+
+from . import _common
+from ._agents import LIMITED_AGENT
+from ._common import new_id
+
+# (limit, period): 20 per second, as a whole-second window and as a half-second one.
+CONFIGS = ((20, 1.0), (10, 0.5))
+_starts: list[float] = []
+
+
+@DBOS.workflow(name="bench.limited_noop")
+async def limited_noop() -> None:
+    _starts.append(time.perf_counter())
+
+
+def _achieved(starts: list[float], limit: int, period: float) -> dict[str, Any]:
+    starts = sorted(starts)
+    span = starts[-1] - starts[0]
+    configured = limit / period
+    achieved = (len(starts) - limit) / span if span > 0 else float("inf")
+    return {
+        "limit": limit,
+        "period_s": period,
+        "configured_per_s": configured,
+        "achieved_per_s": achieved,
+        "error_pct": (achieved / configured - 1) * 100,
+        "starts": len(starts),
+        "span_s": span,
+    }
+
+
+async def _dbos_queue(
+    limit: int, period: float, total: int, progress: Progress, label: str
+) -> dict[str, Any]:
+    queue = f"bench.limiter.{limit}.{period}"
+    await DBOS.register_queue_async(
+        queue,
+        limiter={"limit": limit, "period": period},
+        polling_interval_sec=0.05,
+        on_conflict="always_update",
+    )
+    _starts.clear()
+    task = progress.add_task(label, total=total)
+    handles = [await DBOS.enqueue_workflow_async(queue, limited_noop) for _ in range(total)]
+    for handle in handles:
+        await handle.get_result()
+        progress.advance(task)
+    return _achieved(_starts, limit, period)
+
+
+async def _limit_provider(
+    limit: int, period: float, runs: int, progress: Progress, label: str
+) -> dict[str, Any]:
+    timestep.limit_provider("bench", requests=limit, per_seconds=period)
+    await asyncio.sleep(period)  # let the previous configuration's window pass
+    _common.MODEL_CALL_TIMES = []
+    task = progress.add_task(label, total=runs)
+
+    async def one() -> None:
+        result = await timestep.run_agent_workflow(
+            LIMITED_AGENT, "go", workflow_id=new_id("bench-limited")
+        )
+        assert result.final_output == "done"
+        progress.advance(task)
+
+    try:
+        await asyncio.gather(*(one() for _ in range(runs)))
+        return _achieved(_common.MODEL_CALL_TIMES, limit, period)
+    finally:
+        _common.MODEL_CALL_TIMES = None
+
+
+async def run(kind: str, quick: bool, progress: Progress) -> dict[str, Any]:
+    out = {}
+    for limit, period in CONFIGS:
+        total = limit * (3 if quick else 6)
+        tag = f"{limit}/{period:g}s"
+        out[f"dbos_queue {tag}"] = await _dbos_queue(
+            limit, period, total, progress, f"{kind}: (8) DBOS queue {tag}"
+        )
+        if hasattr(timestep, "limit_provider"):
+            # Each run makes two model calls (one tool call, then the answer).
+            out[f"timestep.limit_provider {tag}"] = await _limit_provider(
+                limit, period, total // 2, progress, f"{kind}: (8) limit_provider {tag}"
+            )
+    return out

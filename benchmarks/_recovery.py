@@ -1,0 +1,62 @@
+"""(7) Recovery: N runs in flight in a worker, SIGKILL, restart, time until all have finished."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from rich.progress import Progress
+
+from timestep.testing import WorkerProcess
+
+from ._common import ROOT, dbos_table, sync_engine
+
+
+def _finished(engine: sa.Engine, table: str, prefix: str) -> tuple[int, int]:
+    query = sa.text(
+        f"SELECT status, count(*) FROM {table} WHERE workflow_uuid LIKE :p GROUP BY status"
+    )
+    with engine.connect() as conn:
+        counts = dict(conn.execute(query, {"p": f"{prefix}-%"}).all())
+    return counts.get("SUCCESS", 0), sum(counts.values())
+
+
+def run(kind: str, url: str, n: int, progress: Progress, timeout: float = 300) -> dict[str, Any]:
+    prefix = f"bench-recovery-{uuid.uuid4().hex[:8]}"
+    env = {"TIMESTEP_APPLICATION_VERSION": f"bench-recovery-{prefix}"}
+    task = progress.add_task(f"{kind}: (7) recovery of {n} runs", total=n)
+    engine = sync_engine(url)
+    table = dbos_table(url, "workflow_status")
+    command = [sys.executable, "-m", "benchmarks._recovery_worker", url, "hold", str(n), prefix]
+    try:
+        with WorkerProcess(command, env=env, cwd=ROOT) as worker:
+            worker.start()
+            worker.wait_for_line("INFLIGHT", timeout=timeout)
+            worker.kill()
+            worker.wait(timeout=30)
+            done, total = _finished(engine, table, prefix)
+            assert total == n and done == 0, (done, total)
+            worker.command[4] = "recover"
+            restarted = time.perf_counter()
+            worker.start()
+            worker.wait_for_line("LAUNCHED", timeout=60)
+            launched = time.perf_counter()
+            deadline = restarted + timeout
+            while done < n and time.perf_counter() < deadline:
+                time.sleep(0.02)
+                done, _ = _finished(engine, table, prefix)
+                progress.update(task, completed=done)
+            finished = time.perf_counter()
+    finally:
+        engine.dispose()
+    if done < n:
+        raise AssertionError(f"only {done} of {n} runs recovered within {timeout}s")
+    return {
+        "runs": n,
+        "restart_to_all_finished_s": finished - restarted,
+        "launched_to_all_finished_s": finished - launched,
+        "process_start_to_launched_s": launched - restarted,
+    }

@@ -1,0 +1,193 @@
+"""``latest.md``: the benchmark report as markdown tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LABELS = {
+    "plain_runner": "(1) plain `Runner`, no durability",
+    "bare_dbos": "(2) bare DBOS workflow, 5 no-op steps",
+    "timestep": "(3) Timestep `run_agent_workflow`",
+    "dbos_openai_agents": "(4) dbos-openai-agents `DBOSRunner`",
+}
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    dbs = list(report["databases"])
+    lines = [
+        "# Timestep benchmarks",
+        "",
+        f"`{report['command']}` on {report['date']}, Python {report['python']}, "
+        f"{report['machine']}; {report['seconds']:.0f} s in all. Zero-latency in-process model "
+        "and no-op tools, so every figure is the frameworks' own cost; all ratios come from "
+        "this one run.",
+        "",
+    ]
+    overhead = {db: f["overhead"] for db, f in report["databases"].items() if "overhead" in f}
+    if overhead:
+        runs = report["runs"]
+        lines += [
+            f"## (1)-(4) Durable overhead: 3-turn agent (2 tool calls), {runs} runs each",
+            "",
+            "| contender | " + " | ".join(f"{db} p50 ms | {db} p95 ms" for db in overhead) + " |",
+            "| --- | " + " | ".join("---: | ---:" for _ in overhead) + " |",
+        ]
+        for key, label in _LABELS.items():
+            cells = []
+            for figures in overhead.values():
+                c = figures["contenders"].get(key)
+                cells += [_f(c["p50_ms"]), _f(c["p95_ms"])] if c else ["n/a", "n/a"]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += ["", "| ratio | " + " | ".join(f"{db} p50 | {db} p95" for db in overhead) + " |"]
+        lines.append("| --- | " + " | ".join("---: | ---:" for _ in overhead) + " |")
+        names = [
+            ("timestep_over_bare_dbos", "(3)/(2)"),
+            ("timestep_over_dbos_openai_agents", "(3)/(4)"),
+            ("timestep_over_floor", "(3)/((1)+(2)): target <= 1.0"),
+            ("timestep_per_step_overhead_ms", "Timestep ms per step over (1)"),
+            ("bare_dbos_per_step_ms", "bare DBOS ms per step"),
+        ]
+        for key, label in names:
+            cells = []
+            for figures in overhead.values():
+                r = figures["ratios"]
+                cells += [_f(r.get(f"{key}_p50", "n/a"), 3), _f(r.get(f"{key}_p95", "n/a"), 3)]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    rows = []
+    for db in dbs:
+        a = report["databases"][db].get("approvals")
+        if a:
+            t, e = a["decision_to_tool"], a["decision_to_result"]
+            rows.append(
+                f"| {db} | {_f(t['p50_ms'])} | {_f(t['p95_ms'])} | {_f(e['p50_ms'])} | "
+                f"{_f(e['p95_ms'])} | {t['n']} |"
+            )
+    if rows:
+        lines += [
+            "## (5) Approval: `approve()` called -> approved tool starts in the resumed run",
+            "",
+            "Targets: p50 under 50 ms on Postgres, under 150 ms on SQLite.",
+            "",
+            "| database | to tool p50 ms | to tool p95 ms | to result p50 ms | to result p95 ms | n |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+        ]
+
+    rows = []
+    for db in dbs:
+        for level, t in report["databases"][db].get("throughput", {}).items():
+            rows.append(
+                f"| {db} | {level} | {_f(t['runs_per_s'], 1)} | {_f(t['p50_ms'])} | "
+                f"{_f(t['p95_ms'])} | {t['runs']} |"
+            )
+    if rows:
+        lines += [
+            "## (6) Throughput: runs per second with N runs in flight (one process)",
+            "",
+            "| database | in flight | runs/s | run p50 ms | run p95 ms | runs |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+        ]
+
+    rows = []
+    for db in dbs:
+        r = report["databases"][db].get("recovery")
+        if r:
+            rows.append(
+                f"| {db} | {r['runs']} | {_f(r['restart_to_all_finished_s'])} | "
+                f"{_f(r['process_start_to_launched_s'])} | {_f(r['launched_to_all_finished_s'])} |"
+            )
+    if rows:
+        lines += [
+            "## (7) Recovery: N runs in flight, SIGKILL, restart; time until all finished",
+            "",
+            "Target: 1,000 runs in under 30 s.",
+            "",
+            "| database | runs | restart -> all finished s | of which process start + "
+            "launch s | launched -> all finished s |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+        ]
+
+    rows = []
+    for db in dbs:
+        for name, lim in report["databases"][db].get("limiter", {}).items():
+            rows.append(
+                f"| {db} | {name} | {lim['limit']} per {lim['period_s']} s | "
+                f"{_f(lim['configured_per_s'], 1)} | {_f(lim['achieved_per_s'], 2)} | "
+                f"{_f(lim['error_pct'], 1)} % | {lim['starts']} |"
+            )
+    if rows:
+        lines += [
+            "## (8) Queue limiter: achieved start rate against the configured one",
+            "",
+            "Target: within 5 %. Achieved = (starts - limit) / (last start - first start).",
+            "",
+            "| database | limiter | configured | per s | achieved per s | error | starts |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+        ]
+
+    for db in dbs:
+        p = report["databases"][db].get("profile")
+        if not p:
+            continue
+        lines += [
+            f"## Profile of (3) on {db} (pyinstrument, {p['runs']} runs)",
+            "",
+            f"Profiled: {_f(p['profiled_ms_per_run'])} ms per run wall, "
+            f"{_f(p['cpu_ms_per_run'])} ms CPU (the profiler slows it down). Inclusive ms per "
+            "run of Timestep's functions and the main library frames (an `asyncio/threads.py:"
+            "to_thread` frame is a DBOS database write waited on in its thread pool):",
+            "",
+            "| function | ms per run |",
+            "| --- | ---: |",
+        ]
+        lines += [f"| `{k}` | {_f(v)} |" for k, v in list(p["inclusive_ms_per_run"].items())[:18]]
+        lines += ["", "Top self time (CPU on the event loop thread):", ""]
+        lines += ["| function | ms per run |", "| --- | ---: |"]
+        lines += [f"| `{k}` | {_f(v)} |" for k, v in list(p["top_self_ms_per_run"].items())[:10]]
+        ablations = p.get("ablations")
+        if ablations:
+            lines += [
+                "",
+                "Ablations (unprofiled p50 of (3), one cost switched off in process):",
+                "",
+            ]
+            lines += ["| variant | p50 ms |", "| --- | ---: |"]
+            lines += [f"| {k.removesuffix('_p50_ms')} | {_f(v)} |" for k, v in ablations.items()]
+        lines.append("")
+
+    rows = []
+    for db in dbs:
+        c = report["databases"][db].get("chaos")
+        if c:
+            verdict = "; ".join(c["violations"]) or "every invariant held"
+            rows.append(
+                f"| {db} | {c['runs']} | {c['workers']} | {c['kills']} | {c['finished']} | "
+                f"{c['seconds']} | {c['model_retries_of_unfinished_steps']} | "
+                f"{c['tool_reruns_of_unfinished_steps']} | {verdict} |"
+            )
+    if rows:
+        lines += [
+            "## Chaos soak",
+            "",
+            "| database | runs | workers | kills | finished | s | model retries* | "
+            "tool reruns* | invariants |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+            *rows,
+            "",
+            "\\* of steps a kill interrupted before their checkpoint (allowed: not finished).",
+            "",
+        ]
+    return "\n".join(lines)

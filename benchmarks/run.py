@@ -1,0 +1,138 @@
+"""Timestep's benchmarks, in one command::
+
+    python -m benchmarks [--quick] [--long] [--databases sqlite,postgres] [--parts ...]
+
+(1)-(4) durable overhead against the plain SDK, bare DBOS and DBOSRunner; (5) approval
+latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; a
+pyinstrument profile of Timestep's hot path; and with ``--long`` the 200-run chaos soak.
+Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from . import _approvals, _chaos, _limiter, _overhead, _profile, _recovery, _throughput
+from ._common import RESULTS, fresh_database, launched, postgres_available
+from ._report import markdown
+
+PARTS = ("overhead", "approvals", "throughput", "limiter", "profile", "recovery", "chaos")
+IN_PROCESS = ("overhead", "approvals", "throughput", "limiter", "profile")
+
+
+async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
+    out: dict[str, Any] = {}
+    async with launched(url):
+        if "overhead" in args.parts:
+            out["overhead"] = await _overhead.run(kind, args.runs, progress)
+        if "approvals" in args.parts:
+            out["approvals"] = await _approvals.run(kind, args.approval_runs, progress)
+        if "throughput" in args.parts:
+            out["throughput"] = await _throughput.run(kind, args.quick, progress)
+        if "profile" in args.parts:
+            out["profile"] = await _profile.run(kind, args.runs, progress)
+        if "limiter" in args.parts:  # last: it leaves a provider limit behind
+            out["limiter"] = await _limiter.run(kind, args.quick, progress)
+    return out
+
+
+def _database(kind: str, args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if any(p in args.parts for p in IN_PROCESS):
+        with fresh_database(kind) as url:
+            out.update(asyncio.run(_in_process(kind, url, args, progress)))
+    if "recovery" in args.parts:
+        with fresh_database(kind, "recovery") as url:
+            out["recovery"] = _recovery.run(kind, url, args.recovery_runs, progress)
+    if "chaos" in args.parts:
+        with fresh_database(kind, "chaos") as url:
+            report = _chaos.run_soak(
+                url,
+                runs=args.chaos_runs,
+                max_seconds=args.chaos_seconds,
+                progress=progress,
+                label=f"{kind}: chaos soak",
+            )
+            out["chaos"] = report.summary()
+            out["chaos"]["violations"] = report.violations()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs: a smoke test")
+    parser.add_argument("--long", action="store_true", help="also the 200-run chaos soak")
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--parts", default=None, help=f"comma-separated subset of {PARTS}")
+    parser.add_argument("--runs", type=int, default=None, help="runs per contender, (1)-(4)")
+    parser.add_argument("--output", default="latest", help="results file stem")
+    args = parser.parse_args(argv)
+    args.parts = set((args.parts or ",".join(p for p in PARTS if p != "chaos")).split(","))
+    if args.long:
+        args.parts.add("chaos")
+    unknown = args.parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    args.runs = args.runs or (60 if args.quick else 300)
+    args.approval_runs = 20 if args.quick else 100
+    args.recovery_runs = 200 if args.quick else 1000
+    args.chaos_runs = 40 if args.quick else 200
+    args.chaos_seconds = 120 if args.quick else 600
+
+    console = Console(stderr=True)
+    databases = [d for d in args.databases.split(",") if d]
+    if "postgres" in databases and (why := postgres_available()) is not None:
+        console.print(f"[yellow]Postgres unavailable, skipped: {why}")
+        databases.remove("postgres")
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)]),
+        "quick": args.quick,
+        "python": sys.version.split()[0],
+        "machine": f"{platform.system()} {platform.machine()}",
+        "runs": args.runs,
+        "databases": {},
+    }
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description:<42}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        for kind in databases:
+            report["databases"][kind] = _database(kind, args, progress)
+    report["seconds"] = time.perf_counter() - started
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (RESULTS / f"{args.output}.md").write_text(text)
+    print(text)
+    failed = [
+        kind
+        for kind, figures in report["databases"].items()
+        if figures.get("chaos", {}).get("violations")
+    ]
+    if failed:
+        raise SystemExit(f"chaos soak invariants violated on: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
