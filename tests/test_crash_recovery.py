@@ -3,6 +3,7 @@ without repeating any finished model call or tool call."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import uuid
@@ -10,8 +11,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from dbos import DBOSClient
 
+from timestep._database import sync_engine_for
+from timestep._run_context import STREAM_KEY
+from timestep._storage import session_items_table
 from timestep.testing import (
     FakeModelServer,
     WorkerProcess,
@@ -37,7 +42,29 @@ def _tool_log(state_dir: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _start_worker(database_url: str, server: FakeModelServer, state_dir: Path, workflow_id: str):
+def _session_items(database_url: str, session_id: str) -> list[str]:
+    """The kinds of a session's stored items, in order (role for messages, else type)."""
+    engine = sync_engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(session_items_table.c.item)
+                .where(session_items_table.c.session_id == session_id)
+                .order_by(session_items_table.c.id)
+            ).scalars()
+            items = [json.loads(row) for row in rows]
+    finally:
+        engine.dispose()
+    return [item.get("role") or item["type"] for item in items]
+
+
+def _start_worker(
+    database_url: str,
+    server: FakeModelServer,
+    state_dir: Path,
+    workflow_id: str,
+    scenario: str = "plain",
+):
     return WorkerProcess(
         [
             sys.executable,
@@ -46,7 +73,7 @@ def _start_worker(database_url: str, server: FakeModelServer, state_dir: Path, w
             server.base_url,
             str(state_dir),
             workflow_id,
-            "x",
+            scenario,
         ]
     )
 
@@ -78,6 +105,15 @@ def test_sigkill_at_each_step_boundary(database_url: str, tmp_path: Path, bounda
             assert worker.wait(timeout=30) == 0
 
         assert "apple looked up and fetched" in worker.output()
+        # The session holds the conversation once: no item written twice by the replay.
+        assert _session_items(database_url, f"session-{workflow_id}") == [
+            "user",
+            "function_call",
+            "function_call_output",
+            "function_call",
+            "function_call_output",
+            "assistant",
+        ]
         # Each conversation position reached the fake once, plus once more for the request
         # the kill interrupted (it never finished, so it was not a finished call).
         positions = Counter(len(r.json["input"]) for r in server.requests)
@@ -149,3 +185,33 @@ def _wait_for_steps(database_url: str, workflow_id: str, names: set[str], timeou
         raise AssertionError(f"steps {names} of {workflow_id} not checkpointed within {timeout}s")
     finally:
         client.destroy()
+
+
+def test_a_streamed_run_killed_mid_way_streams_each_finished_step_once(
+    database_url: str, tmp_path: Path
+):
+    workflow_id = f"crash-stream-{uuid.uuid4().hex[:8]}"
+    with FakeModelServer(responder=conversation_script(SEQUENTIAL)) as server:
+        worker = _start_worker(database_url, server, tmp_path, workflow_id, "stream")
+        with worker:
+            # Killed when it asks for its third turn: two model steps and two tools are done.
+            server.on_request(lambda req: req.index == 2 and worker.kill())
+            worker.start()
+            worker.wait_killed(timeout=60)
+            server.on_request(None)
+            worker.restart()
+            worker.wait_for_line("RESULT", timeout=90)
+            assert worker.wait(timeout=30) == 0
+
+    client = DBOSClient(system_database_url=database_url)
+    try:
+        # The stream is closed when the run ends, so reading it to the end terminates.
+        entries = list(client.read_stream(workflow_id, STREAM_KEY))
+    finally:
+        client.destroy()
+    completed = [e for e in entries if e[0] == "raw" and e[1].type == "response.completed"]
+    assert len(completed) == 3  # one per model call: nothing replayed into the stream
+    outputs = Counter(e[2] for e in entries if e[0] == "tool_output")
+    assert outputs == {"lookup": 1, "fetch": 1}
+    deltas = [e[1].delta for e in entries if e[0] == "raw" and e[1].type.endswith("text.delta")]
+    assert "".join(deltas) == "apple looked up and fetched"

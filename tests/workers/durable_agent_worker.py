@@ -67,7 +67,14 @@ async def main() -> None:
     timestep.set_model_provider(OpenAIProvider(base_url=MODEL_BASE_URL, api_key="test-key"))
     timestep.ensure_dbos_launched()  # recovers the run if a previous worker was killed
     print("LAUNCHED", flush=True)
-    result = await timestep.run_agent_workflow(agent, "go", workflow_id=WORKFLOW_ID)
+    session = timestep.Session(f"session-{WORKFLOW_ID}")
+    if SCENARIO == "stream":  # stream the run live (and attach again after a restart)
+        run = await timestep.run_agent(agent, "go", session, stream=True, workflow_id=WORKFLOW_ID)
+        async for _ in run.stream_events():
+            pass
+        result = await run.wait()
+    else:
+        result = await timestep.run_agent_workflow(agent, "go", session, workflow_id=WORKFLOW_ID)
     print("RESULT " + json.dumps({"final_output": result.final_output}), flush=True)
 
 
