@@ -134,3 +134,84 @@ async def test_validation(scheduled):
         timestep.schedule_agent("unique", _agent(), "x", "0 0 0 1 1 *")
     with pytest.raises(ScheduleError, match="no schedule"):
         timestep.pause_schedule("missing")
+
+
+def test_two_workers_run_each_fire_once_even_across_a_sigkill(database_url, tmp_path):
+    """Two worker processes declare the same schedule; one is SIGKILLed and restarted. Every
+    fire that finished ran its tool once, and no fire ran twice."""
+    import sys
+    from collections import Counter
+    from pathlib import Path
+
+    from dbos import DBOSClient
+
+    from timestep._runtime import reset_runtime
+    from timestep.testing import FakeModelServer, WorkerProcess, conversation_script
+    from timestep.testing import function_call as call
+
+    reset_runtime()  # only the workers run fires here
+    name = f"two-workers-{time.time_ns()}"
+    script = Path(__file__).parent / "workers" / "schedule_worker.py"
+    log = tmp_path / "fires.log"
+
+    def fires_done() -> Counter:
+        lines = log.read_text().split("\n") if log.exists() else []
+        # "done <run id>:<step>"; fire ids hold colons themselves (the fire time).
+        return Counter(
+            line.split()[1].rsplit(":", 1)[0] for line in lines if line.startswith("done")
+        )
+
+    def wait_until(predicate, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, log.read_text() if log.exists() else "no fires"
+            time.sleep(0.05)
+
+    with FakeModelServer(responder=conversation_script([call("record"), text("ok")])) as fake:
+        command = [sys.executable, str(script), database_url, fake.base_url, str(tmp_path), name]
+        # Each worker has its own executor id, stable across its restart: at launch DBOS
+        # recovers the pending runs of that id, and must not take the other's live ones.
+        first_env = {"TIMESTEP_EXECUTOR_ID": "schedule-worker-1"}
+        second_env = {"TIMESTEP_EXECUTOR_ID": "schedule-worker-2"}
+        with (
+            WorkerProcess(command, env=first_env) as first,
+            WorkerProcess(command, env=second_env) as second,
+        ):
+            first.start()
+            second.start()
+            first.wait_for_line("LAUNCHED", timeout=60)
+            second.wait_for_line("LAUNCHED", timeout=60)
+            wait_until(lambda: len(fires_done()) >= 2)
+            first.kill()
+            first.wait(timeout=30)
+            first.restart()
+            first.wait_for_line("LAUNCHED", timeout=60)
+            seen = len(fires_done())
+            wait_until(lambda: len(fires_done()) >= seen + 2)
+            first.kill()
+            second.kill()
+
+    client = DBOSClient(system_database_url=database_url)
+    try:
+        schedules = [s for s in client.list_schedules() if s["schedule_name"] == name]
+        fires = {
+            w.workflow_id: w.status
+            for w in client.list_workflows(name=SCHEDULED_RUN_WORKFLOW)
+            if w.workflow_id.startswith(f"sched-{name}-")
+        }
+        for workflow_id, status in fires.items():
+            if status in ("PENDING", "ENQUEUED"):
+                client.cancel_workflow(workflow_id)
+        client.delete_schedule(name)
+    finally:
+        client.destroy()
+
+    assert len(schedules) == 1  # declared by both workers (and a restart), created once
+    done = fires_done()
+    assert len(done) >= 4
+    assert max(done.values()) == 1, done  # no fire ran its tool twice
+    finished = [w for w, status in fires.items() if status == "SUCCESS"]
+    # Each finished fire's agent run (a child workflow, "<fire id>-<n>") ran the tool once.
+    assert finished
+    for fire in finished:
+        assert sum(n for run, n in done.items() if run.startswith(f"{fire}-")) == 1, fire

@@ -95,6 +95,7 @@ def configure_dbos(
         else:
             ensure_postgres_database(database.url)
         config["scheduler_polling_interval_sec"] = settings.scheduler_polling_interval_sec
+        executor_id = executor_id or settings.executor_id
         if executor_id:
             config["executor_id"] = executor_id
         if log_level:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     scheduler_polling_interval_sec: float = Field(default=5.0, gt=0)
     """How soon a new or changed schedule is picked up by running workers."""
 
+    executor_id: str | None = None
+    """This process's DBOS executor id. Give each worker process sharing a database its own,
+    stable across restarts: at launch DBOS recovers the pending runs of its executor id."""
+
     queue_polling_interval_sec: float = Field(default=0.1, gt=0)
     """How often each process polls a Timestep queue (run queues, provider limits)."""
 
