@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import openai
 import pytest
@@ -224,3 +225,29 @@ async def test_usage_is_recorded_per_model_step(fake_model, durable):
     assert sum(r["input_tokens"] for r in rows) == result.usage.input_tokens
     assert all(r["session_id"] == "usage-session" for r in rows)
     assert all(r["cost_usd"] is not None and r["cost_usd"] > 0 for r in rows)
+
+
+async def test_cost_per_run_agent_and_session(fake_model, durable):
+    from timestep.providers import cost_of
+
+    from timestep import get_usage
+
+    session_id = f"cost-session-{uuid.uuid4().hex[:8]}"
+    agent = _agent(model="gpt-4.1-mini").clone(name=f"cost-agent-{uuid.uuid4().hex[:8]}")
+    fake_model.add_turns(
+        text("one", usage={"input_tokens": 1000, "output_tokens": 100, "cached_tokens": 400}),
+        text("two", usage={"input_tokens": 2000, "output_tokens": 50}),
+    )
+    first = await run_agent(agent, "first", Session(session_id))
+    second = await run_agent(agent, "second", Session(session_id))
+
+    expected_first = cost_of("gpt-4.1-mini", 1000, 100, cached_input_tokens=400)
+    expected_second = cost_of("gpt-4.1-mini", 2000, 50)
+    run_usage = await get_usage(workflow_id=first.workflow_id)
+    assert (run_usage.requests, run_usage.input_tokens, run_usage.cached_tokens) == (1, 1000, 400)
+    assert run_usage.cost_usd == pytest.approx(expected_first)
+    for summary in (await get_usage(session_id=session_id), await get_usage(agent_name=agent.name)):
+        assert (summary.requests, summary.input_tokens, summary.output_tokens) == (2, 3000, 150)
+        assert summary.cost_usd == pytest.approx(expected_first + expected_second)
+    assert second.usage.input_tokens == 2000
+    assert (await get_usage(session_id="no-such-session")).requests == 0

@@ -39,6 +39,7 @@ from ._schedules import (
 )
 from ._sessions import TimestepSession
 from ._store import RunStateStore, StoredState
+from ._usage import UsageSummary, get_usage
 from .errors import (
     AgentNotRegisteredError,
     ApprovalError,
@@ -99,6 +100,7 @@ __all__ = [
     "StreamingAgentRun",
     "TimestepError",
     "TimestepSession",
+    "UsageSummary",
     "UnsupportedSchemaVersionError",
     "approve",
     "backfill_schedule",
@@ -110,6 +112,7 @@ __all__ = [
     "ensure_dbos_launched",
     "get_pending_approvals",
     "get_run",
+    "get_usage",
     "get_run_result",
     "get_schedule",
     "limit_provider",

@@ -1,0 +1,76 @@
+"""Recorded usage and cost, summed per run, per agent or per session.
+
+Every durable model call leaves a row in ``timestep_usage`` (tokens, model, and its cost from
+the price table at the time of the call); these queries add them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ._storage import get_engine, usage_table
+
+__all__ = ["UsageSummary", "get_usage"]
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    """``None`` when no call had a known price (a model missing from the price table)."""
+
+
+async def get_usage(
+    *,
+    workflow_id: str | None = None,
+    agent_name: str | None = None,
+    session_id: str | None = None,
+    database_url: str | None = None,
+) -> UsageSummary:
+    """Tokens and cost of the model calls that match every filter given (all calls if none).
+
+    >>> await get_usage(session_id="support-42")  # doctest: +SKIP
+    UsageSummary(requests=6, input_tokens=5120, output_tokens=410, ..., cost_usd=0.0135)
+    """
+    t = usage_table
+    query = sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(t.c.requests), 0),
+        sa.func.coalesce(sa.func.sum(t.c.input_tokens), 0),
+        sa.func.coalesce(sa.func.sum(t.c.output_tokens), 0),
+        sa.func.coalesce(sa.func.sum(t.c.cached_tokens), 0),
+        sa.func.coalesce(sa.func.sum(t.c.reasoning_tokens), 0),
+        sa.func.sum(t.c.cost_usd),
+    )
+    for column, value in (
+        (t.c.workflow_id, workflow_id),
+        (t.c.agent_name, agent_name),
+        (t.c.session_id, session_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if database_url is None:
+        from ._runtime import current_database
+
+        database_url = current_database().url
+    engine = await get_engine(database_url)
+    async with engine.connect() as conn:
+        rows, requests, input_tokens, output_tokens, cached, reasoning, cost = (
+            await conn.execute(query)
+        ).one()
+    if not rows:
+        return UsageSummary()
+    return UsageSummary(
+        requests=int(requests),
+        input_tokens=int(input_tokens),
+        output_tokens=int(output_tokens),
+        cached_tokens=int(cached),
+        reasoning_tokens=int(reasoning),
+        cost_usd=float(cost) if cost is not None else None,
+    )
