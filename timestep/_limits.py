@@ -164,15 +164,28 @@ def apply_declared_queues() -> None:
 def _register(name: str, spec: dict[str, Any]) -> None:
     from ._settings import get_settings
 
+    polling = get_settings().queue_polling_interval_sec
+    spec = dict(spec)
+    if "limiter" in spec:
+        spec["limiter"] = {
+            **spec["limiter"],
+            "period": spec["limiter"]["period"] + _margin(polling),
+        }
+
     def register() -> None:
-        DBOS.register_queue(
-            name,
-            polling_interval_sec=get_settings().queue_polling_interval_sec,
-            on_conflict="always_update",
-            **spec,
-        )
+        DBOS.register_queue(name, polling_interval_sec=polling, on_conflict="always_update", **spec)
 
     off_loop(register)
+
+
+def _margin(polling: float) -> float:
+    """How much longer than its period a limiter window lasts, so that the calls themselves
+    (not only the dequeues DBOS counts) never exceed the rate: a call starts up to about one
+    queue poll after its permit is dequeued. On SQLite DBOS's limiter clock counts whole
+    seconds (on Python < 3.12), so a window there needs one more second to hold."""
+    from ._runtime import current_database
+
+    return polling + (1.0 if current_database().is_sqlite else 0.0)
 
 
 def off_loop(call: Any) -> Any:
