@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,32 @@ def test_in_process_commands(durable: str, monkeypatch: pytest.MonkeyPatch) -> N
 
     missing = runner.invoke(app, ["runs", "show", "no-such-run"])
     assert missing.exit_code != 0
+
+
+def test_schedule_commands(durable: str, fake_model: FakeModelServer) -> None:
+    from agents import Agent
+
+    import timestep
+
+    fake_model.set_default(text("reported"))  # for the backfilled fires
+    name = f"cli-schedule-{uuid.uuid4().hex[:8]}"
+    # Every second of January 1st only: it does not fire while the test runs.
+    timestep.schedule_agent(name, Agent(name="cli-scheduled"), "report", "* * * 1 1 *")
+    runner = CliRunner()
+
+    def status() -> str:
+        listed = runner.invoke(app, ["schedules", "list", "--json"])
+        assert listed.exit_code == 0, listed.output
+        return {row["name"]: row for row in json.loads(listed.output)}[name]["status"]
+
+    assert status() == "ACTIVE"
+    assert runner.invoke(app, ["schedules", "pause", name]).exit_code == 0
+    assert status() == "PAUSED"
+    assert runner.invoke(app, ["schedules", "resume", name]).exit_code == 0
+    assert status() == "ACTIVE"
+    backfill = ["schedules", "backfill", name, "2026-01-01T00:00:00+00:00"]
+    filled = runner.invoke(app, [*backfill, "2026-01-01T00:00:03+00:00"])
+    assert filled.exit_code == 0, filled.output
+    assert "backfilled 2 fire(s)" in filled.output
+    assert runner.invoke(app, ["schedules", "delete", name]).exit_code == 0
+    assert runner.invoke(app, ["schedules", "pause", name]).exit_code != 0

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +42,8 @@ state_app = typer.Typer(help="Export and import RunState snapshots.", no_args_is
 app.add_typer(runs_app, name="runs")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(state_app, name="state")
+schedules_app = typer.Typer(help="Cron schedules of agents (created in code or over HTTP).")
+app.add_typer(schedules_app, name="schedules")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -298,6 +301,90 @@ def approvals_reject(
     """Reject a pending tool call."""
     _run(lambda: timestep.reject(workflow_id, call_id, message, by=by))
     console.print(f"rejected {call_id}")
+
+
+def _schedule_op(name: str, action: str, *args: Any) -> Any:
+    """One schedule operation through a DBOSClient: never launches DBOS here."""
+    from . import _ops
+
+    client = _ops.client()
+    try:
+        if client.get_schedule(name) is None:
+            raise typer.BadParameter(f"no schedule named {name!r}")
+        return getattr(client, action)(name, *args)
+    finally:
+        client.destroy()
+
+
+@schedules_app.command("list")
+def schedules_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every schedule, with its cron, status and last fire."""
+    from . import _ops
+
+    client = _ops.client()
+    try:
+        rows = [
+            {
+                "name": s["schedule_name"],
+                "cron": s["schedule"],
+                "status": s["status"],
+                "agent": (s.get("context") or {}).get("agent"),
+                "last_fired_at": s.get("last_fired_at"),
+            }
+            for s in client.list_schedules()
+        ]
+    finally:
+        client.destroy()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("name", "cron", "status", "agent", "last fired")
+    for row in rows:
+        table.add_row(
+            row["name"], row["cron"], row["status"], row["agent"] or "", str(row["last_fired_at"])
+        )
+    console.print(table)
+
+
+@schedules_app.command("pause")
+def schedules_pause(name: str) -> None:
+    """Stop firing until resumed."""
+    _schedule_op(name, "pause_schedule")
+    console.print(f"paused {name}")
+
+
+@schedules_app.command("resume")
+def schedules_resume(name: str) -> None:
+    """Fire again after a pause."""
+    _schedule_op(name, "resume_schedule")
+    console.print(f"resumed {name}")
+
+
+@schedules_app.command("delete")
+def schedules_delete(name: str) -> None:
+    """Remove a schedule (its past fires stay)."""
+    _schedule_op(name, "delete_schedule")
+    console.print(f"deleted {name}")
+
+
+@schedules_app.command("trigger")
+def schedules_trigger(name: str) -> None:
+    """Fire now (a worker runs it)."""
+    handle = _schedule_op(name, "trigger_schedule")
+    console.print(f"fired {name}: {handle.get_workflow_id()}")
+
+
+@schedules_app.command("backfill")
+def schedules_backfill(
+    name: str,
+    start: datetime = typer.Argument(..., help="ISO time, e.g. 2026-01-01T00:00:00+00:00"),
+    end: datetime = typer.Argument(...),
+) -> None:
+    """Fire every time in (START, END) that has not fired yet."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise typer.BadParameter("give times with a time zone, e.g. 2026-01-01T00:00:00+00:00")
+    handles = _schedule_op(name, "backfill_schedule", start, end)
+    console.print(f"backfilled {len(handles)} fire(s) of {name}")
 
 
 @app.command()
