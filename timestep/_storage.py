@@ -34,7 +34,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -78,6 +78,9 @@ run_states_table = sa.Table(
     sa.Column("format", sa.String(16), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", _ts, nullable=False, default=utcnow),
+    # Schema 2: the TypeScript SDK's form of a python-format payload, for the Node package
+    # (typescript/), which has no converter of its own. NULL for typescript-format rows.
+    sa.Column("payload_typescript", sa.Text),
     sa.CheckConstraint(
         "state_type IN ('interrupted', 'checkpoint', 'completed')", name="ck_run_state_type"
     ),
@@ -138,8 +141,18 @@ def _migrate_to_1(conn: sa.Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _migrate_to_2(conn: sa.Connection) -> None:
+    # Migration 1 creates tables from the current metadata, so a database created at this
+    # version already has the column: add it only where it is missing (SQLite and Postgres).
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(run_states_table.name)}
+    if "payload_typescript" not in columns:
+        conn.execute(
+            sa.text(f"ALTER TABLE {run_states_table.name} ADD COLUMN payload_typescript TEXT")
+        )
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
-_MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_1]
+_MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_1, _migrate_to_2]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 

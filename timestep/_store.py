@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ StateType = Literal["interrupted", "checkpoint", "completed"]
 StateFormat = Literal["python", "typescript"]
 _t = run_states_table
 _REDACTED = "[redacted]"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class RunStateStore:
             # A TypeScript SDK state is stored as written (Node loads it back unchanged) and
             # validated through its Python form, which is what load() will return here.
             python_data = typescript_to_python_json(data) if fmt == "typescript" else data
+            self._check_agent(python_data)  # before loading: the SDK's own error is untyped
             await self._validated(python_data)
             interrupted = bool(_pending_approvals(python_data))
             payload = json.dumps(data)
@@ -110,6 +113,7 @@ class RunStateStore:
             )
         state_id = f"state_{uuid.uuid4().hex}"
         row = {
+            "payload_typescript": _typescript_export(payload) if fmt == "python" else None,
             "state_id": state_id,
             "session_id": self.session_id,
             "agent_name": self.agent.name,
@@ -260,6 +264,21 @@ def _parse(value: str | dict[str, Any]) -> dict[str, Any]:
 def _pending_approvals(data: dict[str, Any]) -> list[Any]:
     step = data.get("current_step") or {}
     return list(step.get("data", {}).get("interruptions", [])) if isinstance(step, dict) else []
+
+
+def _typescript_export(payload: str) -> str | None:
+    """The TypeScript SDK's form of a python-format payload, for Timestep's Node package.
+
+    A failed conversion never fails the save: the row is still loadable from Python, and the
+    Node package reports that it has no TypeScript form.
+    """
+    from .runstate import to_typescript
+
+    try:
+        return _without_secrets(to_typescript(payload))
+    except Exception as exc:  # an export problem must not lose the state
+        _log.warning("RunState saved without its TypeScript form (%s: %s)", type(exc).__name__, exc)
+        return None
 
 
 def _without_secrets(payload: str) -> str:
