@@ -181,11 +181,8 @@ def _register(name: str, spec: dict[str, Any]) -> None:
 def _margin(polling: float) -> float:
     """How much longer than its period a limiter window lasts, so that the calls themselves
     (not only the dequeues DBOS counts) never exceed the rate: a call starts up to about one
-    queue poll after its permit is dequeued. On SQLite DBOS's limiter clock counts whole
-    seconds (on Python < 3.12), so a window there needs one more second to hold."""
-    from ._runtime import current_database
-
-    return polling + (1.0 if current_database().is_sqlite else 0.0)
+    queue poll after its permit is dequeued."""
+    return polling
 
 
 def off_loop(call: Any) -> Any:
