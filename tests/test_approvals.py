@@ -213,3 +213,38 @@ def test_approval_survives_sigkill_of_the_waiting_worker(database_url: str, tmp_
         assert "H8 refunded." in worker.output()
     assert (tmp_path / "refunds.log").read_text().split() == ["H8"]
     assert len(server.requests) == 2
+
+
+async def test_waiting_snapshot_is_stored_for_both_sdks_without_secrets(fake_model, monkeypatch):
+    import json
+
+    import sqlalchemy as sa
+
+    from timestep._runtime import current_database
+    from timestep._settings import get_settings
+    from timestep._storage import get_engine, run_states_table
+
+    secret = "sk-approval-snapshot-secret-123"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    get_settings.cache_clear()
+    fake_model.add_turns(
+        function_call("refund", {"order_id": secret}, call_id="call_s"), text("Not refunded.")
+    )
+    handle = await start_agent_run(_agent(), "refund it", wait_for_approvals=True)
+    await _pending(handle.workflow_id)
+
+    engine = await get_engine(current_database().url)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(run_states_table).where(
+                    run_states_table.c.workflow_id == handle.workflow_id
+                )
+            )
+        ).one()
+    await reject(handle.workflow_id, "call_s", "no")
+    assert (await handle.result()).final_output == "Not refunded."
+    get_settings.cache_clear()
+    assert row.state_type == "interrupted"
+    assert secret not in row.payload and secret not in row.payload_typescript
+    assert json.loads(row.payload_typescript)["$schemaVersion"] == "1.22"

@@ -266,6 +266,14 @@ def _pending_approvals(data: dict[str, Any]) -> list[Any]:
     return list(step.get("data", {}).get("interruptions", [])) if isinstance(step, dict) else []
 
 
+def stored_forms(state_json: str) -> tuple[str, str | None]:
+    """What a python-format RunState row stores: the payload without configured secrets, and
+    its TypeScript form (``None`` if it does not convert). Shared with the durable approval
+    snapshots, so every row follows the same rules."""
+    payload = _without_secrets(state_json)
+    return payload, _typescript_export(payload)
+
+
 def _typescript_export(payload: str) -> str | None:
     """The TypeScript SDK's form of a python-format payload, for Timestep's Node package.
 

@@ -157,9 +157,10 @@ async def _save_snapshot(run: DurableRunContext, state: RunState[Any], round_ind
     from agents.run_state import CURRENT_SCHEMA_VERSION
 
     from timestep._runtime import current_database
+    from timestep._store import stored_forms
 
     engine = await get_engine(current_database().url)
-    row = {
+    row: dict[str, Any] = {
         "state_id": f"{run.workflow_id}:interrupted:{round_index}",
         "session_id": run.session_id or f"workflow:{run.workflow_id}",
         "agent_name": run.agent_name,
@@ -167,8 +168,8 @@ async def _save_snapshot(run: DurableRunContext, state: RunState[Any], round_ind
         "state_type": "interrupted",
         "schema_version": CURRENT_SCHEMA_VERSION,
         "format": "python",
-        "payload": state.to_string(),
     }
+    row["payload"], row["payload_typescript"] = stored_forms(state.to_string())
     async with engine.begin() as conn:
         await insert_ignoring_duplicates(conn, run_states_table, [row])
         pending = [
