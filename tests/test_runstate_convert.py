@@ -14,17 +14,14 @@ from typing import Any
 
 import pytest
 from agents import (
-    Agent,
-    OpenAIProvider,
     RunConfig,
     Runner,
     RunState,
-    function_tool,
 )
 from agents.run_state import CURRENT_SCHEMA_VERSION
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openai import AsyncOpenAI
+from interop import agents, deleted
 
 from timestep.errors import MalformedStateError, UnsupportedSchemaVersionError
 from timestep.runstate import (
@@ -46,39 +43,6 @@ from timestep.testing import FakeModelServer, function_call, function_calls, tex
 FIXTURES = Path(__file__).parent / "fixtures" / "runstate"
 PY_FIXTURES = sorted(FIXTURES.glob("python_*.json"))
 TS_FIXTURES = sorted(FIXTURES.glob("typescript_*.json"))
-
-deleted: list[str] = []
-
-
-def _provider(base_url: str) -> OpenAIProvider:
-    """A provider with its own HTTP client: the SDK's shared one outlives each test's loop."""
-    return OpenAIProvider(openai_client=AsyncOpenAI(base_url=base_url, api_key="test"))
-
-
-@function_tool
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@function_tool
-def get_weather(city: str) -> str:
-    """The weather in a city."""
-    return f"sunny in {city}"
-
-
-@function_tool(needs_approval=True)
-def delete_file(path: str) -> str:
-    """Delete a file (needs approval)."""
-    deleted.append(path)
-    return f"deleted {path}"
-
-
-def _agents() -> Agent[Any]:
-    billing = Agent(name="billing", model="gpt-4.1", tools=[add, delete_file])
-    return Agent(
-        name="ops", model="gpt-4.1", tools=[add, get_weather, delete_file], handoffs=[billing]
-    )
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -179,8 +143,8 @@ async def test_python_sdk_still_writes_the_frozen_schema():
             ),
             function_call("delete_file", {"path": "/x"}, call_id="call_del"),
         )
-        config = RunConfig(model_provider=_provider(server.base_url))
-        result = await Runner.run(_agents(), "do things", run_config=config)
+        config = RunConfig(model_provider=server.provider(api_key="test"))
+        result = await Runner.run(agents(), "do things", run_config=config)
     live = result.to_state().to_json()
     frozen = _load(FIXTURES / "python_interrupted.json")
     assert live["$schemaVersion"] == frozen["$schemaVersion"]
@@ -201,7 +165,7 @@ def _shape(value: Any) -> Any:
 
 @pytest.mark.parametrize("name", ["interrupted", "handoff_interrupted", "approved", "completed"])
 async def test_python_loads_typescript_fixtures(name: str):
-    state = await from_typescript((FIXTURES / f"typescript_{name}.json").read_text(), _agents())
+    state = await from_typescript((FIXTURES / f"typescript_{name}.json").read_text(), agents())
     assert isinstance(state, RunState)
     data = _load(FIXTURES / f"typescript_{name}.json")
     assert len(state._generated_items) == len(data["generatedItems"])
@@ -220,13 +184,13 @@ async def test_typescript_fixture_finishes_in_python(approve_in_python: bool):
     """The approval recorded by Node (typescript_approved) needs no new decision in Python."""
     deleted.clear()
     name = "interrupted" if approve_in_python else "approved"
-    state = await from_typescript(_load(FIXTURES / f"typescript_{name}.json"), _agents())
+    state = await from_typescript(_load(FIXTURES / f"typescript_{name}.json"), agents())
     if approve_in_python:
         state.approve(state.get_interruptions()[0])
     with FakeModelServer() as server:
         server.add_turns(text("all done"))
-        config = RunConfig(model_provider=_provider(server.base_url))
-        result = await Runner.run(_agents(), state, run_config=config)
+        config = RunConfig(model_provider=server.provider(api_key="test"))
+        result = await Runner.run(agents(), state, run_config=config)
         sent = server.requests[0].json["input"]
     assert result.final_output == "all done"
     assert deleted == ["/tmp/x"]

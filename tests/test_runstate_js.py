@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from agents import Agent, OpenAIProvider, RunConfig, Runner, function_tool
-from openai import AsyncOpenAI
+from agents import Agent, RunConfig, Runner
+from interop import APPROVAL_TURN, TOOL_TURN, agents, deleted
 
 from timestep import RunStateStore, Session, run_agent
 from timestep._runtime import current_database
@@ -30,59 +30,10 @@ from timestep.runstate import (
     from_typescript,
     to_typescript,
 )
-from timestep.testing import FakeModelServer, function_call, function_calls, text
+from timestep.testing import FakeModelServer, function_call, text
 
 JS = Path(__file__).parent / "js"
 FIXTURES = Path(__file__).parent / "fixtures" / "runstate"
-
-deleted: list[str] = []
-
-
-def _provider(base_url: str) -> OpenAIProvider:
-    """A provider with its own HTTP client: the SDK's shared one outlives each test's loop."""
-    return OpenAIProvider(openai_client=AsyncOpenAI(base_url=base_url, api_key="test"))
-
-
-@function_tool
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@function_tool
-def get_weather(city: str) -> str:
-    """The weather in a city."""
-    return f"sunny in {city}"
-
-
-@function_tool(needs_approval=True)
-def delete_file(path: str) -> str:
-    """Delete a file (needs approval)."""
-    deleted.append(path)
-    return f"deleted {path}"
-
-
-def _agents() -> Agent[Any]:
-    """The graph of tests/js/agents.mjs: same names, tools, approval rule and handoff."""
-    billing = Agent(
-        name="billing",
-        instructions="Answer billing questions.",
-        model="gpt-4.1",
-        tools=[add, delete_file],
-    )
-    return Agent(
-        name="ops",
-        instructions="Be careful.",
-        model="gpt-4.1",
-        tools=[add, get_weather, delete_file],
-        handoffs=[billing],
-    )
-
-
-TOOL_TURN = function_calls(
-    ("add", {"a": 1, "b": 2}, "call_add"), ("get_weather", {"city": "Paris"}, "call_w")
-)
-APPROVAL_TURN = function_call("delete_file", {"path": "/tmp/x"}, call_id="call_del")
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +72,7 @@ def _calls_and_outputs(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 async def _python_interrupted(fake_model: FakeModelServer, session: Session) -> Any:
     fake_model.add_turns(TOOL_TURN, APPROVAL_TURN)
-    result = await run_agent(_agents(), "do things", session)
+    result = await run_agent(agents(), "do things", session)
     assert [i.raw_item.name for i in result.interruptions] == ["delete_file"]
     return result
 
@@ -131,7 +82,7 @@ async def _python_interrupted(fake_model: FakeModelServer, session: Session) -> 
 
 @pytest.mark.usefixtures("durable")
 async def test_python_run_resumed_and_finished_by_node(fake_model: FakeModelServer, tmp_path):
-    agent = _agents()
+    agent = agents()
     session = Session(f"py-to-js-{uuid.uuid4().hex[:8]}")
     result = await _python_interrupted(fake_model, session)
     store = RunStateStore(agent, await session._get_session_id())
@@ -243,7 +194,7 @@ async def test_node_run_resumed_and_finished_by_python(fake_model: FakeModelServ
     assert ts_state["$schemaVersion"] == TYPESCRIPT_SCHEMA_VERSION
     assert EXTENSION_KEY not in ts_state
 
-    agent = _agents()
+    agent = agents()
     session = Session(f"js-to-py-{uuid.uuid4().hex[:8]}")
     session_id = await session._get_session_id()
     await _save_typescript_row(agent, session_id, ts_state)
@@ -297,11 +248,11 @@ async def test_node_decision_is_honoured_by_python(
     path.write_text(json.dumps(started["state"]))
     decided = _node("decide.mjs", fake_model.base_url, str(path), decision, "nope")
 
-    state = await from_typescript(decided, _agents())
+    state = await from_typescript(decided, agents())
     assert state.get_interruptions(), "the call is still pending; only the decision is recorded"
     fake_model.add_turns(text("ok"))
-    provider = _provider(fake_model.base_url)
-    result = await Runner.run(_agents(), state, run_config=RunConfig(model_provider=provider))
+    provider = fake_model.provider(api_key="test")
+    result = await Runner.run(agents(), state, run_config=RunConfig(model_provider=provider))
     assert result.final_output == "ok"
     assert deleted == (["/tmp/x"] if executed else [])
 

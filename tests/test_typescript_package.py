@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from agents import Agent, function_tool
+from interop import APPROVAL_TURN, TOOL_TURN, agents, deleted
 
 from timestep import RunStateStore, Session, run_agent
 from timestep._settings import get_settings
@@ -36,56 +36,12 @@ from timestep.errors import (
     UnsupportedSchemaVersionError,
 )
 from timestep.runstate import TYPESCRIPT_SCHEMA_VERSION
-from timestep.testing import FakeModelServer, function_call, function_calls, text
+from timestep.testing import FakeModelServer, text
 
 TS = Path(__file__).parent.parent / "typescript"
 TS_FIXTURES = TS / "test" / "fixtures"
 RUNSTATE_FIXTURES = Path(__file__).parent / "fixtures" / "runstate"
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-
-deleted: list[str] = []
-
-
-@function_tool
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@function_tool
-def get_weather(city: str) -> str:
-    """The weather in a city."""
-    return f"sunny in {city}"
-
-
-@function_tool(needs_approval=True)
-def delete_file(path: str) -> str:
-    """Delete a file (needs approval)."""
-    deleted.append(path)
-    return f"deleted {path}"
-
-
-def _agents() -> Agent[Any]:
-    """The graph of typescript/test/support/agents.mjs: same names, tools, approval, handoff."""
-    billing = Agent(
-        name="billing",
-        instructions="Answer billing questions.",
-        model="gpt-4.1",
-        tools=[add, delete_file],
-    )
-    return Agent(
-        name="ops",
-        instructions="Be careful.",
-        model="gpt-4.1",
-        tools=[add, get_weather, delete_file],
-        handoffs=[billing],
-    )
-
-
-TOOL_TURN = function_calls(
-    ("add", {"a": 1, "b": 2}, "call_add"), ("get_weather", {"city": "Paris"}, "call_w")
-)
-APPROVAL_TURN = function_call("delete_file", {"path": "/tmp/x"}, call_id="call_del")
 
 
 @pytest.fixture(autouse=True)
@@ -143,7 +99,7 @@ def _calls_and_outputs(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
 async def test_python_interrupted_run_finished_by_typescript(
     durable: str, fake_model: FakeModelServer
 ):
-    agent = _agents()
+    agent = agents()
     session = Session(f"py-to-ts-{uuid.uuid4().hex[:8]}")
     session_id = await session._get_session_id()
     fake_model.add_turns(TOOL_TURN, APPROVAL_TURN)
@@ -193,7 +149,7 @@ async def test_python_interrupted_run_finished_by_typescript(
 async def test_typescript_interrupted_run_finished_by_python(
     durable: str, fake_model: FakeModelServer, stream: bool
 ):
-    agent = _agents()
+    agent = agents()
     session = Session(f"ts-to-py-{uuid.uuid4().hex[:8]}")
     session_id = await session._get_session_id()
     await get_engine(durable)  # the tables exist before Node writes (Python migrates them)
@@ -240,7 +196,7 @@ async def _row(url: str, state_id: str) -> Any:
 
 async def test_python_save_stores_the_typescript_form(database_url: str):
     assert SCHEMA_VERSION == 2
-    agent = _agents()
+    agent = agents()
     store = RunStateStore(agent, f"s-{uuid.uuid4().hex}", database_url=database_url)
     python_id = await store.save((RUNSTATE_FIXTURES / "python_interrupted.json").read_text())
     ts_id = await store.save((RUNSTATE_FIXTURES / "typescript_interrupted.json").read_text())
@@ -259,7 +215,7 @@ async def test_failed_export_never_fails_the_save(database_url: str, monkeypatch
         raise ValueError("converter bug")
 
     monkeypatch.setattr(timestep.runstate, "to_typescript", broken)
-    store = RunStateStore(_agents(), f"s-{uuid.uuid4().hex}", database_url=database_url)
+    store = RunStateStore(agents(), f"s-{uuid.uuid4().hex}", database_url=database_url)
     state_id = await store.save((RUNSTATE_FIXTURES / "python_interrupted.json").read_text())
     assert (await _row(database_url, state_id))["payload_typescript"] is None
     assert "without its TypeScript form" in caplog.text
@@ -273,7 +229,7 @@ async def test_exported_form_holds_no_secrets(database_url: str, monkeypatch):
     try:
         data = json.loads((RUNSTATE_FIXTURES / "python_interrupted.json").read_text())
         data["original_input"] = f"my key is {secret}"
-        store = RunStateStore(_agents(), f"s-{uuid.uuid4().hex}", database_url=database_url)
+        store = RunStateStore(agents(), f"s-{uuid.uuid4().hex}", database_url=database_url)
         row = await _row(database_url, await store.save(json.dumps(data)))
     finally:
         get_settings.cache_clear()
@@ -305,7 +261,7 @@ async def test_store_rules_hold_in_python(database_url: str, monkeypatch, rule: 
             payload = json.loads((RUNSTATE_FIXTURES / rule["fixture"]).read_text())
             payload = json.dumps({**payload, **rule.get("set", {})})
         store = RunStateStore(
-            _agents(),
+            agents(),
             f"s-{uuid.uuid4().hex}",
             database_url=database_url,
             max_state_bytes=rule.get("maxStateBytes"),
