@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from agents import Agent, RunState
@@ -21,7 +21,9 @@ from .workflows import (
     RunSummary,
     agent_run_workflow,
     expect_live_result,
+    request_of,
     take_live_result,
+    time_of,
 )
 
 __all__ = [
@@ -194,15 +196,8 @@ async def _result_from(workflow_id: str, summary: RunSummary, agent: Agent[Any])
         state = await RunState.from_string(agent, summary["state"])
         return AgentRunResult(workflow_id, state=state, final_output=summary["final_output"])
     status = await DBOS.get_workflow_status_async(workflow_id)
-    request = _request_of(status)
+    request = request_of(status)
     return AgentRunResult.from_summary(workflow_id, summary, agent, request.get("input"))
-
-
-def _request_of(status: Any) -> dict[str, Any]:
-    """The ``RunRequest`` a run's workflow was started with (``{}`` if unknown)."""
-    args = (status.input or {}).get("args") if status is not None and status.input else None
-    request = args[0] if args else {}
-    return request if isinstance(request, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -224,9 +219,9 @@ async def get_run(workflow_id: str) -> RunInfo:
     return RunInfo(
         workflow_id=workflow_id,
         status=status.status,
-        agent_name=_request_of(status).get("agent"),
-        created_at=_ms(status.created_at),
-        updated_at=_ms(status.updated_at),
+        agent_name=request_of(status).get("agent"),
+        created_at=time_of(status.created_at),
+        updated_at=time_of(status.updated_at),
         error=str(status.error) if status.error else None,
     )
 
@@ -237,9 +232,3 @@ async def get_run_result(workflow_id: str, agent: Agent[Any] | None = None) -> A
     agent = agent or resolve_agent(info.agent_name or "")
     handle = await DBOS.retrieve_workflow_async(workflow_id)
     return await _finish_for(agent)(handle)
-
-
-def _ms(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value / 1000, tz=UTC)

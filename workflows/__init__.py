@@ -12,6 +12,7 @@ from ._agent_run import (
 )
 from ._approvals import APPROVALS_EVENT, DECISION_TOPIC, ApprovalPolicy, Decision, PendingApproval
 from ._scheduled import SCHEDULED_RUN_WORKFLOW, ScheduleContext, scheduled_agent_run
+from ._status import request_of, time_of
 
 __all__ = [
     "SCHEDULED_RUN_WORKFLOW",
@@ -30,4 +31,6 @@ __all__ = [
     "get_model_provider",
     "set_model_provider",
     "take_live_result",
+    "request_of",
+    "time_of",
 ]

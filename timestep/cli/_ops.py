@@ -11,7 +11,7 @@ from timestep._approvals import get_pending_approvals
 from timestep._results import read_run_stream
 from timestep._runtime import current_database
 from timestep.errors import RunNotFoundError
-from timestep.workflows import AGENT_RUN_WORKFLOW
+from timestep.workflows import AGENT_RUN_WORKFLOW, request_of
 
 __all__ = ["client", "client_call", "list_runs", "show_run", "event_records", "event_record"]
 
@@ -28,19 +28,11 @@ async def client_call(method: str, *args: Any) -> Any:
         c.destroy()
 
 
-def _agent_of(status: Any) -> str | None:
-    try:
-        request = status.input["args"][0]
-    except (TypeError, KeyError, IndexError):
-        return None
-    return request.get("agent") if isinstance(request, dict) else None
-
-
 def _row(status: Any) -> dict[str, Any]:
     return {
         "workflow_id": status.workflow_id,
         "status": status.status,
-        "agent": _agent_of(status),
+        "agent": request_of(status).get("agent"),
         "created_at": status.created_at,
         "updated_at": status.updated_at,
     }

@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
@@ -54,7 +53,7 @@ from timestep.errors import (
     TimestepError,
 )
 from timestep.runstate import to_typescript
-from timestep.workflows import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW
+from timestep.workflows import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, request_of, time_of
 
 from ._auth import require_token
 from ._events import parse_last_event_id, sse_events
@@ -274,19 +273,6 @@ async def _require_run(workflow_id: str) -> Any:
     return status
 
 
-def _request_of(status: Any) -> dict[str, Any]:
-    """The run's request (agent, input, session) from the workflow's recorded arguments."""
-    args = list((status.input or {}).get("args") or ()) if status.input else []
-    if status.name == SCHEDULED_RUN_WORKFLOW and len(args) > 1 and isinstance(args[1], dict):
-        context = args[1]
-        shared = context.get("session") == "shared"
-        return {
-            **context,
-            "session_id": context.get("session_id") if shared else status.workflow_id,
-        }
-    return args[0] if args and isinstance(args[0], dict) else {}
-
-
 def _jsonable(value: Any) -> Any:
     try:
         return jsonable_encoder(value)
@@ -294,12 +280,8 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def _ms(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value / 1000, tz=UTC) if value is not None else None
-
-
 async def _run_body(status: Any) -> Run:
-    request = _request_of(status)
+    request = request_of(status)
     output = status.output if status.status == "SUCCESS" else None
     summary = output if isinstance(output, dict) else {}
     usage = summary.get("usage") if isinstance(summary.get("usage"), dict) else None
@@ -311,8 +293,8 @@ async def _run_body(status: Any) -> Run:
         status=status.status,
         agent=request.get("agent"),
         session_id=request.get("session_id"),
-        created_at=_ms(status.created_at),
-        updated_at=_ms(status.updated_at),
+        created_at=time_of(status.created_at),
+        updated_at=time_of(status.updated_at),
         final_output=_jsonable(summary.get("final_output")),
         interrupted=bool(summary.get("interrupted")),
         pending_approvals=[PendingApproval.model_validate(p) for p in pending],
@@ -483,7 +465,7 @@ def _check_same_request(existing: Any, agent: Agent[Any], body: RunCreate) -> No
         raise HTTPException(
             409, f"workflow id {existing.workflow_id!r} belongs to a scheduled fire, not a run"
         )
-    request = _request_of(existing)
+    request = request_of(existing)
     differences = [
         field
         for field, ours, theirs in (
