@@ -16,9 +16,10 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from ._http import LocalHTTPServer
 
 __all__ = ["FakeFirecrawlServer", "FirecrawlRequest"]
 
@@ -54,7 +55,7 @@ class _State:
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
-class FakeFirecrawlServer:
+class FakeFirecrawlServer(LocalHTTPServer):
     """Firecrawl's ``POST /v2/search`` on a local port, with scripted answers.
 
     - Every search answers the next queued reply (``queue_results``, ``queue_error``), or, when
@@ -71,57 +72,30 @@ class FakeFirecrawlServer:
         api_key: str | None = "fc-test-key",
         default_results: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.default_results = [dict(item) for item in default_results or ()]
         self._state = _State()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeFirecrawlServer:
-        if self._server is not None:
+        if self.running:
             raise RuntimeError("FakeFirecrawlServer is already running")
         self._state.stopping.clear()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        # A short poll interval keeps stop() (which waits for the next poll) fast.
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="fake-firecrawl", daemon=True
-        )
-        self._thread.start()
+        self._serve(_make_handler(self), "fake-firecrawl")
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
+        if not self.running:
             return
         self._state.stopping.set()  # wake handlers sleeping on a scripted delay
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeFirecrawlServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._shutdown()
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``: what ``FIRECRAWL_API_URL`` would hold."""
-        if self._server is None:
-            raise RuntimeError("FakeFirecrawlServer is not running; call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.root_url
 
     # -- scripting ---------------------------------------------------------------------------
 

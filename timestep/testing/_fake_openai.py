@@ -24,18 +24,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from agents import OpenAIProvider
 from openai import AsyncOpenAI
+
+from ._http import LocalHTTPServer
 
 __all__ = [
     "FakeModelServer",
@@ -208,7 +208,7 @@ class _State:
         self.arrived = threading.Condition(self.lock)
 
 
-class FakeModelServer:
+class FakeModelServer(LocalHTTPServer):
     """An OpenAI-compatible HTTP server on a free 127.0.0.1 port.
 
     - ``base_url`` (``http://127.0.0.1:PORT/v1``) goes to ``OpenAIProvider(base_url=...)``,
@@ -221,54 +221,20 @@ class FakeModelServer:
     """
 
     def __init__(self, *, responder: Responder | None = None) -> None:
+        super().__init__()
         self._responder = responder
         self._state = _State()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Start serving; returns ``base_url``."""
-        if self._server is None:
-            self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="timestep-fake-openai",
-                daemon=True,
-            )
-            self._thread.start()
+        """Start serving (if not yet); returns ``base_url``."""
+        if not self.running:
+            self._serve(_handler_for(self), "timestep-fake-openai")
         return self.base_url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeModelServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeModelServer is not started; call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        self._shutdown()
 
     @property
     def base_url(self) -> str:
@@ -360,13 +326,6 @@ class FakeModelServer:
             return self._responder(request)
         with self._state.lock:
             return self._state.default or _NO_TURN
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client killed mid-request (the point of crash tests) is not worth a traceback.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 # -- wire formats -----------------------------------------------------------------------------
