@@ -91,6 +91,7 @@ class RunStateStore:
             interrupted = bool(state.get_interruptions())
             payload = state.to_string()
             data = python_data = json.loads(payload)
+            self._check_agent(python_data)
         else:
             from .runstate import detect_format, typescript_to_python_json
 
@@ -103,8 +104,10 @@ class RunStateStore:
             await self._validated(python_data)
             interrupted = bool(_pending_approvals(python_data))
             payload = json.dumps(data)
-        self._check_agent(python_data)
-        payload = _without_secrets(payload)
+        if fmt == "python":
+            payload, payload_typescript = stored_forms(payload)
+        else:
+            payload, payload_typescript = _without_secrets(payload), None
         size = len(payload.encode())
         if size > self._max_bytes:
             raise StateTooLargeError(
@@ -113,7 +116,7 @@ class RunStateStore:
             )
         state_id = f"state_{uuid.uuid4().hex}"
         row = {
-            "payload_typescript": _typescript_export(payload) if fmt == "python" else None,
+            "payload_typescript": payload_typescript,
             "state_id": state_id,
             "session_id": self.session_id,
             "agent_name": self.agent.name,
