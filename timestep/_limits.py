@@ -88,13 +88,15 @@ def limit_provider(
         concurrency=concurrency,
         worker_concurrency=worker_concurrency,
     )
-    declare_queue(
-        limit.queue_name,
-        requests=requests,
-        per_seconds=per_seconds,
-        concurrency=concurrency,
-        worker_concurrency=worker_concurrency,
-    )
+    spec = _queue_spec(limit.queue_name, requests, per_seconds, concurrency, worker_concurrency)
+    if "limiter" in spec:
+        # A call starts up to about one queue poll after its permit is dequeued: the window
+        # lasts that much longer, so the calls themselves (not only the dequeues DBOS counts)
+        # keep to the rate.
+        from ._settings import get_settings
+
+        spec["limiter"]["period"] += get_settings().queue_polling_interval_sec
+    _declare(limit.queue_name, spec)
     with _lock:
         _limits[prefix] = limit
     return limit
@@ -112,11 +114,20 @@ def declare_queue(
     per_seconds: float | None = None,
     concurrency: int | None = None,
     worker_concurrency: int | None = None,
-    priority_enabled: bool = False,
 ) -> None:
     """Declare a DBOS queue (for ``start_agent_run(..., queue=name)`` or a provider limit).
 
     It is registered with DBOS at launch, or at once if DBOS is already launched."""
+    _declare(name, _queue_spec(name, requests, per_seconds, concurrency, worker_concurrency))
+
+
+def _queue_spec(
+    name: str,
+    requests: int | None,
+    per_seconds: float | None,
+    concurrency: int | None,
+    worker_concurrency: int | None,
+) -> dict[str, Any]:
     if (requests is None) != (per_seconds is None):
         raise ConfigurationError(f"queue {name!r}: give both requests and per_seconds, or neither")
     for label, value in (
@@ -132,6 +143,10 @@ def declare_queue(
         spec["worker_concurrency"] = worker_concurrency
     if requests is not None and per_seconds is not None:
         spec["limiter"] = {"limit": requests, "period": per_seconds}
+    return spec
+
+
+def _declare(name: str, spec: dict[str, Any]) -> None:
     with _lock:
         _queues[name] = spec
     from ._runtime import is_dbos_launched
@@ -165,24 +180,11 @@ def _register(name: str, spec: dict[str, Any]) -> None:
     from ._settings import get_settings
 
     polling = get_settings().queue_polling_interval_sec
-    spec = dict(spec)
-    if "limiter" in spec:
-        spec["limiter"] = {
-            **spec["limiter"],
-            "period": spec["limiter"]["period"] + _margin(polling),
-        }
 
     def register() -> None:
         DBOS.register_queue(name, polling_interval_sec=polling, on_conflict="always_update", **spec)
 
     off_loop(register)
-
-
-def _margin(polling: float) -> float:
-    """How much longer than its period a limiter window lasts, so that the calls themselves
-    (not only the dequeues DBOS counts) never exceed the rate: a call starts up to about one
-    queue poll after its permit is dequeued."""
-    return polling
 
 
 def off_loop(call: Any) -> Any:
