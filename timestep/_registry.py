@@ -18,7 +18,14 @@ from agents import Agent
 
 from .errors import AgentNotRegisteredError
 
-__all__ = ["AgentEntry", "register_agent", "get_agent", "resolve_agent", "registered_agents"]
+__all__ = [
+    "AgentEntry",
+    "agent_graph",
+    "get_agent",
+    "register_agent",
+    "registered_agents",
+    "resolve_agent",
+]
 
 logger = logging.getLogger("timestep")
 
@@ -79,6 +86,21 @@ def resolve_agent(name: str, ref: str | None = None) -> Agent[Any]:
                 register_agent(agent, ref=ref)
                 return agent
     raise AgentNotRegisteredError(name, list(_agents), ref)
+
+
+def agent_graph(agent: Agent[Any]) -> dict[str, Agent[Any]]:
+    """``agent`` and every agent reachable through its handoffs, by name."""
+    found: dict[str, Agent[Any]] = {}
+    stack: list[Any] = [agent]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, Agent) or current.name in found:
+            continue
+        found[current.name] = current
+        stack.extend(
+            h if isinstance(h, Agent) else getattr(h, "agent", None) for h in current.handoffs
+        )
+    return found
 
 
 def import_ref(ref: str) -> Any:

@@ -26,6 +26,7 @@ from openai.types.responses import (
     ResponseReasoningItem,
 )
 
+from ._registry import agent_graph
 from ._run_context import STREAM_KEY
 
 __all__ = ["AgentRunResult", "StreamingAgentRun", "read_run_stream", "stream_run_events"]
@@ -70,7 +71,7 @@ class AgentRunResult:
         result = cls(workflow_id, final_output=summary["final_output"])
         result._starting_agent = agent
         result._original_input = original_input or []
-        agents = _agent_graph(agent)
+        agents = agent_graph(agent)
         result._last_agent = agents.get(summary["last_agent"], agent)
         result._items = [_run_item(raw, result._last_agent) for raw in summary["items"] or []]
         result._usage = deserialize_usage(summary["usage"])
@@ -148,17 +149,6 @@ class AgentRunResult:
             return original + [item.to_input_item() for item in self.new_items]
         original = ItemHelpers.input_to_new_input_list(self._original_input)
         return original + [item.to_input_item() for item in self._items]
-
-
-def _agent_graph(agent: Agent[Any]) -> dict[str, Agent[Any]]:
-    found: dict[str, Agent[Any]] = {}
-    stack: list[Any] = [agent]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, Agent) and current.name not in found:
-            found[current.name] = current
-            stack.extend(current.handoffs)
-    return found
 
 
 def _run_item(raw: dict[str, Any], agent: Agent[Any]) -> RunItem:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from agents import Agent, RunState
 from agents.run_state import CURRENT_SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS
 
+from ._registry import agent_graph
 from ._settings import get_settings
 from ._storage import agents_table, get_engine, run_states_table, upsert, utcnow
 from .errors import (
@@ -198,7 +199,7 @@ class RunStateStore:
 
     def _check_agent(self, data: dict[str, Any]) -> None:
         current = (data.get("current_agent") or {}).get("name")
-        known = _agent_names(self.agent)
+        known = set(agent_graph(self.agent))
         if current is not None and current not in known:
             raise StateAgentMismatchError(
                 f"the state belongs to agent {current!r}, which is not {self.agent.name!r} "
@@ -234,21 +235,6 @@ def _agent_row(agent: Agent[Any]) -> dict[str, Any]:
         "tools": sorted(getattr(t, "name", type(t).__name__) for t in agent.tools),
         "updated_at": utcnow(),
     }
-
-
-def _agent_names(agent: Agent[Any]) -> set[str]:
-    names: set[str] = set()
-    stack: list[Any] = [agent]
-    while stack:
-        current = stack.pop()
-        if not isinstance(current, Agent) or current.name in names:
-            continue
-        names.add(current.name)
-        stack.extend(h for h in current.handoffs if isinstance(h, Agent))
-        stack.extend(
-            getattr(h, "agent", None) for h in current.handoffs if not isinstance(h, Agent)
-        )
-    return names
 
 
 def _parse(value: str | dict[str, Any]) -> dict[str, Any]:
