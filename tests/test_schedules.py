@@ -154,12 +154,18 @@ def test_two_workers_run_each_fire_once_even_across_a_sigkill(database_url, tmp_
     script = Path(__file__).parent / "workers" / "schedule_worker.py"
     log = tmp_path / "fires.log"
 
-    def fires_done() -> Counter:
+    def done_calls() -> list[tuple[str, int]]:
+        """(agent run id, pid) of each finished tool call."""
         lines = log.read_text().split("\n") if log.exists() else []
-        # "done <run id>:<step>"; fire ids hold colons themselves (the fire time).
-        return Counter(
-            line.split()[1].rsplit(":", 1)[0] for line in lines if line.startswith("done")
-        )
+        # "done <run id>:<step> <pid>"; fire ids hold colons themselves (the fire time).
+        return [
+            (line.split()[1].rsplit(":", 1)[0], int(line.split()[2]))
+            for line in lines
+            if line.startswith("done")
+        ]
+
+    def fires_done() -> Counter:
+        return Counter(run for run, _ in done_calls())
 
     def wait_until(predicate, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -182,6 +188,7 @@ def test_two_workers_run_each_fire_once_even_across_a_sigkill(database_url, tmp_
             first.wait_for_line("LAUNCHED", timeout=60)
             second.wait_for_line("LAUNCHED", timeout=60)
             wait_until(lambda: len(fires_done()) >= 2)
+            killed_pid = first.pid
             first.kill()
             first.wait(timeout=30)
             first.restart()
@@ -209,9 +216,15 @@ def test_two_workers_run_each_fire_once_even_across_a_sigkill(database_url, tmp_
     assert len(schedules) == 1  # declared by both workers (and a restart), created once
     done = fires_done()
     assert len(done) >= 4
-    assert max(done.values()) == 1, done  # no fire ran its tool twice
+    # A tool call the SIGKILL cut off after its body but before its checkpoint is run again by
+    # the recovery (at least once, in that window only). Apart from that one call, no fire ran
+    # its tool twice: not across the two workers, not after the restart.
+    by_survivors = Counter(run for run, pid in done_calls() if pid != killed_pid)
+    assert max(by_survivors.values()) == 1, done_calls()
+    assert max(done.values()) <= 2, done_calls()
     finished = [w for w, status in fires.items() if status == "SUCCESS"]
-    # Each finished fire's agent run (a child workflow, "<fire id>-<n>") ran the tool once.
+    # Each finished fire's agent run (a child workflow, "<fire id>-<n>") ran the tool.
     assert finished
     for fire in finished:
-        assert sum(n for run, n in done.items() if run.startswith(f"{fire}-")) == 1, fire
+        runs = [run for run in done if run.startswith(f"{fire}-")]
+        assert len(runs) == 1 and by_survivors[runs[0]] <= 1, fire

@@ -2,13 +2,15 @@
 
 usage: schedule_worker.py DATABASE_URL MODEL_BASE_URL STATE_DIR SCHEDULE_NAME
 
-The agent's tool appends ``<event> <idempotency key>`` to STATE_DIR/fires.log; the key starts
-with the fire's workflow id, so the test can tell which fire ran the tool, and how often.
+The agent's tool appends ``start <idempotency key>`` and ``done <idempotency key> <pid>`` to
+STATE_DIR/fires.log; the key starts with the fire's workflow id, so the test can tell which
+fire ran the tool, how often, and in which process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +33,7 @@ async def record() -> str:
     key = timestep.tool_idempotency_key()
     _log(f"start {key}")
     await asyncio.sleep(0.2)  # long enough for a kill to land mid-call now and then
-    _log(f"done {key}")
+    _log(f"done {key} {os.getpid()}")
     return "recorded"
 
 
