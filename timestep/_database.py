@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import socket
 import sqlite3
 from dataclasses import dataclass
@@ -25,15 +24,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ._settings import Settings, _redact, get_settings
+from ._settings import Settings, _redact, dbos_config_file, get_settings
 from .errors import ConfigurationError, DatabaseUnreachableError
 
-__all__ = ["ResolvedDatabase", "resolve_database", "async_engine_for", "sync_engine_for"]
+__all__ = [
+    "ResolvedDatabase",
+    "async_engine_for",
+    "dbos_sqlite_engine",
+    "resolve_database",
+    "sync_engine_for",
+]
 
 logger = logging.getLogger("timestep")
 
 Source = Literal["argument", "PG_CONNECTION_URI", "DBOS", "localhost", "sqlite"]
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -121,20 +125,8 @@ def _dbos_configured_url() -> str | None:
     env = os.environ.get("DBOS_SYSTEM_DATABASE_URL")
     if env:
         return env
-    config_file = Path(os.environ.get("DBOS_CONFIG_FILE", "dbos-config.yaml"))
-    if not config_file.is_file():
-        return None
-    import yaml
-
-    try:
-        data = yaml.safe_load(config_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{config_file} is not valid YAML: {exc}") from exc
-    value = data.get("system_database_url") if isinstance(data, dict) else None
-    if not value:
-        return None
-    expanded = _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), str(value))
-    return expanded or None
+    value = dbos_config_file().get("system_database_url")
+    return str(value) if value else None
 
 
 def ensure_postgres_database(url: str) -> None:
@@ -209,6 +201,37 @@ def prepare_sqlite(url: str) -> None:
         logger.debug("could not switch %s to WAL yet: %s", target.database, exc)
     finally:
         connection.close()
+
+
+def dbos_sqlite_engine(url: str) -> sa.Engine:
+    """DBOS's system database engine on SQLite, whose transactions really are IMMEDIATE.
+
+    DBOS asks pysqlite for IMMEDIATE transactions, but pysqlite opens a transaction only at
+    the first INSERT/UPDATE/DELETE: the reads before it (a queue's running count, say) run
+    outside it, so two processes can both see a free slot and both take it (seen: 6 permits
+    of a 5-slot queue). SQLAlchemy's recipe for SQLite transactions makes ``BEGIN IMMEDIATE``
+    the first statement of each, so a claim's reads and writes are one atomic unit.
+    """
+    engine = sa.create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # pysqlite issues no BEGIN of its own
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @sa.event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _skip_nested_begin(connection, _cursor, statement, parameters, _context, _many):  # type: ignore[no-untyped-def]
+        # DBOS's migrations say BEGIN IMMEDIATE themselves, inside a transaction begun above.
+        if statement == "BEGIN IMMEDIATE" and connection.connection.dbapi_connection.in_transaction:
+            return "SELECT 1", parameters
+        return statement, parameters
+
+    return engine
 
 
 def _tune_sqlite(engine: sa.Engine) -> None:

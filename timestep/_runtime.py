@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ._database import (
     ResolvedDatabase,
+    dbos_sqlite_engine,
     ensure_postgres_database,
     prepare_sqlite,
     resolve_database,
@@ -88,6 +89,7 @@ def configure_dbos(
         }
         if database.is_sqlite:
             prepare_sqlite(database.url)
+            config["system_database_engine"] = dbos_sqlite_engine(database.url)
             # SQLite has no LISTEN/NOTIFY: DBOS polls, 1 s by default, which makes approvals late.
             config["notification_listener_polling_interval_sec"] = (
                 settings.sqlite_polling_interval_sec
