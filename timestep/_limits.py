@@ -1,16 +1,26 @@
 """Rate limits per LLM provider, and run queues, on DBOS queues.
 
-A limited provider gets a DBOS queue, ``timestep.provider.<prefix>``. Before each durable model
-call of that provider, the run enqueues a small *permit* workflow on it and waits until DBOS
-dequeues it; the permit stays running until the call ends. So the queue's limiter bounds how
-many calls start per period and its concurrency bounds how many are in flight, across every
-process that shares the database. The permit's enqueue, grant and release are recorded in the
-run's workflow like any step: a replay after a crash does not take a second permit for a call
-that already finished.
+A limited provider's durable model calls take *permits*: small workflows enqueued on the
+provider's DBOS queues, which DBOS starts within each queue's global concurrency, across every
+process that shares the database. A call waits for its permits, runs, and releases them.
 
-Limits come from code (``limit_provider``) or settings (``TIMESTEP_PROVIDER_LIMITS``, JSON:
-``{"openai": {"requests": 500, "per_seconds": 60, "concurrency": 16}}``). Providers without a
-limit pay nothing: their model calls are plain steps.
+- ``concurrency``: queue ``timestep.provider.<prefix>``; its permit lives while the call runs.
+- ``requests`` per ``per_seconds``: queue ``timestep.provider.<prefix>.rate``, global
+  concurrency ``requests``; its permit lives until ``per_seconds`` after the call *ended*.
+  A request is sent before its call ends, so all the requests of any ``per_seconds`` window
+  still hold their permits at the window's last request: no window sees more than
+  ``requests`` calls at the provider, whatever the delay between a grant and its request (a
+  cold process, a busy event loop) and on either database. DBOS's own queue limiter counts
+  dequeues instead, which the requests trail by such delays. The price: a slot stays busy
+  for the call plus ``per_seconds``, so long calls achieve less than the configured rate.
+
+A permit's enqueue, grant and release are recorded in the run's workflow like any step: a
+replay after a crash takes no second permit for a call that already finished, and the permit
+of a run that died frees itself (after ``_PERMIT_HOLD_SECONDS`` plus its cool-down).
+
+Limits come from code (``limit_provider``) or settings (``TIMESTEP_PROVIDER_LIMITS``, from the
+environment or the ``env`` section of ``dbos-config.yaml``). Providers without a limit pay
+nothing: their model calls are plain steps.
 """
 
 from __future__ import annotations
@@ -43,12 +53,25 @@ _PERMIT_HOLD_SECONDS = 900.0
 
 @dataclass(frozen=True)
 class ProviderLimit:
+    """A provider's limits and the DBOS queues that hold its permits."""
+
     prefix: str
     queue_name: str
+    """Permits for the calls in flight (``concurrency``, ``worker_concurrency``)."""
+    rate_queue_name: str
+    """Permits for the call rate (``requests`` per ``per_seconds``)."""
     requests: int | None = None
     per_seconds: float | None = None
     concurrency: int | None = None
     worker_concurrency: int | None = None
+
+    @property
+    def limits_rate(self) -> bool:
+        return self.requests is not None
+
+    @property
+    def limits_concurrency(self) -> bool:
+        return self.concurrency is not None or self.worker_concurrency is not None
 
 
 _lock = threading.Lock()
@@ -74,29 +97,28 @@ def limit_provider(
 ) -> ProviderLimit:
     """Limit durable model calls to the provider of ``prefix`` (``"openai"`` for bare names).
 
-    ``requests`` per ``per_seconds`` bounds the call rate; ``concurrency`` the calls in flight
-    across all processes, ``worker_concurrency`` per process. Call it at import time, like
-    agent registration; calling it again replaces the limit.
+    ``requests`` per ``per_seconds`` bounds the calls in any window of ``per_seconds``;
+    ``concurrency`` the calls in flight across all processes, ``worker_concurrency`` per
+    process. Call it at import time, like agent registration; calling it again replaces the
+    limit.
     """
     if not prefix or "/" in prefix:
         raise ConfigurationError(f"invalid provider prefix {prefix!r} (e.g. 'openai', 'ollama')")
+    queue_name = f"timestep.provider.{prefix}"
+    _queue_spec(queue_name, requests, per_seconds, concurrency, worker_concurrency)  # validates
     limit = ProviderLimit(
         prefix=prefix,
-        queue_name=f"timestep.provider.{prefix}",
+        queue_name=queue_name,
+        rate_queue_name=f"{queue_name}.rate",
         requests=requests,
         per_seconds=per_seconds,
         concurrency=concurrency,
         worker_concurrency=worker_concurrency,
     )
-    spec = _queue_spec(limit.queue_name, requests, per_seconds, concurrency, worker_concurrency)
-    if "limiter" in spec:
-        # A call starts up to about one queue poll after its permit is dequeued: the window
-        # lasts that much longer, so the calls themselves (not only the dequeues DBOS counts)
-        # keep to the rate.
-        from ._settings import get_settings
-
-        spec["limiter"]["period"] += get_settings().queue_polling_interval_sec
-    _declare(limit.queue_name, spec)
+    if limit.limits_rate:
+        _declare(limit.rate_queue_name, {"global_concurrency": requests})
+    if limit.limits_concurrency:
+        _declare(queue_name, _queue_spec(queue_name, None, None, concurrency, worker_concurrency))
     with _lock:
         _limits[prefix] = limit
     return limit
@@ -199,21 +221,35 @@ def off_loop(call: Any) -> Any:
 
 
 @DBOS.workflow(name=PERMIT_WORKFLOW)
-async def _provider_permit(hold_seconds: float) -> None:
-    """Runs while a model call holds a slot of its provider's queue."""
+async def _provider_permit(hold_seconds: float, cooldown_seconds: float) -> None:
+    """Holds a slot of its queue from its grant until ``cooldown_seconds`` after its release."""
     await DBOS.set_event_async(_GRANTED, True)
     await DBOS.recv_async(_RELEASE, timeout_seconds=hold_seconds)
+    if cooldown_seconds > 0:
+        await DBOS.sleep_async(cooldown_seconds)
 
 
 async def run_with_permit(limit: ProviderLimit, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Take a slot of the provider's queue, run ``call``, give the slot back."""
+    """Take the provider's permits, run ``call``, give them back.
+
+    The rate permit comes first, so a call waiting for its turn holds no concurrency slot."""
+    permits: list[str] = []
+    try:
+        if limit.limits_rate:
+            permits.append(await _acquire(limit.rate_queue_name, limit.per_seconds or 0.0))
+        if limit.limits_concurrency:
+            permits.append(await _acquire(limit.queue_name, 0.0))
+        return await call(*args, **kwargs)
+    finally:
+        for permit_id in reversed(permits):
+            await DBOS.send_async(permit_id, True, _RELEASE)
+
+
+async def _acquire(queue_name: str, cooldown_seconds: float) -> str:
     handle = await DBOS.enqueue_workflow_async(
-        limit.queue_name, _provider_permit, _PERMIT_HOLD_SECONDS
+        queue_name, _provider_permit, _PERMIT_HOLD_SECONDS, float(cooldown_seconds)
     )
     permit_id = handle.workflow_id
     while await DBOS.get_event_async(permit_id, _GRANTED, timeout_seconds=60) is None:
         pass  # still queued behind other calls: keep waiting (each wait is checkpointed)
-    try:
-        return await call(*args, **kwargs)
-    finally:
-        await DBOS.send_async(permit_id, True, _RELEASE)
+    return permit_id
