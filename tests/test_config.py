@@ -69,6 +69,49 @@ def test_dbos_config_yaml_with_env_reference(monkeypatch, tmp_path: Path):
     assert (resolved.url, resolved.source) == ("sqlite:///yaml.sqlite", "DBOS")
 
 
+def test_settings_from_dbos_config_env_section(monkeypatch, tmp_path: Path):
+    (tmp_path / "dbos-config.yaml").write_text(
+        "name: app\n"
+        "env:\n"
+        "  TIMESTEP_EXECUTOR_ID: worker-${WORKER_NUMBER}\n"
+        "  TIMESTEP_QUEUE_POLLING_INTERVAL_SEC: 0.5\n"
+        "  TIMESTEP_PROVIDER_LIMITS:\n"
+        "    openai: {requests: 500, per_seconds: 60, concurrency: 16}\n"
+    )
+    monkeypatch.setenv("WORKER_NUMBER", "7")
+    monkeypatch.setenv("TIMESTEP_QUEUE_POLLING_INTERVAL_SEC", "0.2")  # the environment wins
+    settings = Settings()
+    assert settings.executor_id == "worker-7"
+    assert settings.queue_polling_interval_sec == 0.2
+    assert settings.provider_limits == {
+        "openai": {"requests": 500, "per_seconds": 60, "concurrency": 16}
+    }
+
+
+def test_provider_limits_from_dbos_config_reach_dbos(tmp_path: Path):
+    """A worker configured only by dbos-config.yaml gets its provider's permit queues."""
+    (tmp_path / "dbos-config.yaml").write_text(
+        "name: app\n"
+        "env:\n"
+        "  TIMESTEP_PROBE_LOCAL_POSTGRES: false\n"
+        "  TIMESTEP_PROVIDER_LIMITS:\n"
+        "    ollama: {requests: 30, per_seconds: 60, concurrency: 2}\n"
+    )
+    script = (
+        "import timestep\n"
+        "from dbos import DBOS\n"
+        "timestep.ensure_dbos_launched()\n"
+        "print(DBOS.retrieve_queue('timestep.provider.ollama.rate').concurrency,"
+        " DBOS.retrieve_queue('timestep.provider.ollama').concurrency)\n"
+        "DBOS.destroy()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["30", "2"]
+
+
 def test_local_postgres_is_probed(monkeypatch, postgres_url: str):
     settings = Settings(local_postgres_url=postgres_url, probe_local_postgres=True)
     assert resolve_database(None, settings).source == "localhost"

@@ -1,15 +1,32 @@
-"""Timestep settings, read from the environment (``TIMESTEP_*`` plus the providers' usual keys)."""
+"""Timestep settings: ``TIMESTEP_*`` plus the providers' usual keys, from the environment or,
+below it, from the ``env`` section of ``dbos-config.yaml``::
+
+    env:
+      TIMESTEP_EXECUTOR_ID: worker-1
+      TIMESTEP_PROVIDER_LIMITS:
+        openai: {requests: 500, per_seconds: 60, concurrency: 16}
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "dbos_config_file", "get_settings"]
 
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DB_SCHEMES = ("postgresql", "postgres", "sqlite")
@@ -83,6 +100,18 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     """Bearer token the HTTP API requires (``TIMESTEP_API_TOKEN``)."""
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The real environment wins over dbos-config.yaml's env section.
+        return (init_settings, env_settings, _DbosConfigEnv(settings_cls), file_secret_settings)
+
     @field_validator("app_name")
     @classmethod
     def _check_app_name(cls, value: str) -> str:
@@ -102,6 +131,47 @@ class Settings(BaseSettings):
         if scheme not in _DB_SCHEMES:
             raise ValueError(f"must be a postgresql:// or sqlite:// URL (got {_redact(value)!r})")
         return value
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def dbos_config_file() -> dict[str, Any]:
+    """``dbos-config.yaml`` (or ``DBOS_CONFIG_FILE``) as a dict, ``${VAR}`` expanded as DBOS
+    does; empty if there is no such file."""
+    path = Path(os.environ.get("DBOS_CONFIG_FILE", "dbos-config.yaml"))
+    if not path.is_file():
+        return {}
+    import yaml
+
+    from .errors import ConfigurationError
+
+    text = _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), path.read_text())
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+class _DbosConfigEnv(EnvSettingsSource):
+    """The ``env`` section of ``dbos-config.yaml``, read like environment variables; a
+    mapping or list value (a provider limits table) counts as its JSON."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        section = dbos_config_file().get("env") or {}
+        if not isinstance(section, dict):
+            return {}
+        values = {
+            str(key): value if isinstance(value, str) else json.dumps(value)
+            for key, value in section.items()
+            if value is not None
+        }
+        return parse_env_vars(
+            values, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
 def _redact(url: str) -> str:
