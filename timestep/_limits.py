@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,13 +222,22 @@ def off_loop(call: Any) -> Any:
         return pool.submit(call).result()
 
 
+# Tells a permit running in the caller's own process that the release's clock is its clock.
+_PROCESS = uuid.uuid4().hex
+
+
 @DBOS.workflow(name=PERMIT_WORKFLOW)
 async def _provider_permit(hold_seconds: float, cooldown_seconds: float) -> None:
-    """Holds a slot of its queue from its grant until ``cooldown_seconds`` after its release."""
+    """Holds a slot of its queue from its grant until ``cooldown_seconds`` after the call ended."""
     await DBOS.set_event_async(_GRANTED, True)
-    await DBOS.recv_async(_RELEASE, timeout_seconds=hold_seconds)
-    if cooldown_seconds > 0:
-        await DBOS.sleep_async(cooldown_seconds)
+    release = await DBOS.recv_async(_RELEASE, timeout_seconds=hold_seconds)
+    if cooldown_seconds <= 0:
+        return
+    if isinstance(release, dict) and release.get("process") == _PROCESS:
+        # Same process: count from when the call ended, not from when this permit heard of
+        # it, which a busy event loop can delay by a good part of a second.
+        cooldown_seconds -= max(0.0, time.monotonic() - release["ended"])
+    await DBOS.sleep_async(max(0.0, cooldown_seconds))
 
 
 async def run_with_permit(limit: ProviderLimit, call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -241,8 +252,9 @@ async def run_with_permit(limit: ProviderLimit, call: Any, *args: Any, **kwargs:
             permits.append(await _acquire(limit.queue_name, 0.0))
         return await call(*args, **kwargs)
     finally:
+        release = {"process": _PROCESS, "ended": time.monotonic()}
         for permit_id in reversed(permits):
-            await DBOS.send_async(permit_id, True, _RELEASE)
+            await DBOS.send_async(permit_id, release, _RELEASE)
 
 
 async def _acquire(queue_name: str, cooldown_seconds: float) -> str:
