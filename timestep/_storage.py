@@ -28,6 +28,9 @@ __all__ = [
     "tool_calls_table",
     "usage_table",
     "get_engine",
+    "get_sync_engine",
+    "insert_ignoring_duplicates_statement",
+    "upsert_statement",
     "insert_ignoring_duplicates",
     "upsert",
     "reset_engines",
@@ -178,6 +181,7 @@ _engines: dict[tuple[str, int], AsyncEngine] = {}
 _migrated: set[str] = set()
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
+_sync_engines: dict[str, sa.Engine] = {}
 
 
 async def get_engine(url: str) -> AsyncEngine:
@@ -196,6 +200,21 @@ async def get_engine(url: str) -> AsyncEngine:
                 _engines[key] = engine
     if url not in _migrated:
         await asyncio.to_thread(_migrate_once, url)
+    return engine
+
+
+def get_sync_engine(url: str) -> sa.Engine:
+    """A sync engine for ``url`` shared by every thread, migrated on first use: for writes
+    made from a worker thread in one hop (``asyncio.to_thread``) instead of one per statement."""
+    engine = _sync_engines.get(url)
+    if engine is None:
+        with _engines_lock:
+            engine = _sync_engines.get(url)
+            if engine is None:
+                engine = sync_engine_for(url)
+                _sync_engines[url] = engine
+    if url not in _migrated:
+        _migrate_once(url)
     return engine
 
 
@@ -231,17 +250,32 @@ def reset_engines() -> None:
         for engine in _engines.values():
             engine.sync_engine.dispose(close=False)
         _engines.clear()
+        for sync_engine in _sync_engines.values():
+            sync_engine.dispose(close=False)
+        _sync_engines.clear()
         _migrated.clear()
+
+
+def insert_ignoring_duplicates_statement(dialect_name: str, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, on either dialect: replays re-insert the same keys."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def upsert_statement(dialect_name: str, table: sa.Table, keys: list[str], update: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE the ``update`` columns, on either dialect."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in update}
+    )
 
 
 async def insert_ignoring_duplicates(
     conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]
 ) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, on either dialect: replays re-insert the same keys."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    if rows:
+        await conn.execute(insert_ignoring_duplicates_statement(conn.dialect.name, table), rows)
 
 
 async def upsert(
@@ -251,12 +285,5 @@ async def upsert(
     keys: list[str],
     update: list[str],
 ) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE the ``update`` columns, on either dialect."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys, set_={name: statement.excluded[name] for name in update}
-    )
-    await conn.execute(statement, rows)
+    if rows:
+        await conn.execute(upsert_statement(conn.dialect.name, table, keys, update), rows)

@@ -6,6 +6,7 @@ replay rewrites the same rows instead of adding new ones; that makes them safe o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -14,10 +15,10 @@ from agents.result import RunResult
 
 from timestep._run_context import DurableRunContext
 from timestep._storage import (
-    get_engine,
-    insert_ignoring_duplicates,
+    get_sync_engine,
+    insert_ignoring_duplicates_statement,
     tool_calls_table,
-    upsert,
+    upsert_statement,
     usage_table,
 )
 
@@ -33,10 +34,22 @@ async def record_run(run: DurableRunContext, result: RunResult) -> None:
     tools = tool_call_rows(run, result)
     if not usage and not tools:
         return
-    engine = await get_engine(current_database().url)
-    async with engine.begin() as conn:
-        await insert_ignoring_duplicates(conn, usage_table, usage)
-        await upsert(conn, tool_calls_table, tools, ["workflow_id", "call_id"], ["status"])
+    # One hop to a worker thread for the whole transaction (an async driver would hop per
+    # statement, and aiosqlite per call).
+    await asyncio.to_thread(_write, current_database().url, usage, tools)
+
+
+def _write(url: str, usage: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
+    engine = get_sync_engine(url)
+    with engine.begin() as conn:
+        dialect = conn.dialect.name
+        if usage:
+            conn.execute(insert_ignoring_duplicates_statement(dialect, usage_table), usage)
+        if tools:
+            statement = upsert_statement(
+                dialect, tool_calls_table, ["workflow_id", "call_id"], ["status"]
+            )
+            conn.execute(statement, tools)
 
 
 def usage_rows(run: DurableRunContext, result: RunResult) -> list[dict[str, Any]]:
