@@ -1,10 +1,15 @@
 """(8) The queue limiter's achieved rate against the configured one.
 
-Two measurements: DBOS's own queue limiter (a queue of no-op workflows), and, where Timestep
-has it, ``timestep.limit_provider`` on the model calls of concurrent agent runs. A windowed
-limiter admits ``limit`` starts per ``period`` in bursts, so the achieved rate is
-``(starts - limit) / (last start - first start)``: the bursts after the first, over the time
-they took.
+Two measurements: DBOS's own queue limiter (a queue of no-op workflows: the times they start),
+and ``timestep.limit_provider`` on the model calls of concurrent agent runs (the times the
+model is called). Both admit ``limit`` calls at once and then as windows allow, so the
+achieved rate is ``(calls - limit) / (last call - first call)``: the calls after the first
+burst, over the time they took. "Busiest window" is the most calls seen in any window of
+``period``, which must never exceed ``limit``.
+
+The windows are 2 s and 5 s: a provider limit's cost is a fixed delay per window (a queue
+poll and the permit's hand-over, about 0.1 s), so sub-second windows measure that delay, not
+the limiter; providers count per minute.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from . import _common
 from ._agents import LIMITED_AGENT
 from ._common import new_id
 
-# (limit, period): 20 per second, as a whole-second window and as a half-second one.
-CONFIGS = ((20, 1.0), (10, 0.5))
+# (limit, period): 5 per second, over a 2 s window and over a 5 s one.
+CONFIGS = ((10, 2.0), (25, 5.0))
 _starts: list[float] = []
 
 
@@ -45,6 +50,7 @@ def _achieved(starts: list[float], limit: int, period: float) -> dict[str, Any]:
         "error_pct": (achieved / configured - 1) * 100,
         "starts": len(starts),
         "span_s": span,
+        "busiest_window": max(sum(t <= u < t + period for u in starts) for t in starts),
     }
 
 
@@ -92,7 +98,7 @@ async def _limit_provider(
 async def run(kind: str, quick: bool, progress: Progress) -> dict[str, Any]:
     out = {}
     for limit, period in CONFIGS:
-        total = limit * (3 if quick else 6)
+        total = limit * (3 if quick else 4)
         tag = f"{limit}/{period:g}s"
         out[f"dbos_queue {tag}"] = await _dbos_queue(
             limit, period, total, progress, f"{kind}: (8) DBOS queue {tag}"
