@@ -111,25 +111,24 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def measure(
-    fn: Callable[[], Awaitable[Any]],
-    runs: int,
-    progress: Progress,
-    label: str,
-    *,
-    warmup: int | None = None,
-) -> dict[str, float]:
-    """Call ``fn`` ``runs`` times, one after the other, after a warm-up; per-call ms figures."""
-    for _ in range(max(3, runs // 20) if warmup is None else warmup):
-        await fn()
-    samples = []
-    task = progress.add_task(label, total=runs)
+async def measure_interleaved(
+    fns: dict[str, Callable[[], Awaitable[Any]]], runs: int, progress: Progress, label: str
+) -> dict[str, dict[str, float]]:
+    """Call each of ``fns`` ``runs`` times, round-robin, after a warm-up of each; per-call ms
+    figures by key. Interleaved, a machine that speeds up or slows down during the
+    measurement (a shared VM does) shifts every contender alike, so their ratios hold."""
+    for fn in fns.values():
+        for _ in range(max(3, runs // 20)):
+            await fn()
+    samples: dict[str, list[float]] = {key: [] for key in fns}
+    task = progress.add_task(label, total=runs * len(fns))
     for _ in range(runs):
-        started = time.perf_counter()
-        await fn()
-        samples.append((time.perf_counter() - started) * 1000)
-        progress.advance(task)
-    return summary(samples)
+        for key, fn in fns.items():
+            started = time.perf_counter()
+            await fn()
+            samples[key].append((time.perf_counter() - started) * 1000)
+            progress.advance(task)
+    return {key: summary(values) for key, values in samples.items()}
 
 
 def new_id(prefix: str) -> str:

@@ -18,7 +18,7 @@ from rich.progress import Progress
 import timestep
 
 from ._agents import BENCH_AGENT
-from ._common import ZeroLatencyProvider, measure, new_id
+from ._common import ZeroLatencyProvider, measure_interleaved, new_id
 
 STEPS_PER_RUN = 5  # 3 model calls + 2 tool calls
 
@@ -81,11 +81,11 @@ CONTENDERS: dict[str, tuple[str, Callable[[], Awaitable[None]] | None]] = {
 
 
 async def run(kind: str, runs: int, progress: Progress) -> dict[str, Any]:
-    """Must run inside ``launched(url)``: the contenders run one after the other."""
-    figures: dict[str, Any] = {}
-    for key, (label, fn) in CONTENDERS.items():
-        if fn is not None:
-            figures[key] = await measure(fn, runs, progress, f"{kind}: {label}")
+    """Must run inside ``launched(url)``: the contenders take turns, one run each."""
+    fns = {key: fn for key, (_, fn) in CONTENDERS.items() if fn is not None}
+    figures: dict[str, Any] = await measure_interleaved(
+        fns, runs, progress, f"{kind}: (1)-(4), interleaved"
+    )
     return {"contenders": figures, "ratios": ratios(figures), "steps_per_run": STEPS_PER_RUN}
 
 

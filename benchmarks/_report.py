@@ -31,7 +31,8 @@ def markdown(report: dict[str, Any]) -> str:
     if overhead:
         runs = report["runs"]
         lines += [
-            f"## (1)-(4) Durable overhead: 3-turn agent (2 tool calls), {runs} runs each",
+            f"## (1)-(4) Durable overhead: 3-turn agent (2 tool calls), {runs} runs each, "
+            "interleaved",
             "",
             "| contender | " + " | ".join(f"{db} p50 ms | {db} p95 ms" for db in overhead) + " |",
             "| --- | " + " | ".join("---: | ---:" for _ in overhead) + " |",
