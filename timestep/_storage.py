@@ -190,14 +190,7 @@ async def get_engine(url: str) -> AsyncEngine:
     Async drivers bind connections to the loop that made them, and DBOS runs recovered
     workflows on its own loop, so there is one engine per (url, loop).
     """
-    key = (url, id(asyncio.get_running_loop()))
-    engine = _engines.get(key)
-    if engine is None:
-        with _engines_lock:
-            engine = _engines.get(key)
-            if engine is None:
-                engine = async_engine_for(url)
-                _engines[key] = engine
+    engine = _cached(_engines, (url, id(asyncio.get_running_loop())), async_engine_for, url)
     if url not in _migrated:
         await asyncio.to_thread(_migrate_once, url)
     return engine
@@ -206,15 +199,20 @@ async def get_engine(url: str) -> AsyncEngine:
 def get_sync_engine(url: str) -> sa.Engine:
     """A sync engine for ``url`` shared by every thread, migrated on first use: for writes
     made from a worker thread in one hop (``asyncio.to_thread``) instead of one per statement."""
-    engine = _sync_engines.get(url)
-    if engine is None:
-        with _engines_lock:
-            engine = _sync_engines.get(url)
-            if engine is None:
-                engine = sync_engine_for(url)
-                _sync_engines[url] = engine
+    engine = _cached(_sync_engines, url, sync_engine_for, url)
     if url not in _migrated:
         _migrate_once(url)
+    return engine
+
+
+def _cached(cache: dict[Any, Any], key: Any, make: Any, url: str) -> Any:
+    """``cache[key]``, made by ``make(url)`` once even when threads race for it."""
+    engine = cache.get(key)
+    if engine is None:
+        with _engines_lock:
+            engine = cache.get(key)
+            if engine is None:
+                engine = cache[key] = make(url)
     return engine
 
 
