@@ -22,6 +22,7 @@ from dbos import DBOS
 from rich.progress import Progress
 
 import timestep
+from timestep._limits import PERMIT_WORKFLOW
 
 from . import _common
 from ._agents import LIMITED_AGENT
@@ -76,8 +77,7 @@ async def _dbos_queue(
 async def _limit_provider(
     limit: int, period: float, runs: int, progress: Progress, label: str
 ) -> dict[str, Any]:
-    timestep.limit_provider("bench", requests=limit, per_seconds=period)
-    await asyncio.sleep(period)  # let the previous configuration's window pass
+    provider_limit = timestep.limit_provider("bench", requests=limit, per_seconds=period)
     _common.MODEL_CALL_TIMES = []
     task = progress.add_task(label, total=runs)
 
@@ -93,6 +93,19 @@ async def _limit_provider(
         return _achieved(_common.MODEL_CALL_TIMES, limit, period)
     finally:
         _common.MODEL_CALL_TIMES = None
+        # The last permits cool down for a period after their calls: let them end here, so
+        # the next configuration starts with free slots and no permit outlives the database.
+        await _drained(provider_limit.rate_queue_name, timeout=period + 30)
+
+
+async def _drained(queue_name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while await DBOS.list_workflows_async(
+        name=PERMIT_WORKFLOW, queue_name=queue_name, status=["PENDING", "ENQUEUED"]
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"permits of {queue_name} still held after {timeout} s")
+        await asyncio.sleep(0.2)
 
 
 async def run(kind: str, quick: bool, progress: Progress) -> dict[str, Any]:
