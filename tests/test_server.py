@@ -597,14 +597,18 @@ async def test_approval_over_http_reaches_a_worker_in_another_process(
     with FakeModelServer(responder=conversation_script(script)) as model:
         command = [
             sys.executable,
-            str(WORKERS / "server_worker.py"),
+            str(WORKERS / "approval_worker.py"),
             durable,
             model.base_url,
             str(tmp_path),
             workflow_id,
+            "--stream",
         ]
         async with httpx.AsyncClient(base_url=api.url(), headers=AUTH, timeout=60) as client:
-            with WorkerProcess(command) as worker:
+            # Its own executor id: the worker recovers only its own runs, not this process's.
+            with WorkerProcess(
+                command, env={"TIMESTEP_EXECUTOR_ID": "server-test-worker"}
+            ) as worker:
                 worker.start()
                 await asyncio.to_thread(worker.wait_for_line, "WAITING", 90)
                 listed = (await client.get("/approvals")).json()
@@ -614,7 +618,7 @@ async def test_approval_over_http_reaches_a_worker_in_another_process(
                     for a in listed
                 ), listed
                 run = (await client.get(f"/runs/{workflow_id}")).json()
-                assert (run["status"], run["agent"]) == ("PENDING", "server-worker-agent")
+                assert (run["status"], run["agent"]) == ("PENDING", "approval-worker-agent")
                 assert [p["call_id"] for p in run["pending_approvals"]] == ["call_s1"]
 
                 decided = await client.post(

@@ -1,6 +1,9 @@
-"""A worker whose run waits durably for an approval; the test kills it while it waits.
+"""A worker whose run waits durably for an approval: a test kills it while it waits, or
+approves through the HTTP API of another process.
 
-usage: approval_worker.py DATABASE_URL MODEL_BASE_URL STATE_DIR WORKFLOW_ID
+usage: approval_worker.py DATABASE_URL MODEL_BASE_URL STATE_DIR WORKFLOW_ID [--stream]
+
+Prints ``WAITING`` once the run waits for its decision, then ``RESULT <json>``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from agents import Agent, OpenAIProvider, function_tool, set_tracing_disabled
 import timestep
 
 DATABASE_URL, MODEL_BASE_URL, STATE_DIR, WORKFLOW_ID = sys.argv[1:5]
+STREAM = "--stream" in sys.argv[5:]
 set_tracing_disabled(True)
 
 
@@ -35,7 +39,7 @@ async def main() -> None:
     timestep.set_model_provider(OpenAIProvider(base_url=MODEL_BASE_URL, api_key="test-key"))
     timestep.ensure_dbos_launched()
     handle = await timestep.start_agent_run(
-        agent, "refund H8", workflow_id=WORKFLOW_ID, wait_for_approvals=True
+        agent, "refund the order", workflow_id=WORKFLOW_ID, wait_for_approvals=True, stream=STREAM
     )
     while not await timestep.get_pending_approvals(WORKFLOW_ID):
         if await handle.status() != "PENDING":
