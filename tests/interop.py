@@ -13,7 +13,17 @@ from agents import Agent, function_tool
 
 from timestep.testing import function_call, function_calls
 
-__all__ = ["APPROVAL_TURN", "TOOL_TURN", "add", "agents", "delete_file", "deleted", "get_weather"]
+__all__ = [
+    "APPROVAL_TURN",
+    "RESUMED_CALLS",
+    "TOOL_TURN",
+    "add",
+    "agents",
+    "calls_and_outputs",
+    "delete_file",
+    "deleted",
+    "get_weather",
+]
 
 deleted: list[str] = []
 """Paths ``delete_file`` was really run on (tests clear it)."""
@@ -62,3 +72,23 @@ TOOL_TURN = function_calls(
 
 APPROVAL_TURN = function_call("delete_file", {"path": "/tmp/x"}, call_id="call_del")
 """A turn whose call waits for approval."""
+
+RESUMED_CALLS = [
+    ("function_call", "call_add"),
+    ("function_call", "call_w"),
+    ("function_call_output", "call_add"),
+    ("function_call_output", "call_w"),
+    ("function_call", "call_del"),
+    ("function_call_output", "call_del"),
+]
+"""What a run resumed after approving ``APPROVAL_TURN`` sends the model, as
+``calls_and_outputs``: both finished calls, then the approved one and its output."""
+
+
+def calls_and_outputs(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(type, call id) of every tool call and result in a list of Responses input items."""
+    return [
+        (item["type"], item["call_id"])
+        for item in items
+        if item.get("type") in ("function_call", "function_call_output")
+    ]

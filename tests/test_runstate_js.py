@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from agents import Agent, RunConfig, Runner
-from interop import APPROVAL_TURN, TOOL_TURN, agents, deleted
+from interop import APPROVAL_TURN, RESUMED_CALLS, TOOL_TURN, agents, calls_and_outputs, deleted
 
 from timestep import RunStateStore, Session, run_agent
 from timestep._runtime import current_database
@@ -61,15 +61,6 @@ def _node_json(script: str, *args: str) -> dict[str, Any]:
     return json.loads(_node(script, *args))
 
 
-def _calls_and_outputs(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(type, call id) of every tool call and result in a list of Responses input items."""
-    seen = []
-    for item in items:
-        if item.get("type") in ("function_call", "function_call_output"):
-            seen.append((item["type"], item["call_id"]))
-    return seen
-
-
 async def _python_interrupted(fake_model: FakeModelServer, session: Session) -> Any:
     fake_model.add_turns(TOOL_TURN, APPROVAL_TURN)
     result = await run_agent(agents(), "do things", session)
@@ -103,14 +94,7 @@ async def test_python_run_resumed_and_finished_by_node(fake_model: FakeModelServ
     # Node sent the model the full history: both finished calls, then the approved one.
     resumed = fake_model.requests[before:]
     assert len(resumed) == 1
-    assert _calls_and_outputs(resumed[0].json["input"]) == [
-        ("function_call", "call_add"),
-        ("function_call", "call_w"),
-        ("function_call_output", "call_add"),
-        ("function_call_output", "call_w"),
-        ("function_call", "call_del"),
-        ("function_call_output", "call_del"),
-    ]
+    assert calls_and_outputs(resumed[0].json["input"]) == RESUMED_CALLS
     outputs = {
         i["rawItem"]["callId"]: i["rawItem"]["output"]
         for i in out["newItems"]
@@ -221,7 +205,7 @@ async def test_node_run_resumed_and_finished_by_python(fake_model: FakeModelServ
     assert py_types[: len(ts_types)] == ts_types
     assert py_types[len(ts_types) :] == ["tool_call_output_item", "message_output_item"]
     sent = fake_model.requests[before].json["input"]
-    assert _calls_and_outputs(sent) == [
+    assert calls_and_outputs(sent) == [
         ("function_call", "call_add"),
         ("function_call", "call_w"),
         ("function_call_output", "call_add"),

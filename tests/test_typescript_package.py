@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from interop import APPROVAL_TURN, TOOL_TURN, agents, deleted
+from interop import APPROVAL_TURN, RESUMED_CALLS, TOOL_TURN, agents, calls_and_outputs, deleted
 
 from timestep import RunStateStore, Session, run_agent
 from timestep._settings import get_settings
@@ -84,14 +84,6 @@ def _crosslang(*args: str, stream: bool = False) -> dict[str, Any]:
     return json.loads(_node("test/support/crosslang.mjs", *args, env=env))
 
 
-def _calls_and_outputs(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [
-        (item["type"], item["call_id"])
-        for item in items
-        if item.get("type") in ("function_call", "function_call_output")
-    ]
-
-
 # --------------------------------------------------------------------------- cross-language runs
 
 
@@ -119,14 +111,7 @@ async def test_python_interrupted_run_finished_by_typescript(
     resumed = fake_model.requests[before:]
     assert len(resumed) == 1
     sent = resumed[0].json["input"]
-    assert _calls_and_outputs(sent) == [
-        ("function_call", "call_add"),
-        ("function_call", "call_w"),
-        ("function_call_output", "call_add"),
-        ("function_call_output", "call_w"),
-        ("function_call", "call_del"),
-        ("function_call_output", "call_del"),
-    ]
+    assert calls_and_outputs(sent) == RESUMED_CALLS
     assert next(
         i for i in sent if i.get("type") == "function_call_output" and i["call_id"] == "call_del"
     )
@@ -172,14 +157,7 @@ async def test_typescript_interrupted_run_finished_by_python(
     assert result.final_output == "all done"
     assert deleted == ["/tmp/x"]
     sent = fake_model.requests[before].json["input"]
-    assert _calls_and_outputs(sent) == [
-        ("function_call", "call_add"),
-        ("function_call", "call_w"),
-        ("function_call_output", "call_add"),
-        ("function_call_output", "call_w"),
-        ("function_call", "call_del"),
-        ("function_call_output", "call_del"),
-    ]
+    assert calls_and_outputs(sent) == RESUMED_CALLS
     assert (sent[0]["role"], sent[0]["content"]) == ("user", "do things")
     assert result.to_state().to_json()["context"]["usage"]["requests"] == 3
 
