@@ -24,6 +24,8 @@ from openai.types.responses import (
 from rich.progress import Progress
 from sqlalchemy.engine import make_url
 
+from timestep.testing import temporary_postgres_database
+
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 os.environ.setdefault("TIMESTEP_PROBE_LOCAL_POSTGRES", "false")
 set_tracing_disabled(True)
@@ -138,16 +140,6 @@ def new_id(prefix: str) -> str:
 # -- databases --------------------------------------------------------------------------------
 
 
-def _admin_engine() -> sa.Engine:
-    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    return sa.create_engine(
-        url,
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-
-
 @contextlib.contextmanager
 def fresh_database(kind: str, tag: str = "bench") -> Iterator[str]:
     """A new, empty database of ``kind`` ("sqlite" or "postgres"), removed afterwards."""
@@ -157,28 +149,8 @@ def fresh_database(kind: str, tag: str = "bench") -> Iterator[str]:
         return
     if kind != "postgres":
         raise ValueError(f"unknown database kind {kind!r}")
-    engine = _admin_engine()
-    name = f"timestep_{tag}_{uuid.uuid4().hex[:10]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-def postgres_available() -> str | None:
-    """None if Postgres answers, else why not."""
-    try:
-        engine = _admin_engine()
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        return str(exc).splitlines()[0]
-    return None
+    with temporary_postgres_database(PG_URL, prefix=f"timestep_{tag}") as url:
+        yield url
 
 
 def sync_engine(url: str) -> sa.Engine:

@@ -28,8 +28,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from timestep.testing import postgres_unreachable
+
 from . import _approvals, _chaos, _limiter, _overhead, _profile, _recovery, _throughput
-from ._common import RESULTS, fresh_database, launched, postgres_available
+from ._common import PG_URL, RESULTS, fresh_database, launched
 from ._report import markdown
 
 PARTS = ("overhead", "approvals", "throughput", "limiter", "profile", "recovery", "chaos")
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
     console = Console(stderr=True)
     databases = [d for d in args.databases.split(",") if d]
-    if "postgres" in databases and (why := postgres_available()) is not None:
+    if "postgres" in databases and (why := postgres_unreachable(PG_URL)) is not None:
         console.print(f"[yellow]Postgres unavailable, skipped: {why}")
         databases.remove("postgres")
     report: dict[str, Any] = {

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 from agents import set_tracing_disabled
 from sqlalchemy.engine import make_url
 
@@ -25,41 +23,25 @@ PG_URL = os.environ.get("TIMESTEP_TEST_PG_URL", "postgresql://postgres@127.0.0.1
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _admin_engine() -> sa.Engine:
-    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    return sa.create_engine(
-        url,
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh Postgres database for this test run, dropped at the end."""
-    engine = _admin_engine()
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        message = f"Postgres at {make_url(PG_URL).render_as_string()} is unreachable: {exc.orig}"
+    from timestep.testing import postgres_unreachable, temporary_postgres_database
+
+    why = postgres_unreachable(PG_URL)
+    if why is not None:
+        message = f"Postgres at {make_url(PG_URL).render_as_string()} is unreachable: {why}"
         if IN_CI:
             pytest.fail(message + " (CI=true: Postgres tests must run)")
         pytest.skip(message)
-    name = f"timestep_test_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        from timestep._runtime import reset_runtime
+    with temporary_postgres_database(PG_URL) as url:
+        try:
+            yield url
+        finally:
+            from timestep._runtime import reset_runtime
 
-        with contextlib.suppress(Exception):  # the database goes away regardless
-            reset_runtime()
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+            with contextlib.suppress(Exception):  # the database goes away regardless
+                reset_runtime()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@
   ``error``) and logging every request.
 - ``FakeFirecrawlServer``: Firecrawl's search API, for ``web_search``.
 - ``WorkerProcess``: a worker script in a real subprocess, to SIGKILL and restart.
+- ``temporary_postgres_database``: a fresh Postgres database, dropped afterwards.
 """
 
 from ._fake_firecrawl import FakeFirecrawlServer, FirecrawlRequest
@@ -19,6 +20,7 @@ from ._fake_openai import (
     function_calls,
     text,
 )
+from ._postgres import postgres_unreachable, temporary_postgres_database
 from ._worker import WorkerProcess
 
 __all__ = [
@@ -33,5 +35,7 @@ __all__ = [
     "error",
     "function_call",
     "function_calls",
+    "postgres_unreachable",
+    "temporary_postgres_database",
     "text",
 ]
