@@ -212,13 +212,11 @@ def dbos_sqlite_engine(url: str) -> sa.Engine:
     of a 5-slot queue). SQLAlchemy's recipe for SQLite transactions makes ``BEGIN IMMEDIATE``
     the first statement of each, so a claim's reads and writes are one atomic unit.
     """
-    engine = sa.create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30})
+    engine = sync_engine_for(url)  # the file in WAL mode, busy timeout, foreign keys
 
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # pysqlite issues no BEGIN of its own
-        dbapi_connection.execute("PRAGMA busy_timeout=30000")
-        dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]

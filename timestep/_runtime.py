@@ -14,7 +14,6 @@ from ._database import (
     ResolvedDatabase,
     dbos_sqlite_engine,
     ensure_postgres_database,
-    prepare_sqlite,
     resolve_database,
 )
 from ._settings import Settings, get_settings
@@ -88,7 +87,7 @@ def configure_dbos(
             "application_version": application_version or settings.application_version,
         }
         if database.is_sqlite:
-            prepare_sqlite(database.url)
+            # Prepares the file (folder, WAL) before DBOS opens it.
             config["system_database_engine"] = dbos_sqlite_engine(database.url)
             # SQLite has no LISTEN/NOTIFY: DBOS polls, 1 s by default, which makes approvals late.
             config["notification_listener_polling_interval_sec"] = (
