@@ -107,7 +107,8 @@ def limit_provider(
     if not prefix or "/" in prefix:
         raise ConfigurationError(f"invalid provider prefix {prefix!r} (e.g. 'openai', 'ollama')")
     queue_name = f"timestep.provider.{prefix}"
-    _queue_spec(queue_name, requests, per_seconds, concurrency, worker_concurrency)  # validates
+    spec = _queue_spec(queue_name, requests, per_seconds, concurrency, worker_concurrency)
+    spec.pop("limiter", None)  # the rate is held by leases on a queue of its own (see above)
     limit = ProviderLimit(
         prefix=prefix,
         queue_name=queue_name,
@@ -120,7 +121,7 @@ def limit_provider(
     if limit.limits_rate:
         _declare(limit.rate_queue_name, {"global_concurrency": requests})
     if limit.limits_concurrency:
-        _declare(queue_name, _queue_spec(queue_name, None, None, concurrency, worker_concurrency))
+        _declare(queue_name, spec)
     with _lock:
         _limits[prefix] = limit
     return limit
