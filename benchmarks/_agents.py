@@ -10,6 +10,7 @@ import os
 import time
 
 from agents import Agent, function_tool
+from dbos import DBOS
 
 import timestep
 
@@ -33,11 +34,25 @@ def noop_b() -> str:
     return "b"
 
 
+# The same no-ops as DBOS steps, the way dbos-openai-agents makes tools durable (its contender
+# (4d) then checkpoints every tool call, as Timestep does).
+@function_tool(name_override="noop_a")
+@DBOS.step(name="bench.noop_a")
+def noop_a_step() -> str:
+    """Do nothing."""
+    return "a"
+
+
+@function_tool(name_override="noop_b")
+@DBOS.step(name="bench.noop_b")
+def noop_b_step() -> str:
+    """Do nothing."""
+    return "b"
+
+
 @function_tool(needs_approval=True)
 def approve_me() -> str:
     """A no-op a human must approve."""
-    from dbos import DBOS
-
     if DBOS.workflow_id is not None:
         APPROVED_TOOL_STARTED[DBOS.workflow_id] = time.perf_counter()
     return "approved"
@@ -56,6 +71,12 @@ async def hold() -> str:
 # A Model instance, not a name: DBOSRunner replaces the run's model provider with its own.
 BENCH_AGENT = Agent(
     name="bench-agent", instructions="Benchmark.", tools=[noop_a, noop_b], model=ZeroLatencyModel()
+)
+BENCH_AGENT_STEP_TOOLS = Agent(
+    name="bench-agent-step-tools",
+    instructions="Benchmark.",
+    tools=[noop_a_step, noop_b_step],
+    model=ZeroLatencyModel(),
 )
 APPROVAL_AGENT = Agent(
     name="bench-approval-agent",

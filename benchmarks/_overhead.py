@@ -2,8 +2,10 @@
 
 (1) the plain SDK ``Runner`` (no durability: the floor); (2) a bare DBOS workflow with the
 same number of steps (DBOS's own cost); (3) Timestep's ``run_agent_workflow``; (4)
-dbos-openai-agents' ``DBOSRunner`` on the same agent, if it is installed. Every contender runs
-the same agent (two no-op tool calls, then an answer) on the in-process zero-latency model.
+dbos-openai-agents' ``DBOSRunner`` on the same agent, if it is installed, and (4d) the same with
+its tools made durable the way its README says (``@DBOS.step()`` under ``@function_tool``), so
+that it checkpoints as many steps as Timestep. Every contender runs the same agent (two no-op
+tool calls, then an answer) on the in-process zero-latency model.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rich.progress import Progress
 
 import timestep
 
-from ._agents import BENCH_AGENT
+from ._agents import BENCH_AGENT, BENCH_AGENT_STEP_TOOLS
 from ._common import ZeroLatencyProvider, measure_interleaved, new_id
 
 STEPS_PER_RUN = 5  # 3 model calls + 2 tool calls
@@ -51,16 +53,16 @@ async def timestep_run() -> None:
     assert result.final_output == "done"
 
 
-def _dbos_runner() -> Callable[[], Awaitable[None]] | None:
+def _dbos_runner(agent: Any, workflow_name: str) -> Callable[[], Awaitable[None]] | None:
     try:
         from dbos_openai_agents import DBOSRunner
     except ImportError:
         return None
 
-    @DBOS.workflow(name="bench.dbos_runner_workflow")
+    @DBOS.workflow(name=workflow_name)
     async def dbos_runner_workflow() -> str:
         result = await DBOSRunner.run(
-            BENCH_AGENT, "go", run_config=RunConfig(model_provider=ZeroLatencyProvider())
+            agent, "go", run_config=RunConfig(model_provider=ZeroLatencyProvider())
         )
         return str(result.final_output)
 
@@ -70,13 +72,16 @@ def _dbos_runner() -> Callable[[], Awaitable[None]] | None:
     return run
 
 
-DBOS_RUNNER = _dbos_runner()  # registered at import: DBOS wants workflows before launch
+# Registered at import: DBOS wants workflows before launch.
+DBOS_RUNNER = _dbos_runner(BENCH_AGENT, "bench.dbos_runner_workflow")
+DBOS_RUNNER_STEP_TOOLS = _dbos_runner(BENCH_AGENT_STEP_TOOLS, "bench.dbos_runner_step_tools")
 
 CONTENDERS: dict[str, tuple[str, Callable[[], Awaitable[None]] | None]] = {
     "plain_runner": ("(1) plain Runner", plain_runner),
     "bare_dbos": (f"(2) bare DBOS, {STEPS_PER_RUN} steps", bare_dbos),
     "timestep": ("(3) Timestep", timestep_run),
     "dbos_openai_agents": ("(4) DBOSRunner", DBOS_RUNNER),
+    "dbos_openai_agents_step_tools": ("(4d) DBOSRunner, step tools", DBOS_RUNNER_STEP_TOOLS),
 }
 
 
@@ -100,5 +105,9 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
         if "dbos_openai_agents" in figures:
             out[f"timestep_over_dbos_openai_agents_{q}"] = (
                 ts / figures["dbos_openai_agents"][f"{q}_ms"]
+            )
+        if "dbos_openai_agents_step_tools" in figures:
+            out[f"timestep_over_dbos_openai_agents_step_tools_{q}"] = (
+                ts / figures["dbos_openai_agents_step_tools"][f"{q}_ms"]
             )
     return out

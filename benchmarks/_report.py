@@ -9,6 +9,7 @@ _LABELS = {
     "bare_dbos": "(2) bare DBOS workflow, 5 no-op steps",
     "timestep": "(3) Timestep `run_agent_workflow`",
     "dbos_openai_agents": "(4) dbos-openai-agents `DBOSRunner`",
+    "dbos_openai_agents_step_tools": "(4d) `DBOSRunner`, tools as `@DBOS.step()`",
 }
 
 
@@ -48,6 +49,7 @@ def markdown(report: dict[str, Any]) -> str:
         names = [
             ("timestep_over_bare_dbos", "(3)/(2)"),
             ("timestep_over_dbos_openai_agents", "(3)/(4)"),
+            ("timestep_over_dbos_openai_agents_step_tools", "(3)/(4d): target <= 1.1"),
             ("timestep_over_floor", "(3)/((1)+(2)): target <= 1.0"),
             ("timestep_per_step_overhead_ms", "Timestep ms per step over (1)"),
             ("bare_dbos_per_step_ms", "bare DBOS ms per step"),
