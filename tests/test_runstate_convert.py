@@ -349,18 +349,22 @@ def python_states(draw: Any) -> dict[str, Any]:
     usage["input_tokens_details"][0]["cached_tokens"] = draw(_counts)
     doc["context"]["context"] = draw(st.none() | st.dictionaries(_text, _json, max_size=3))
     doc["context"]["tool_invocations"] = {}
-    approvals = []
+    # The SDK keeps one approval record per (agent, tool): pending calls of one tool by one
+    # agent share it, so one decision covers all of their call ids.
+    by_tool: dict[tuple[str, str], list[str]] = {}
     for item in pending:
+        key = (json.dumps(item["agent"], sort_keys=True), item["tool_name"])
+        by_tool.setdefault(key, []).append(item["raw_item"]["call_id"])
+    approvals = []
+    for (agent, tool_key), call_ids in by_tool.items():
         kind = draw(_decision)
         decision: dict[str, Any] = {
-            "approved": [item["raw_item"]["call_id"]] if kind == "approve" else kind == "always",
-            "rejected": [item["raw_item"]["call_id"]] if kind == "reject" else kind == "never",
+            "approved": list(call_ids) if kind == "approve" else kind == "always",
+            "rejected": list(call_ids) if kind == "reject" else kind == "never",
         }
         if kind in ("reject", "never"):
-            decision["rejection_messages"] = {item["raw_item"]["call_id"]: draw(_text)}
-        approvals.append(
-            {"agent": item["agent"], "tool_key": item["tool_name"], "decision": decision}
-        )
+            decision["rejection_messages"] = {call_id: draw(_text) for call_id in call_ids}
+        approvals.append({"agent": json.loads(agent), "tool_key": tool_key, "decision": decision})
     if approvals and draw(st.booleans()):
         doc["context"]["function_tool_approvals"] = approvals
     else:
@@ -415,16 +419,20 @@ def _essence(py: dict[str, Any]) -> dict[str, Any]:
             usage["input_tokens_details"][0]["cached_tokens"],
         ),
         "context": context.get("context") or {},
-        "decisions": [
+        # One record per (agent, tool) in the SDK, a mapping: their order means nothing.
+        "decisions": sorted(
             (
-                a["agent"]["name"],
-                a["tool_key"],
-                a["decision"]["approved"],
-                a["decision"]["rejected"],
-                a["decision"].get("rejection_messages"),
-            )
-            for a in context.get("function_tool_approvals") or []
-        ],
+                (
+                    a["agent"]["name"],
+                    a["tool_key"],
+                    a["decision"]["approved"],
+                    a["decision"]["rejected"],
+                    a["decision"].get("rejection_messages"),
+                )
+                for a in context.get("function_tool_approvals") or []
+            ),
+            key=repr,
+        ),
     }
 
 
