@@ -268,10 +268,8 @@ def run_soak(
             killer.stop.set()
             killer.join(timeout=60)
             report.kills = killer.kills
-            for worker in pool:
-                worker.kill()
-                if worker.pid is not None:
-                    worker.wait(timeout=30)
+            for worker in pool:  # SIGTERM: a graceful exit writes the workers' last rows
+                worker.stop(timeout=30)
             report.worker_output = "\n".join(w.output()[-4000:] for w in pool)
         report.seconds = time.monotonic() - started
         fake.on_request(None)

@@ -137,8 +137,8 @@ async def ablations(kind: str, runs: int, progress: Progress) -> dict[str, float
     in this process only), against the unchanged run measured alternately."""
     import timestep.workflows._agent_run as agent_run
 
-    async def no_record(*args: Any, **kwargs: Any) -> None:
-        return None
+    def no_record(*args: Any, **kwargs: Any) -> Any:
+        return {"usage": [], "tool_calls": []}
 
     task = progress.add_task(f"{kind}: ablations of (3)", total=3)
     out: dict[str, float] = {"baseline_p50_ms": await _p50(runs)}

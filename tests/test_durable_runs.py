@@ -210,6 +210,7 @@ async def test_usage_is_recorded_per_model_step(fake_model, durable):
 
     fake_model.add_turns(function_call("lookup", {"item": "kiwi"}), text("Kiwi."))
     result = await run_agent(_agent(model="gpt-4.1-mini"), "kiwi", Session("usage-session"))
+    assert await timestep.flush_records()  # rows are written in the background
     engine = await get_engine(timestep._runtime.current_database().url)
     async with engine.connect() as conn:
         rows = (

@@ -14,6 +14,7 @@ from ._approvals import (
     reject,
 )
 from ._limits import ProviderLimit, declare_queue, limit_provider
+from ._recorder import flush_records
 from ._registry import register_agent
 from ._results import AgentRunResult, StreamingAgentRun, stream_run_events
 from ._run import (
@@ -110,6 +111,7 @@ __all__ = [
     "declare_queue",
     "delete_schedule",
     "ensure_dbos_launched",
+    "flush_records",
     "get_pending_approvals",
     "get_run",
     "get_usage",

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient
 
+from ._recorder import flush_records
 from ._runtime import current_database, is_dbos_launched
 from ._storage import get_engine, tool_calls_table
 from .errors import ApprovalError
@@ -105,6 +106,7 @@ async def get_pending_approvals(workflow_id: str) -> list[PendingApproval]:
 
 async def list_pending_approvals(*, session_id: str | None = None) -> list[dict[str, Any]]:
     """Every tool call waiting for a decision, across runs (newest first)."""
+    await flush_records()  # this process's interrupted runs, whose rows may be on their way
     t = tool_calls_table
     query = sa.select(t).where(t.c.status == "pending_approval").order_by(t.c.created_at.desc())
     if session_id is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,11 +117,14 @@ def ensure_dbos_launched() -> None:
         assert _runtime is not None
         if _runtime.launched:
             return
-        from . import _registry
+        from . import _recorder, _registry
 
         _registry.before_launch()
+        _recorder.get_recorder().flush_interval = _load_settings().records_flush_interval_sec
+        launched_at_ms = int(time.time() * 1000)
         DBOS.launch()
         _runtime.launched = True
+        _recorder.start_reconciliation(_runtime.database.url, launched_at_ms)
         from ._limits import apply_declared_queues
         from ._schedules import apply_declared_schedules
 
@@ -142,7 +146,12 @@ def current_database() -> ResolvedDatabase:
 def reset_runtime(*, destroy: bool = True) -> None:
     """Forget the configuration (and destroy DBOS). For tests and embedding applications."""
     global _runtime
+    from ._recorder import get_recorder
+
     with _lock:
+        recorder = get_recorder()
+        if not recorder.flush(timeout=10.0):
+            logger.warning("dropped %d runs' unwritten usage rows at reset", recorder.discard())
         if destroy:
             DBOS.destroy(destroy_registry=False)
         _runtime = None

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     sqlite_polling_interval_sec: float = Field(default=0.05, gt=0, le=0.1)
     """DBOS notification polling on SQLite (no LISTEN/NOTIFY there), so messages are not late."""
 
+    records_flush_interval_sec: float = Field(default=0.05, ge=0)
+    """How long the background writer gathers finished runs' usage and tool-call rows into
+    one transaction; other processes see a run's rows about this much later."""
+
     scheduler_polling_interval_sec: float = Field(default=5.0, gt=0)
     """How soon a new or changed schedule is picked up by running workers."""
 

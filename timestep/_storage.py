@@ -27,6 +27,7 @@ __all__ = [
     "session_items_table",
     "tool_calls_table",
     "usage_table",
+    "recorder_marks_table",
     "get_engine",
     "get_sync_engine",
     "insert_ignoring_duplicates_statement",
@@ -37,7 +38,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -133,6 +134,15 @@ usage_table = sa.Table(
     sa.Column("created_at", _ts, nullable=False, default=utcnow),
 )
 
+# Schema 3: how far the recorder (timestep._recorder) has written each executor's finished runs.
+recorder_marks_table = sa.Table(
+    "timestep_recorder_marks",
+    metadata,
+    sa.Column("executor_id", sa.String(255), primary_key=True),
+    # Epoch ms: the rows of every run this executor completed before it are written.
+    sa.Column("recorded_through_ms", sa.BigInteger, nullable=False),
+)
+
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
 sa.Index(
@@ -154,8 +164,12 @@ def _migrate_to_2(conn: sa.Connection) -> None:
         )
 
 
+def _migrate_to_3(conn: sa.Connection) -> None:
+    recorder_marks_table.create(conn, checkfirst=True)  # migration 1 may have made it already
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
-_MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_1, _migrate_to_2]
+_MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 

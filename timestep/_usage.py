@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ._recorder import flush_records
 from ._storage import get_engine, usage_table
 
 __all__ = ["UsageSummary", "get_usage"]
@@ -38,6 +39,7 @@ async def get_usage(
     >>> await get_usage(session_id="support-42")  # doctest: +SKIP
     UsageSummary(requests=6, input_tokens=5120, output_tokens=410, ..., cost_usd=0.0135)
     """
+    await flush_records()  # this process's finished runs, whose rows may still be on their way
     t = usage_table
     query = sa.select(
         sa.func.count(),

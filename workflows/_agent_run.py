@@ -19,6 +19,7 @@ from agents.usage import serialize_usage
 from dbos import DBOS
 from timestep.steps import DurableModelProvider, durable_agent
 
+from timestep._recorder import RunRecords
 from timestep._registry import resolve_agent
 from timestep._run_context import DurableRunContext, reset_current_run, set_current_run
 from timestep._sessions import TimestepSession
@@ -63,6 +64,9 @@ class RunSummary(TypedDict):
     items: list[Any] | None
     """A finished run's new items, as input items (far cheaper than its whole RunState)."""
     usage: dict[str, Any]
+    records: RunRecords
+    """The run's usage and tool-call rows: the recorder writes them again from here if a
+    crash took them before its write."""
 
 
 _model_provider: ModelProvider | None = None
@@ -124,7 +128,7 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
             round_index += 1
     finally:
         reset_current_run(token)
-    await record_run(run, result)
+    records = record_run(run, result)
     interrupted = bool(result.interruptions)
     summary: RunSummary = {
         "final_output": result.final_output,
@@ -133,6 +137,7 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         "state": result.to_state().to_string() if interrupted else None,
         "items": None if interrupted else _input_items(result),
         "usage": serialize_usage(result.context_wrapper.usage),
+        "records": records,
     }
     if workflow_id in _awaited:
         _live_results[workflow_id] = result

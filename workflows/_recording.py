@@ -1,55 +1,34 @@
 """What a finished (or interrupted) run leaves in Timestep's tables: usage and tool calls.
 
-One transaction per run, not one query per step. The writes are keyed by workflow id, so a
-replay rewrites the same rows instead of adding new ones; that makes them safe outside a step.
+The rows go to the process's recorder (``timestep._recorder``), which writes them in the
+background, batched with other runs'; the workflow output keeps them too, so a crash before
+the write loses nothing. The writes are keyed by workflow id, so writing a run again rewrites
+the same rows instead of adding new ones.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
 from agents.items import ToolApprovalItem, ToolCallItem, ToolCallOutputItem
 from agents.result import RunResult
 
+from timestep._recorder import RunRecords, get_recorder
 from timestep._run_context import DurableRunContext
-from timestep._storage import (
-    get_sync_engine,
-    insert_ignoring_duplicates_statement,
-    tool_calls_table,
-    upsert_statement,
-    usage_table,
-)
 
 __all__ = ["record_run", "usage_rows", "tool_call_rows"]
 
-logger = logging.getLogger("timestep")
 
-
-async def record_run(run: DurableRunContext, result: RunResult) -> None:
+def record_run(run: DurableRunContext, result: RunResult) -> RunRecords:
+    """Hand the run's rows to the recorder (no waiting) and return them for the output."""
     from timestep._runtime import current_database
 
-    usage = usage_rows(run, result)
-    tools = tool_call_rows(run, result)
-    if not usage and not tools:
-        return
-    # One hop to a worker thread for the whole transaction (an async driver would hop per
-    # statement, and aiosqlite per call).
-    await asyncio.to_thread(_write, current_database().url, usage, tools)
-
-
-def _write(url: str, usage: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
-    engine = get_sync_engine(url)
-    with engine.begin() as conn:
-        dialect = conn.dialect.name
-        if usage:
-            conn.execute(insert_ignoring_duplicates_statement(dialect, usage_table), usage)
-        if tools:
-            statement = upsert_statement(
-                dialect, tool_calls_table, ["workflow_id", "call_id"], ["status"]
-            )
-            conn.execute(statement, tools)
+    records: RunRecords = {
+        "usage": usage_rows(run, result),
+        "tool_calls": tool_call_rows(run, result),
+    }
+    get_recorder().submit(current_database().url, records)
+    return records
 
 
 def usage_rows(run: DurableRunContext, result: RunResult) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ again is logged as ``repeat`` (the soak fails on it).
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
 from pathlib import Path
@@ -74,11 +75,7 @@ agent = Agent(name="chaos-agent", instructions="Look up, then refund.", tools=[l
 timestep.register_agent(agent)
 
 
-async def main() -> None:
-    timestep.configure_dbos(URL, executor_id=f"chaos-{INDEX}", log_level="WARNING")
-    timestep.set_model_provider(OpenAIProvider(base_url=MODEL_BASE_URL, api_key="test-key"))
-    timestep.ensure_dbos_launched()  # recovers this executor's runs that were in flight
-    print("LAUNCHED", flush=True)
+async def submit_my_runs() -> None:
     mine = [i for i in range(RUNS_) if i % WORKERS_ == INDEX_]
     for i in mine:
         delay = float(T0) + i * float(SPACING) - time.time()
@@ -96,7 +93,20 @@ async def main() -> None:
         )
         print(f"SUBMITTED {workflow_id}", flush=True)
     print("ALL_SUBMITTED", flush=True)
-    await asyncio.Event().wait()
+
+
+async def main() -> None:
+    # SIGTERM ends the soak gracefully: the process exits normally with its recorder's last
+    # rows written (the killer's SIGKILLs leave them to this executor's next launch).
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    timestep.configure_dbos(URL, executor_id=f"chaos-{INDEX}", log_level="WARNING")
+    timestep.set_model_provider(OpenAIProvider(base_url=MODEL_BASE_URL, api_key="test-key"))
+    timestep.ensure_dbos_launched()  # recovers this executor's runs that were in flight
+    print("LAUNCHED", flush=True)
+    submitting = asyncio.create_task(submit_my_runs())
+    await stop.wait()
+    submitting.cancel()
 
 
 asyncio.run(main())

@@ -4,6 +4,8 @@ usage: durable_agent_worker.py DATABASE_URL MODEL_BASE_URL STATE_DIR WORKFLOW_ID
 
 Tools append to STATE_DIR/calls.log ("start <tool> <call>" / "done <tool> <call>") so the test
 can count executions across process restarts. A tool blocks while STATE_DIR/hold-<tool> exists.
+SCENARIO: "plain" (run, print RESULT, exit), "stream" (the same, streamed live) or "linger"
+(as plain, then stay up until killed).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ async def main() -> None:
     else:
         result = await timestep.run_agent_workflow(agent, "go", session, workflow_id=WORKFLOW_ID)
     print("RESULT " + json.dumps({"final_output": result.final_output}), flush=True)
+    if SCENARIO == "linger":  # stay up after the run, for the test to kill
+        await asyncio.Event().wait()
 
 
 asyncio.run(main())

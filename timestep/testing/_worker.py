@@ -81,6 +81,19 @@ class WorkerProcess:
             process.send_signal(signal.SIGKILL)
         return True
 
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Ask the worker to exit (SIGTERM), SIGKILL it if it has not within ``timeout``;
+        returns its exit code (None if it was not running)."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return None
+        process.send_signal(signal.SIGTERM)
+        try:
+            return self.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.wait(timeout=30)
+
     def restart(self) -> WorkerProcess:
         """Start a new incarnation (killing the current one if it still runs)."""
         if self.running:
