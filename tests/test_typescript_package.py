@@ -173,7 +173,7 @@ async def _row(url: str, state_id: str) -> Any:
 
 
 async def test_python_save_stores_the_typescript_form(database_url: str):
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     agent = agents()
     store = RunStateStore(agent, f"s-{uuid.uuid4().hex}", database_url=database_url)
     python_id = await store.save((RUNSTATE_FIXTURES / "python_interrupted.json").read_text())
@@ -334,8 +334,9 @@ async def _migrate(url: str) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
-def test_migration_2_upgrades_a_schema_1_database(database_url: str, tmp_path):
-    """A database created by schema 1 gains ``payload_typescript``; its rows keep NULL there."""
+def test_migrations_upgrade_a_schema_1_database(database_url: str, tmp_path):
+    """A database created by schema 1 gains ``payload_typescript`` (2), whose rows keep NULL
+    there, and the recorder's marks table (3)."""
     from sqlalchemy.engine import make_url
 
     from timestep._database import sync_engine_for
@@ -354,6 +355,7 @@ def test_migration_2_upgrades_a_schema_1_database(database_url: str, tmp_path):
                 conn.execute(sa.text(f"SET search_path TO {schema}"))
             metadata.create_all(conn)
             conn.execute(sa.text("ALTER TABLE timestep_run_states DROP COLUMN payload_typescript"))
+            conn.execute(sa.text("DROP TABLE timestep_recorder_marks"))
             conn.execute(sa.insert(schema_version_table).values(version=1, applied_at=utcnow()))
         if schema:
             url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
@@ -364,13 +366,15 @@ def test_migration_2_upgrades_a_schema_1_database(database_url: str, tmp_path):
         try:
             with check.connect() as conn:
                 columns = {c["name"] for c in sa.inspect(conn).get_columns("timestep_run_states")}
+                tables = set(sa.inspect(conn).get_table_names())
                 versions = conn.execute(sa.select(schema_version_table.c.version)).scalars().all()
                 if schema:
                     assert conn.execute(sa.text("SELECT current_schema()")).scalar() == schema
         finally:
             check.dispose()
         assert "payload_typescript" in columns
-        assert sorted(versions) == [1, 2]
+        assert "timestep_recorder_marks" in tables
+        assert sorted(versions) == [1, 2, 3]
     finally:
         if schema:
             with engine.begin() as conn:

@@ -66,8 +66,11 @@ export interface SaveOptions {
   workflowId?: string | null;
 }
 
-/** The Timestep database schema this package reads and writes (see timestep/_storage.py). */
-export const TIMESTEP_SCHEMA_VERSION = 2;
+/** The newest Timestep database schema this package works with (see timestep/_storage.py).
+ * Schema 2 added `payload_typescript`, which it needs; schema 3 added a table of the Python
+ * recorder's that it does not touch. */
+export const TIMESTEP_SCHEMA_VERSION = 3;
+const OLDEST_TIMESTEP_SCHEMA_VERSION = 2;
 /** The RunState schema versions the store accepts: what the pinned @openai/agents writes and
  * what the Python package converts. */
 export const SUPPORTED_SCHEMA_VERSIONS: readonly string[] = ['1.22'];
@@ -348,10 +351,10 @@ async function checkSchema(pool: pg.Pool): Promise<void> {
     }
     throw error;
   }
-  if (version < TIMESTEP_SCHEMA_VERSION) {
+  if (version < OLDEST_TIMESTEP_SCHEMA_VERSION) {
     throw new ConfigurationError(
       `the database holds Timestep schema version ${version}; this package needs ` +
-        `${TIMESTEP_SCHEMA_VERSION} (payload_typescript): upgrade the Python package and run it ` +
+        `${OLDEST_TIMESTEP_SCHEMA_VERSION} (payload_typescript): upgrade the Python package and run it ` +
         'once against this database to migrate it',
     );
   }
