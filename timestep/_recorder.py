@@ -130,7 +130,7 @@ class Recorder:
                 done = _write(batch, reconcile, taken_ms)
             except Exception:
                 failures += 1
-                delay = min(_MAX_RETRY_SECONDS, 0.5 * 2**failures)
+                delay = _backoff(failures)
                 logger.warning(
                     "could not write the usage and tool-call rows of %d runs; retrying in %.0f s",
                     len(batch),
@@ -148,7 +148,7 @@ class Recorder:
                 self._cond.notify_all()
             if done < len(reconcile):
                 failures += 1
-                time.sleep(min(_MAX_RETRY_SECONDS, 0.5 * 2**failures))
+                time.sleep(_backoff(failures))
             else:
                 failures = 0
 
@@ -162,6 +162,10 @@ class Recorder:
             return dropped
 
 
+def _backoff(failures: int) -> float:
+    return min(_MAX_RETRY_SECONDS, 0.5 * 2**failures)
+
+
 def _write(
     batch: list[tuple[str, RunRecords]], reconcile: list[tuple[str, str, int]], taken_ms: int
 ) -> int:
@@ -169,22 +173,20 @@ def _write(
     ``reconcile`` were done. The mark stays put while a reconciliation is left undone."""
     from dbos import DBOS
 
-    by_url: dict[str, RunRecords] = defaultdict(lambda: {"usage": [], "tool_calls": []})
-    for url, records in batch:
-        by_url[url]["usage"] += records["usage"]
-        by_url[url]["tool_calls"] += records["tool_calls"]
+    runs = list(batch)
     done = 0
     for url, executor_id, since_ms in reconcile:
         try:
-            recovered = _recorded_outputs(executor_id, since_ms)
+            runs += [(url, records) for records in _recorded_outputs(executor_id, since_ms)]
         except Exception:
             logger.warning("could not list finished runs to reconcile; will retry", exc_info=True)
             break
-        for records in recovered:
-            by_url[url]["usage"] += records["usage"]
-            by_url[url]["tool_calls"] += records["tool_calls"]
         done += 1
     move_mark = done == len(reconcile)
+    by_url: dict[str, RunRecords] = defaultdict(lambda: {"usage": [], "tool_calls": []})
+    for url, records in runs:
+        by_url[url]["usage"] += records["usage"]
+        by_url[url]["tool_calls"] += records["tool_calls"]
     executor_id = DBOS.executor_id
     for url, records in by_url.items():
         engine = get_sync_engine(url)
