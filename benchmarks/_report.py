@@ -128,18 +128,21 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {db} | {name} | {lim['limit']} per {lim['period_s']} s | "
                 f"{_f(lim['configured_per_s'], 1)} | {_f(lim['achieved_per_s'], 2)} | "
                 f"{_f(lim['error_pct'], 1)} % | {lim.get('busiest_window', '')} | "
-                f"{lim['starts']} |"
+                f"{_f(lim.get('achieved_over_span_per_s'), 2)} | {lim['starts']} |"
             )
     if rows:
         lines += [
             "## (8) Queue limiter: achieved start rate against the configured one",
             "",
-            "Target: within 5 %. Achieved = (calls - limit) / (last call - first call); the "
-            "busiest window is the most calls in any window of the period (at most the limit).",
+            "Target: within 5 %. With the call times t sorted, achieved = limit / median of "
+            "(t[i + limit] - t[i]), the time the limiter took to admit limit more calls; the "
+            "busiest window is the most calls in any window of the period (at most the limit). "
+            "Over the run = (calls - limit) / (last call - first call), which also counts the "
+            "runs' way to their first call.",
             "",
             "| database | limiter | configured | per s | achieved per s | error | busiest window "
-            "| calls |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            "| over the run per s | calls |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             *rows,
             "",
         ]

@@ -69,6 +69,25 @@ async def test_provider_rate_limit_is_never_exceeded(fake_model, database_url):
     assert arrivals[-1] - arrivals[0] >= 2.0
 
 
+async def test_a_rate_permit_hands_its_slot_on_before_it_is_free(fake_model):
+    """The next permit is granted while the slot cools down, and its call waits for the end
+    of the cool-down, so the grant's delays overlap it."""
+    prefix = f"early{uuid.uuid4().hex[:8]}"
+    timestep.limit_provider(prefix, requests=1, per_seconds=2.0)
+    fake_model.set_default(text("ok"))
+    agent = _agent(model=f"{prefix}/gpt-4.1")
+
+    runs = await asyncio.gather(*(timestep.run_agent(agent, f"q{i}") for i in range(2)))
+
+    first, _ = sorted(await _permits(*runs), key=lambda permit: permit.created_at)
+    free_at = first.output
+    assert isinstance(free_at, float)
+    # DBOS's SQLite clock truncates completed_at to the second: it can only read earlier.
+    assert first.completed_at / 1000 < free_at, "the first permit ended before its slot was free"
+    arrivals = sorted(request.received_at for request in fake_model.requests)
+    assert arrivals[1] - arrivals[0] >= 2.0, "and the second call still waited for the slot"
+
+
 def test_two_worker_processes_share_one_rate_limit(database_url, tmp_path):
     """The issue's acceptance: 20 model calls from two worker processes on a provider limited
     to 5 per 2 s never put more than 5 requests into any 2 s window at the fake."""

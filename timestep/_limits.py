@@ -14,6 +14,13 @@ process that shares the database. A call waits for its permits, runs, and releas
   dequeues instead, which the requests trail by such delays. The price: a slot stays busy
   for the call plus ``per_seconds``, so long calls achieve less than the configured rate.
 
+  A slot changes hands ahead of time: a rate permit ends up to ``_EARLY_GRANT_SECONDS``
+  before its slot is free and returns when it will be (``free_at``, epoch seconds); the next
+  permit, started by DBOS in the slot, grants ``not_before``, the latest ``free_at`` of the
+  permits that ended early, and its call waits for that moment. So the queue's poll, the
+  grant's delivery and a busy event loop overlap the cool-down instead of adding to it. The
+  processes of one database compare these times by their clocks: keep them synchronized.
+
 A permit's enqueue, grant and release are recorded in the run's workflow like any step: a
 replay after a crash takes no second permit for a call that already finished, and the permit
 of a run that died frees itself (after ``_PERMIT_HOLD_SECONDS`` plus its cool-down).
@@ -31,6 +38,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS
@@ -51,6 +59,11 @@ _GRANTED = "timestep.permit.granted"
 _RELEASE = "timestep.permit.release"
 # A permit whose run died without releasing it frees itself after this long.
 _PERMIT_HOLD_SECONDS = 900.0
+# How long before its slot is free a rate permit hands it on (at most half the cool-down):
+# longer than a queue poll plus a grant's delivery under load, which it hides.
+_EARLY_GRANT_SECONDS = 2.0
+# Slack on a finished permit's completed_at (DBOS's SQLite clock counts whole seconds).
+_COMPLETED_AT_SLACK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -228,17 +241,41 @@ _PROCESS = uuid.uuid4().hex
 
 
 @DBOS.workflow(name=PERMIT_WORKFLOW)
-async def _provider_permit(hold_seconds: float, cooldown_seconds: float) -> None:
-    """Holds a slot of its queue from its grant until ``cooldown_seconds`` after the call ended."""
-    await DBOS.set_event_async(_GRANTED, True)
+async def _provider_permit(
+    hold_seconds: float, cooldown_seconds: float, queue_name: str | None = None
+) -> float | None:
+    """Holds a slot of its queue from its grant until ``cooldown_seconds`` after the call ended.
+
+    A rate permit (``cooldown_seconds > 0``) ends early and returns its slot's ``free_at``."""
+    not_before = await _slot_free_at(queue_name) if cooldown_seconds > 0 and queue_name else None
+    await DBOS.set_event_async(_GRANTED, not_before if not_before is not None else True)
     release = await DBOS.recv_async(_RELEASE, timeout_seconds=hold_seconds)
     if cooldown_seconds <= 0:
-        return
+        return None
     if isinstance(release, dict) and release.get("process") == _PROCESS:
         # Same process: count from when the call ended, not from when this permit heard of
         # it, which a busy event loop can delay by a good part of a second.
         cooldown_seconds -= max(0.0, time.monotonic() - release["ended"])
-    await DBOS.sleep_async(max(0.0, cooldown_seconds))
+    free_at = time.time() + max(0.0, cooldown_seconds)
+    early = min(_EARLY_GRANT_SECONDS, cooldown_seconds / 2) if queue_name else 0.0
+    await DBOS.sleep_async(max(0.0, free_at - early - time.time()))
+    return free_at
+
+
+async def _slot_free_at(queue_name: str) -> float | None:
+    """The latest ``free_at`` of the permits of ``queue_name`` that ended before their slot
+    was free: one of them gave this permit its slot. A permit that ended longer ago than
+    ``_EARLY_GRANT_SECONDS`` plus the slack has its slot free already."""
+    since = time.time() - _EARLY_GRANT_SECONDS - _COMPLETED_AT_SLACK_SECONDS
+    ended = await DBOS.list_workflows_async(
+        name=PERMIT_WORKFLOW,
+        queue_name=queue_name,
+        status="SUCCESS",
+        completed_after=datetime.fromtimestamp(since, UTC).isoformat(),
+        load_input=False,
+    )
+    free_at = [p.output for p in ended if isinstance(p.output, float)]
+    return max(free_at) if free_at and max(free_at) > time.time() else None
 
 
 async def run_with_permit(limit: ProviderLimit, call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -260,9 +297,13 @@ async def run_with_permit(limit: ProviderLimit, call: Any, *args: Any, **kwargs:
 
 async def _acquire(queue_name: str, cooldown_seconds: float) -> str:
     handle = await DBOS.enqueue_workflow_async(
-        queue_name, _provider_permit, _PERMIT_HOLD_SECONDS, float(cooldown_seconds)
+        queue_name, _provider_permit, _PERMIT_HOLD_SECONDS, float(cooldown_seconds), queue_name
     )
     permit_id = handle.workflow_id
-    while await DBOS.get_event_async(permit_id, _GRANTED, timeout_seconds=60) is None:
+    while (granted := await DBOS.get_event_async(permit_id, _GRANTED, timeout_seconds=60)) is None:
         pass  # still queued behind other calls: keep waiting (each wait is checkpointed)
+    if isinstance(granted, float) and (wait := granted - time.time()) > 0:
+        # The slot was handed on before it is free. Not a durable sleep: a replay has
+        # nothing left to wait for, and a recovered run waits out what is left of it.
+        await asyncio.sleep(wait)
     return permit_id
