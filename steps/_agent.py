@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from copy import copy as shallow_copy
 from typing import Any
 
 from agents import Agent, Handoff
@@ -20,15 +21,18 @@ def durable_agent(agent: Agent[Any]) -> Agent[Any]:
     any ``Model`` instance wrapped as DBOS steps. Agents used as tools are function tools too:
     each invocation of one is a single step, so a finished sub-run is never repeated.
 
-    The clone is cached while the agent's model, tools and handoffs stay the same objects.
+    The durable graph is cached while the agent's model, tools and handoffs stay the same
+    objects; each call returns a copy of its agents of its own (sharing their tools and
+    models), because the SDK checks a run's tools against every other run of the same
+    ``Agent`` object on each turn, which costs O(runs) when thousands run (or are recovered)
+    at once.
     """
     key = _fingerprint(agent)
     cached = _clones.get(id(agent))
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    clone = _durable(agent, {})
-    _clones[id(agent)] = (key, clone, agent)
-    return clone
+    if cached is None or cached[0] != key:
+        cached = (key, _durable(agent, {}), agent)
+        _clones[id(agent)] = cached
+    return _own_copy(cached[1], {})
 
 
 # id(agent) -> (fingerprint, clone, the agent itself: holding it keeps its id from being reused)
@@ -52,6 +56,16 @@ def _durable(agent: Agent[Any], seen: dict[int, Agent[Any]]) -> Agent[Any]:
     seen[id(agent)] = clone
     clone.handoffs = [_durable_handoff(h, seen) for h in agent.handoffs]
     return clone
+
+
+def _own_copy(agent: Agent[Any], seen: dict[int, Agent[Any]]) -> Agent[Any]:
+    existing = seen.get(id(agent))
+    if existing is not None:
+        return existing
+    copy = shallow_copy(agent)  # not clone(): its validation of every field costs more
+    seen[id(agent)] = copy
+    copy.handoffs = [_own_copy(h, seen) if isinstance(h, Agent) else h for h in agent.handoffs]
+    return copy
 
 
 def _durable_handoff(handoff: Agent[Any] | Handoff[Any, Any], seen: dict[int, Agent[Any]]) -> Any:

@@ -252,3 +252,20 @@ async def test_cost_per_run_agent_and_session(fake_model, durable):
         assert summary.cost_usd == pytest.approx(expected_first + expected_second)
     assert second.usage.input_tokens == 2000
     assert (await get_usage(session_id="no-such-session")).requests == 0
+
+
+def test_each_run_gets_its_own_copy_of_the_durable_agent_graph():
+    """The SDK compares a run's tools with those of every concurrent run of the same ``Agent``
+    object, on every turn: runs that shared one object cost O(runs) each, which made 1,000
+    recovered runs quadratic. Each run has its own agents; their durable tools are built once."""
+    from timestep.steps import durable_agent
+
+    helper = Agent(name="helper", instructions="Help.", tools=[fetch])
+    agent = _agent(handoffs=[helper])
+    helper.handoffs = [agent]  # a cycle: each run's copy of it is a cycle too
+
+    first, second = durable_agent(agent), durable_agent(agent)
+
+    assert first is not second and first.handoffs[0] is not second.handoffs[0]
+    assert first.handoffs[0].handoffs[0] is first
+    assert first.tools is second.tools and first.tools[0] is not lookup, "wrapped once, shared"
