@@ -58,14 +58,16 @@ def approve_me() -> str:
     return "approved"
 
 
-@function_tool
-async def hold() -> str:
+async def hold_in_flight() -> str:
     """Blocks forever while BENCH_HOLD=1 (the run stays in flight until its worker dies)."""
     global HOLD_STARTED
     HOLD_STARTED += 1
     if os.environ.get("BENCH_HOLD") == "1":
         await asyncio.Event().wait()
     return "held"
+
+
+hold = function_tool(hold_in_flight, name_override="hold")
 
 
 # A Model instance, not a name: DBOSRunner replaces the run's model provider with its own.

@@ -1,4 +1,8 @@
-"""(7) Recovery: N runs in flight in a worker, SIGKILL, restart, time until all have finished."""
+"""(7) Recovery: N runs in flight in a worker, SIGKILL, restart, time until all have finished.
+
+Timestep's runs (model call, tool, model call) and, for DBOS's own cost of recovering the
+same work, bare DBOS workflows of the same three steps, one after the other on one database.
+"""
 
 from __future__ import annotations
 
@@ -25,12 +29,34 @@ def _finished(engine: sa.Engine, table: str, prefix: str) -> tuple[int, int]:
 
 
 def run(kind: str, url: str, n: int, progress: Progress, timeout: float = 300) -> dict[str, Any]:
-    prefix = f"bench-recovery-{uuid.uuid4().hex[:8]}"
+    bare = _recover(kind, url, n, "dbos", progress, timeout)
+    out = _recover(kind, url, n, "timestep", progress, timeout)
+    out["bare_dbos"] = bare
+    out["timestep_over_bare_dbos"] = (
+        out["restart_to_all_finished_s"] / bare["restart_to_all_finished_s"]
+    )
+    return out
+
+
+def _recover(
+    kind: str, url: str, n: int, contender: str, progress: Progress, timeout: float
+) -> dict[str, Any]:
+    prefix = f"bench-recovery-{contender}-{uuid.uuid4().hex[:8]}"
     env = {"TIMESTEP_APPLICATION_VERSION": f"bench-recovery-{prefix}"}
-    task = progress.add_task(f"{kind}: (7) recovery of {n} runs", total=n)
+    label = "Timestep" if contender == "timestep" else "bare DBOS"
+    task = progress.add_task(f"{kind}: (7) recovery of {n} runs, {label}", total=n)
     engine = sync_engine(url)
     table = dbos_table(url, "workflow_status")
-    command = [sys.executable, "-m", "benchmarks._recovery_worker", url, "hold", str(n), prefix]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks._recovery_worker",
+        url,
+        "hold",
+        str(n),
+        prefix,
+        contender,
+    ]
     try:
         with WorkerProcess(command, env=env, cwd=ROOT) as worker:
             worker.start()
