@@ -37,6 +37,40 @@ async def bare_workflow() -> str:
     return "done"
 
 
+# (2c): the same steps as (2), checkpointing what (3) checkpoints: its run request as the
+# workflow's input, its model responses and tool outputs as the steps' outputs, its summary as
+# the workflow's output. Captured from one Timestep run before measuring (see _capture).
+_CHECKPOINTS: dict[str, Any] = {}
+
+
+@DBOS.step()
+async def _checkpoint_step(index: int) -> Any:
+    return _CHECKPOINTS["steps"][index]
+
+
+@DBOS.workflow(name="bench.bare_workflow_checkpoints")
+async def bare_workflow_checkpoints(request: Any) -> Any:
+    for index in range(STEPS_PER_RUN):
+        await _checkpoint_step(index)
+    return _CHECKPOINTS["output"]
+
+
+async def _capture() -> None:
+    workflow_id = new_id("bench-capture")
+    await timestep.run_agent_workflow(BENCH_AGENT, "go", workflow_id=workflow_id)
+    steps = await DBOS.list_workflow_steps_async(workflow_id)
+    status = await DBOS.get_workflow_status_async(workflow_id)
+    assert status is not None and len(steps) == STEPS_PER_RUN, [s["function_name"] for s in steps]
+    _CHECKPOINTS.update(
+        steps=[step["output"] for step in steps], input=status.input, output=status.output
+    )
+
+
+async def bare_dbos_checkpoints() -> None:
+    args = _CHECKPOINTS["input"]["args"] if _CHECKPOINTS["input"] else ()
+    assert await bare_workflow_checkpoints(*args) is not None
+
+
 async def plain_runner() -> None:
     result = await Runner.run(
         BENCH_AGENT, "go", run_config=RunConfig(model_provider=ZeroLatencyProvider())
@@ -79,6 +113,7 @@ DBOS_RUNNER_STEP_TOOLS = _dbos_runner(BENCH_AGENT_STEP_TOOLS, "bench.dbos_runner
 CONTENDERS: dict[str, tuple[str, Callable[[], Awaitable[None]] | None]] = {
     "plain_runner": ("(1) plain Runner", plain_runner),
     "bare_dbos": (f"(2) bare DBOS, {STEPS_PER_RUN} steps", bare_dbos),
+    "bare_dbos_checkpoints": ("(2c) bare DBOS, (3)'s checkpoints", bare_dbos_checkpoints),
     "timestep": ("(3) Timestep", timestep_run),
     "dbos_openai_agents": ("(4) DBOSRunner", DBOS_RUNNER),
     "dbos_openai_agents_step_tools": ("(4d) DBOSRunner, step tools", DBOS_RUNNER_STEP_TOOLS),
@@ -87,6 +122,7 @@ CONTENDERS: dict[str, tuple[str, Callable[[], Awaitable[None]] | None]] = {
 
 async def run(kind: str, runs: int, progress: Progress) -> dict[str, Any]:
     """Must run inside ``launched(url)``: the contenders take turns, one run each."""
+    await _capture()
     fns = {key: fn for key, (_, fn) in CONTENDERS.items() if fn is not None}
     figures: dict[str, Any] = await measure_interleaved(
         fns, runs, progress, f"{kind}: (1)-(4), interleaved"
@@ -100,6 +136,10 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
         ts, bare, plain = (figures[k][f"{q}_ms"] for k in ("timestep", "bare_dbos", "plain_runner"))
         out[f"timestep_over_bare_dbos_{q}"] = ts / bare
         out[f"timestep_over_floor_{q}"] = ts / (plain + bare)
+        if "bare_dbos_checkpoints" in figures:
+            out[f"timestep_over_floor_with_checkpoints_{q}"] = ts / (
+                plain + figures["bare_dbos_checkpoints"][f"{q}_ms"]
+            )
         out[f"timestep_per_step_overhead_ms_{q}"] = (ts - plain) / STEPS_PER_RUN
         out[f"bare_dbos_per_step_ms_{q}"] = bare / STEPS_PER_RUN
         if "dbos_openai_agents" in figures:

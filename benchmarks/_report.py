@@ -7,6 +7,7 @@ from typing import Any
 _LABELS = {
     "plain_runner": "(1) plain `Runner`, no durability",
     "bare_dbos": "(2) bare DBOS workflow, 5 no-op steps",
+    "bare_dbos_checkpoints": "(2c) the same, checkpointing (3)'s data",
     "timestep": "(3) Timestep `run_agent_workflow`",
     "dbos_openai_agents": "(4) dbos-openai-agents `DBOSRunner`",
     "dbos_openai_agents_step_tools": "(4d) `DBOSRunner`, tools as `@DBOS.step()`",
@@ -51,6 +52,7 @@ def markdown(report: dict[str, Any]) -> str:
             ("timestep_over_dbos_openai_agents", "(3)/(4)"),
             ("timestep_over_dbos_openai_agents_step_tools", "(3)/(4d): target <= 1.1"),
             ("timestep_over_floor", "(3)/((1)+(2)): target <= 1.0"),
+            ("timestep_over_floor_with_checkpoints", "(3)/((1)+(2c))"),
             ("timestep_per_step_overhead_ms", "Timestep ms per step over (1)"),
             ("bare_dbos_per_step_ms", "bare DBOS ms per step"),
         ]
