@@ -42,9 +42,7 @@ class DurableModel(Model):
         limit = provider_limit(self.provider_prefix) if self.provider_prefix else None
         if limit is None:
             return await DBOS.run_step_async(self._step_options, call, *args, **kwargs)
-        return await run_with_permit(
-            limit, DBOS.run_step_async, self._step_options, call, *args, **kwargs
-        )
+        return await run_with_permit(limit, self._step_options, call, *args, **kwargs)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         if DBOS.workflow_id is None:

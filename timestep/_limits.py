@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dbos import DBOS
+from dbos import DBOS, StepOptions
 
 from .errors import ConfigurationError
 
@@ -278,19 +278,32 @@ async def _slot_free_at(queue_name: str) -> float | None:
     return max(free_at) if free_at and max(free_at) > time.time() else None
 
 
-async def run_with_permit(limit: ProviderLimit, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Take the provider's permits, run ``call``, give them back.
+async def run_with_permit(
+    limit: ProviderLimit, options: StepOptions, call: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """Take the provider's permits, run ``call`` as a DBOS step, give them back.
 
-    The rate permit comes first, so a call waiting for its turn holds no concurrency slot."""
+    The rate permit comes first, so a call waiting for its turn holds no concurrency slot.
+    Its cool-down counts from when ``call`` returned: its requests went out before that, and
+    the step's checkpoint write after it need not be waited out too."""
     permits: list[str] = []
+    ended: float | None = None  # None: the step replayed from its checkpoint, calling nothing
+
+    async def timed(*call_args: Any, **call_kwargs: Any) -> Any:
+        nonlocal ended
+        try:
+            return await call(*call_args, **call_kwargs)
+        finally:
+            ended = time.monotonic()
+
     try:
         if limit.limits_rate:
             permits.append(await _acquire(limit.rate_queue_name, limit.per_seconds or 0.0))
         if limit.limits_concurrency:
             permits.append(await _acquire(limit.queue_name, 0.0))
-        return await call(*args, **kwargs)
+        return await DBOS.run_step_async(options, timed, *args, **kwargs)
     finally:
-        release = {"process": _PROCESS, "ended": time.monotonic()}
+        release = {"process": _PROCESS, "ended": ended if ended is not None else time.monotonic()}
         for permit_id in reversed(permits):
             await DBOS.send_async(permit_id, release, _RELEASE)
 
