@@ -274,8 +274,8 @@ async def _slot_free_at(queue_name: str) -> float | None:
         completed_after=datetime.fromtimestamp(since, UTC).isoformat(),
         load_input=False,
     )
-    free_at = [p.output for p in ended if isinstance(p.output, float)]
-    return max(free_at) if free_at and max(free_at) > time.time() else None
+    latest = max((p.output for p in ended if isinstance(p.output, float)), default=None)
+    return latest if latest is not None and latest > time.time() else None
 
 
 async def run_with_permit(
