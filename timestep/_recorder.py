@@ -68,17 +68,16 @@ class Recorder:
         """Queue a run's rows for the next batch (returns at once)."""
         if not records["usage"] and not records["tool_calls"]:
             return
-        with self._cond:
-            self._pending.append((url, records))
-            self._submitted += 1
-            self._start()
-            self._cond.notify()
+        self._add((url, records))
 
     def reconcile(self, url: str, executor_id: str, since_ms: int) -> None:
         """Rewrite, in the next batch, the rows of this executor's runs completed after
         ``since_ms`` (from their recorded workflow outputs)."""
-        with self._cond:
-            self._reconcile.append((url, executor_id, since_ms))
+        self._add((url, executor_id, since_ms), reconcile=True)
+
+    def _add(self, entry: Any, *, reconcile: bool = False) -> None:
+        with self._cond:  # the writer swaps the lists under this lock: pick one inside it
+            (self._reconcile if reconcile else self._pending).append(entry)
             self._submitted += 1
             self._start()
             self._cond.notify()
