@@ -88,6 +88,52 @@ async def test_a_rate_permit_hands_its_slot_on_before_it_is_free(fake_model):
     assert arrivals[1] - arrivals[0] >= 2.0, "and the second call still waited for the slot"
 
 
+async def test_rate_slots_are_handed_on_through_a_few_recent_rows(fake_model):
+    """Each rate permit leaves one row saying when its slot changes hands and when it is free;
+    rows long past are deleted as new ones come, so a hand-over reads a few rows, however
+    many calls the queue has had."""
+    import time
+
+    import sqlalchemy as sa
+
+    from timestep._runtime import current_database
+    from timestep._storage import get_engine, rate_slots_table
+
+    prefix = f"slots{uuid.uuid4().hex[:8]}"
+    limit = timestep.limit_provider(prefix, requests=1, per_seconds=2.0)
+    fake_model.set_default(text("ok"))
+    engine = await get_engine(current_database().url)
+    an_hour_ago = time.time() - 3600
+    async with engine.begin() as conn:  # as a permit of an hour ago left it
+        await conn.execute(
+            sa.insert(rate_slots_table).values(
+                permit_id=f"old-{prefix}",
+                queue_name=limit.rate_queue_name,
+                handed_at=an_hour_ago,
+                free_at=an_hour_ago + 1.0,
+            )
+        )
+
+    agent = _agent(model=f"{prefix}/gpt-4.1")
+    runs = await asyncio.gather(*(timestep.run_agent(agent, f"q{i}") for i in range(2)))
+
+    permits = {p.workflow_id: p for p in await _permits(*runs)}
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(rate_slots_table).where(
+                    rate_slots_table.c.queue_name == limit.rate_queue_name
+                )
+            )
+        ).all()
+    assert {row.permit_id for row in rows} == set(permits), "one row per permit, the old gone"
+    for row in rows:
+        # Handed on at most half the 2 s cool-down early; the permit returns the same free_at.
+        assert 0 < row.free_at - row.handed_at <= 1.0
+        if permits[row.permit_id].status == "SUCCESS":
+            assert permits[row.permit_id].output == row.free_at
+
+
 def test_two_worker_processes_share_one_rate_limit(database_url, tmp_path):
     """The issue's acceptance: 20 model calls from two worker processes on a provider limited
     to 5 per 2 s never put more than 5 requests into any 2 s window at the fake."""

@@ -172,8 +172,14 @@ async def _row(url: str, state_id: str) -> Any:
         return (await conn.execute(query)).mappings().one()
 
 
+def test_the_typescript_package_knows_the_newest_schema():
+    """It refuses databases newer than its TIMESTEP_SCHEMA_VERSION: a Python migration must
+    raise it too (after checking the package works with the new schema)."""
+    source = (TS / "src" / "store.ts").read_text()
+    assert f"export const TIMESTEP_SCHEMA_VERSION = {SCHEMA_VERSION};" in source
+
+
 async def test_python_save_stores_the_typescript_form(database_url: str):
-    assert SCHEMA_VERSION == 3
     agent = agents()
     store = RunStateStore(agent, f"s-{uuid.uuid4().hex}", database_url=database_url)
     python_id = await store.save((RUNSTATE_FIXTURES / "python_interrupted.json").read_text())
@@ -336,7 +342,7 @@ async def _migrate(url: str) -> None:
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_migrations_upgrade_a_schema_1_database(database_url: str, tmp_path):
     """A database created by schema 1 gains ``payload_typescript`` (2), whose rows keep NULL
-    there, and the recorder's marks table (3)."""
+    there, the recorder's marks table (3) and the rate limits' slots table (4)."""
     from sqlalchemy.engine import make_url
 
     from timestep._database import sync_engine_for
@@ -356,6 +362,7 @@ def test_migrations_upgrade_a_schema_1_database(database_url: str, tmp_path):
             metadata.create_all(conn)
             conn.execute(sa.text("ALTER TABLE timestep_run_states DROP COLUMN payload_typescript"))
             conn.execute(sa.text("DROP TABLE timestep_recorder_marks"))
+            conn.execute(sa.text("DROP TABLE timestep_rate_slots"))
             conn.execute(sa.insert(schema_version_table).values(version=1, applied_at=utcnow()))
         if schema:
             url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
@@ -373,8 +380,8 @@ def test_migrations_upgrade_a_schema_1_database(database_url: str, tmp_path):
         finally:
             check.dispose()
         assert "payload_typescript" in columns
-        assert "timestep_recorder_marks" in tables
-        assert sorted(versions) == [1, 2, 3]
+        assert {"timestep_recorder_marks", "timestep_rate_slots"} <= tables
+        assert sorted(versions) == [1, 2, 3, 4]
     finally:
         if schema:
             with engine.begin() as conn:

@@ -15,11 +15,14 @@ process that shares the database. A call waits for its permits, runs, and releas
   for the call plus ``per_seconds``, so long calls achieve less than the configured rate.
 
   A slot changes hands ahead of time: a rate permit ends up to ``_EARLY_GRANT_SECONDS``
-  before its slot is free and returns when it will be (``free_at``, epoch seconds); the next
-  permit, started by DBOS in the slot, grants ``not_before``, the latest ``free_at`` of the
-  permits that ended early, and its call waits for that moment. So the queue's poll, the
-  grant's delivery and a busy event loop overlap the cool-down instead of adding to it. The
-  processes of one database compare these times by their clocks: keep them synchronized.
+  before its slot is free, after writing when it ends and when its slot will be free
+  (``handed_at``, ``free_at``, epoch seconds) to ``timestep_rate_slots``; the next permit,
+  started by DBOS in the slot, grants ``not_before``, the latest ``free_at`` of the slots
+  handed on and still cooling down, and its call waits for that moment. So the queue's poll,
+  the grant's delivery and a busy event loop overlap the cool-down instead of adding to it.
+  That read is an index range over the rows still cooling down (about ``requests`` of them),
+  however many calls the queue has had. The processes of one database compare these times by
+  their clocks: keep them synchronized.
 
 A permit's enqueue, grant and release are recorded in the run's workflow like any step: a
 replay after a crash takes no second permit for a call that already finished, and the permit
@@ -38,9 +41,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS, StepOptions
 
 from .errors import ConfigurationError
@@ -62,8 +65,8 @@ _PERMIT_HOLD_SECONDS = 900.0
 # How long before its slot is free a rate permit hands it on (at most half the cool-down):
 # longer than a queue poll plus a grant's delivery under load, which it hides.
 _EARLY_GRANT_SECONDS = 2.0
-# Slack on a finished permit's completed_at (DBOS's SQLite clock counts whole seconds).
-_COMPLETED_AT_SLACK_SECONDS = 2.0
+# A handed-on slot's row is deleted this long after the slot was free (clock skew's margin).
+_RATE_SLOT_ROW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -258,24 +261,61 @@ async def _provider_permit(
         cooldown_seconds -= max(0.0, time.monotonic() - release["ended"])
     free_at = time.time() + max(0.0, cooldown_seconds)
     early = min(_EARLY_GRANT_SECONDS, cooldown_seconds / 2) if queue_name else 0.0
+    if queue_name and early > 0:
+        await _hand_on(queue_name, handed_at=free_at - early, free_at=free_at)
     await DBOS.sleep_async(max(0.0, free_at - early - time.time()))
     return free_at
 
 
+async def _hand_on(queue_name: str, *, handed_at: float, free_at: float) -> None:
+    """Publish that this permit's slot changes hands at ``handed_at`` and is free at
+    ``free_at``, before the permit ends; and delete the queue's rows long past.
+
+    Keyed by the permit: a replay after a crash keeps the first row, whose ``free_at`` the
+    permit's durable sleep was computed from."""
+    from ._runtime import current_database
+    from ._storage import get_engine, insert_ignoring_duplicates, rate_slots_table
+
+    permit_id = DBOS.workflow_id
+    assert permit_id is not None
+    t = rate_slots_table
+    engine = await get_engine(current_database().url)
+    async with engine.begin() as conn:
+        await insert_ignoring_duplicates(
+            conn,
+            t,
+            [
+                {
+                    "permit_id": permit_id,
+                    "queue_name": queue_name,
+                    "handed_at": handed_at,
+                    "free_at": free_at,
+                }
+            ],
+        )
+        await conn.execute(
+            sa.delete(t).where(
+                t.c.queue_name == queue_name, t.c.free_at < handed_at - _RATE_SLOT_ROW_SECONDS
+            )
+        )
+
+
 async def _slot_free_at(queue_name: str) -> float | None:
-    """The latest ``free_at`` of the permits of ``queue_name`` that ended before their slot
-    was free: one of them gave this permit its slot. A permit that ended longer ago than
-    ``_EARLY_GRANT_SECONDS`` plus the slack has its slot free already."""
-    since = time.time() - _EARLY_GRANT_SECONDS - _COMPLETED_AT_SLACK_SECONDS
-    ended = await DBOS.list_workflows_async(
-        name=PERMIT_WORKFLOW,
-        queue_name=queue_name,
-        status="SUCCESS",
-        completed_after=datetime.fromtimestamp(since, UTC).isoformat(),
-        load_input=False,
-    )
-    latest = max((p.output for p in ended if isinstance(p.output, float)), default=None)
-    return latest if latest is not None and latest > time.time() else None
+    """The latest ``free_at`` of the slots of ``queue_name`` handed on and still cooling down:
+    one of them is the slot DBOS started this permit in."""
+    from ._runtime import current_database
+    from ._storage import get_engine, rate_slots_table
+
+    t = rate_slots_table
+    now = time.time()
+    engine = await get_engine(current_database().url)
+    async with engine.connect() as conn:
+        latest: float | None = await conn.scalar(
+            sa.select(sa.func.max(t.c.free_at)).where(
+                t.c.queue_name == queue_name, t.c.free_at > now, t.c.handed_at <= now
+            )
+        )
+    return latest
 
 
 async def run_with_permit(

@@ -28,6 +28,7 @@ __all__ = [
     "tool_calls_table",
     "usage_table",
     "recorder_marks_table",
+    "rate_slots_table",
     "get_engine",
     "get_sync_engine",
     "insert_ignoring_duplicates_statement",
@@ -38,7 +39,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -143,6 +144,19 @@ recorder_marks_table = sa.Table(
     sa.Column("recorded_through_ms", sa.BigInteger, nullable=False),
 )
 
+# Schema 4: rate-limit slots handed on before they are free (timestep._limits). A permit's
+# row lives about a minute; a starter reads only the rows still cooling down, by the index.
+rate_slots_table = sa.Table(
+    "timestep_rate_slots",
+    metadata,
+    sa.Column("permit_id", sa.String(255), primary_key=True),
+    sa.Column("queue_name", sa.String(255), nullable=False),
+    # Epoch seconds: the permit ends (hands its slot on) at handed_at; the slot is free at free_at.
+    sa.Column("handed_at", sa.Float, nullable=False),
+    sa.Column("free_at", sa.Float, nullable=False),
+)
+
+sa.Index("ix_rate_slots_queue_free_at", rate_slots_table.c.queue_name, rate_slots_table.c.free_at)
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
 sa.Index(
@@ -168,8 +182,17 @@ def _migrate_to_3(conn: sa.Connection) -> None:
     recorder_marks_table.create(conn, checkfirst=True)  # migration 1 may have made it already
 
 
+def _migrate_to_4(conn: sa.Connection) -> None:
+    rate_slots_table.create(conn, checkfirst=True)  # with its index
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
-_MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
+_MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    _migrate_to_1,
+    _migrate_to_2,
+    _migrate_to_3,
+    _migrate_to_4,
+]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
