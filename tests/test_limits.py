@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from agents import Agent
 from dbos import DBOS
 
 import timestep
 from timestep import _limits
+from timestep._runtime import current_database
+from timestep._storage import get_engine, rate_slots_table
 from timestep.errors import ConfigurationError
 from timestep.testing import text
 
@@ -92,13 +96,6 @@ async def test_rate_slots_are_handed_on_through_a_few_recent_rows(fake_model):
     """Each rate permit leaves one row saying when its slot changes hands and when it is free;
     rows long past are deleted as new ones come, so a hand-over reads a few rows, however
     many calls the queue has had."""
-    import time
-
-    import sqlalchemy as sa
-
-    from timestep._runtime import current_database
-    from timestep._storage import get_engine, rate_slots_table
-
     prefix = f"slots{uuid.uuid4().hex[:8]}"
     limit = timestep.limit_provider(prefix, requests=1, per_seconds=2.0)
     fake_model.set_default(text("ok"))
