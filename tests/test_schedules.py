@@ -17,6 +17,9 @@ from timestep.errors import ScheduleError
 from timestep.testing import text
 
 EVERY_SECOND = "* * * * * *"
+# Midnight on New Year's Day: a schedule that never fires live during a test, for tests that
+# trigger it by hand (an every-second schedule paused after creation could fire in between).
+YEARLY = "0 0 0 1 1 *"
 
 
 @pytest.fixture
@@ -103,8 +106,7 @@ async def test_backfill_counts_and_skips_times_already_run(scheduled, fake_model
 async def test_shared_session_accumulates_memory(scheduled, fake_model):
     fake_model.set_default(text("noted"))
     session = Session("schedule-shared-session")
-    timestep.schedule_agent("memory", _agent(), "note this", EVERY_SECOND, session=session)
-    timestep.pause_schedule("memory")
+    timestep.schedule_agent("memory", _agent(), "note this", YEARLY, session=session)
     first = timestep.trigger_schedule("memory")
     await (await DBOS.retrieve_workflow_async(first)).get_result()
     second = timestep.trigger_schedule("memory")
@@ -115,8 +117,7 @@ async def test_shared_session_accumulates_memory(scheduled, fake_model):
 
 async def test_fresh_session_per_fire(scheduled, fake_model):
     fake_model.set_default(text("fresh"))
-    timestep.schedule_agent("fresh", _agent(), "hello", EVERY_SECOND)
-    timestep.pause_schedule("fresh")
+    timestep.schedule_agent("fresh", _agent(), "hello", YEARLY)
     for _ in range(2):
         fire = timestep.trigger_schedule("fresh")
         await (await DBOS.retrieve_workflow_async(fire)).get_result()
@@ -129,9 +130,9 @@ async def test_validation(scheduled):
         timestep.schedule_agent("bad-cron", _agent(), "x", "every minute")
     with pytest.raises(ScheduleError, match="name"):
         timestep.schedule_agent("bad name!", _agent(), "x", EVERY_SECOND)
-    timestep.schedule_agent("unique", _agent(), "x", "0 0 0 1 1 *")
+    timestep.schedule_agent("unique", _agent(), "x", YEARLY)
     with pytest.raises(ScheduleError, match="already exists"):
-        timestep.schedule_agent("unique", _agent(), "x", "0 0 0 1 1 *")
+        timestep.schedule_agent("unique", _agent(), "x", YEARLY)
     with pytest.raises(ScheduleError, match="no schedule"):
         timestep.pause_schedule("missing")
 
