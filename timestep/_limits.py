@@ -45,7 +45,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from dbos import DBOS, StepOptions
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ._runtime import current_database, is_dbos_launched
+from ._settings import get_settings
+from ._storage import get_engine, insert_ignoring_duplicates, rate_slots_table
 from .errors import ConfigurationError
 
 __all__ = [
@@ -190,16 +194,12 @@ def _queue_spec(
 def _declare(name: str, spec: dict[str, Any]) -> None:
     with _lock:
         _queues[name] = spec
-    from ._runtime import is_dbos_launched
-
     if is_dbos_launched():
         _register(name, spec)
 
 
 def apply_declared_queues() -> None:
     """Register declared queues and settings' provider limits with DBOS (called at launch)."""
-    from ._settings import get_settings
-
     for prefix, options in get_settings().provider_limits.items():
         unknown = set(options) - {"requests", "per_seconds", "concurrency", "worker_concurrency"}
         if unknown:
@@ -218,8 +218,6 @@ def apply_declared_queues() -> None:
 
 
 def _register(name: str, spec: dict[str, Any]) -> None:
-    from ._settings import get_settings
-
     polling = get_settings().queue_polling_interval_sec
 
     def register() -> None:
@@ -273,14 +271,10 @@ async def _hand_on(queue_name: str, *, handed_at: float, free_at: float) -> None
 
     Keyed by the permit: a replay after a crash keeps the first row, whose ``free_at`` the
     permit's durable sleep was computed from."""
-    from ._runtime import current_database
-    from ._storage import get_engine, insert_ignoring_duplicates, rate_slots_table
-
     permit_id = DBOS.workflow_id
     assert permit_id is not None
     t = rate_slots_table
-    engine = await get_engine(current_database().url)
-    async with engine.begin() as conn:
+    async with (await _engine()).begin() as conn:
         await insert_ignoring_duplicates(
             conn,
             t,
@@ -303,19 +297,20 @@ async def _hand_on(queue_name: str, *, handed_at: float, free_at: float) -> None
 async def _slot_free_at(queue_name: str) -> float | None:
     """The latest ``free_at`` of the slots of ``queue_name`` handed on and still cooling down:
     one of them is the slot DBOS started this permit in."""
-    from ._runtime import current_database
-    from ._storage import get_engine, rate_slots_table
-
     t = rate_slots_table
     now = time.time()
-    engine = await get_engine(current_database().url)
-    async with engine.connect() as conn:
+    async with (await _engine()).connect() as conn:
         latest: float | None = await conn.scalar(
             sa.select(sa.func.max(t.c.free_at)).where(
                 t.c.queue_name == queue_name, t.c.free_at > now, t.c.handed_at <= now
             )
         )
     return latest
+
+
+async def _engine() -> AsyncEngine:
+    """Timestep's tables' engine on this process's database (beside DBOS's system tables)."""
+    return await get_engine(current_database().url)
 
 
 async def run_with_permit(
