@@ -8,9 +8,9 @@ from typing import Any
 
 from dbos import DBOS
 from rich.progress import Progress
-from timestep.workflows import APPROVALS_EVENT
 
 import timestep
+from timestep._core.protocol import APPROVALS_EVENT
 
 from ._agents import APPROVAL_AGENT, APPROVED_TOOL_STARTED
 from ._common import new_id, summary

@@ -33,9 +33,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from dbos import DBOSClient
-from timestep.workflows import APPROVALS_EVENT, DECISION_TOPIC
 
-from timestep._storage import session_items_table, tool_calls_table
+from timestep._core.protocol import APPROVALS_EVENT, DECISION_TOPIC
+from timestep._core.tables import session_items_table, tool_calls_table
 from timestep.testing import (
     FakeModelServer,
     RecordedRequest,

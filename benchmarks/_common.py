@@ -171,16 +171,13 @@ def dbos_table(url: str, name: str) -> str:
 async def launched(url: str, **config: Any) -> AsyncIterator[None]:
     """Timestep's DBOS configured and launched on ``url`` in this process, torn down after."""
     import timestep
-    from timestep._runtime import reset_runtime
-    from timestep._settings import get_settings
+    from timestep._core.runtime import reset_process
 
-    reset_runtime(destroy=False)
-    get_settings.cache_clear()
+    reset_process(destroy=False)
     timestep.set_model_provider(ZeroLatencyProvider())
     timestep.configure_dbos(url, log_level="WARNING", **config)
     timestep.ensure_dbos_launched()
     try:
         yield
     finally:
-        reset_runtime()
-        get_settings.cache_clear()
+        reset_process()

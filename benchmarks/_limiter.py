@@ -26,7 +26,7 @@ from dbos import DBOS
 from rich.progress import Progress
 
 import timestep
-from timestep._limits import PERMIT_WORKFLOW
+from timestep._core.protocol import PERMIT_WORKFLOW
 
 from . import _common
 from ._agents import LIMITED_AGENT

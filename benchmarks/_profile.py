@@ -114,6 +114,7 @@ async def _direct_run() -> None:
     """The run as the workflow function awaited in this task (no ``start_workflow_async``
     task, no handle), with the request ``start_agent_run`` would build."""
     from dbos import SetWorkflowID
+
     from timestep.workflows import agent_run_workflow
 
     from ._agents import BENCH_AGENT

@@ -11,7 +11,7 @@ from agents.models.multi_provider import MultiProvider, MultiProviderMap
 from agents.models.openai_provider import OpenAIProvider
 from openai import AsyncOpenAI
 
-from timestep._settings import get_settings
+from timestep._core.process import get_settings
 
 from ._ollama import OllamaModelProvider
 
@@ -34,7 +34,7 @@ class MultiModelProviderMap(MultiProviderMap):
     """
 
     def __init__(self, mapping: Mapping[str, ModelProvider] | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
         if mapping:
             self.set_mapping(mapping)
 

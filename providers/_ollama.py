@@ -15,7 +15,7 @@ from agents.tool import Tool
 from openai import APIConnectionError, APITimeoutError, AsyncOpenAI
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-from timestep._settings import get_settings
+from timestep._core.process import get_settings
 
 from ._errors import ProviderUnavailableError
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 from agents import FunctionTool, function_tool
 
-from timestep._settings import get_settings
+from timestep._core.process import get_settings
 
 __all__ = ["make_web_search", "web_search"]
 
@@ -17,11 +18,13 @@ TOOL_NAME = "web_search"
 _FAILED = f"{TOOL_NAME} failed: "
 _DESCRIPTION_CHARS = 300
 _DEFAULT_TIMEOUT_SEC = 30.0
-_STATUS_HINTS = {
-    401: " The Firecrawl API key (FIRECRAWL_API_KEY) is missing or invalid.",
-    402: " The Firecrawl account is out of credits.",
-    429: " Firecrawl is rate limiting; search again later.",
-}
+_STATUS_HINTS: Mapping[int, str] = MappingProxyType(
+    {
+        401: " The Firecrawl API key (FIRECRAWL_API_KEY) is missing or invalid.",
+        402: " The Firecrawl account is out of credits.",
+        429: " Firecrawl is rate limiting; search again later.",
+    }
+)
 
 
 def make_web_search(

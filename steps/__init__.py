@@ -1,7 +1,17 @@
-"""Durable steps: model calls and tool calls checkpointed by DBOS inside an agent workflow."""
+"""Everything that runs as a DBOS step inside an agent workflow: model calls, tool calls,
+session reads and writes, and the durable copy of an agent graph that routes them there."""
 
 from ._agent import durable_agent
-from ._model import MODEL_STEP_PREFIX, DurableModel, DurableModelProvider
+from ._current_run import CurrentRun, current_run, reset_current_run, set_current_run
+from ._model import (
+    MODEL_STEP_PREFIX,
+    DurableModel,
+    DurableModelProvider,
+    PermitGate,
+    get_model_provider,
+    set_model_provider,
+)
+from ._session import TimestepSession
 from ._tools import (
     TOOL_STEP_PREFIX,
     durable_tool,
@@ -11,13 +21,21 @@ from ._tools import (
 )
 
 __all__ = [
-    "MODEL_STEP_PREFIX",
-    "TOOL_STEP_PREFIX",
+    "CurrentRun",
     "DurableModel",
     "DurableModelProvider",
+    "MODEL_STEP_PREFIX",
+    "PermitGate",
+    "TOOL_STEP_PREFIX",
+    "TimestepSession",
+    "current_run",
     "durable_agent",
     "durable_tool",
+    "get_model_provider",
     "get_tool_options",
+    "reset_current_run",
+    "set_current_run",
+    "set_model_provider",
     "set_tool_options",
     "tool_idempotency_key",
 ]

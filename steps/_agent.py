@@ -10,6 +10,8 @@ from agents import Agent, Handoff
 from agents.models.interface import Model
 from agents.tool import FunctionTool
 
+from timestep._core.process import process_state
+
 from ._model import DurableModel
 from ._tools import durable_tool
 
@@ -28,15 +30,12 @@ def durable_agent(agent: Agent[Any]) -> Agent[Any]:
     at once.
     """
     key = _fingerprint(agent)
-    cached = _clones.get(id(agent))
+    durable_agents = process_state().durable_agents
+    cached = durable_agents.get(id(agent))
     if cached is None or cached[0] != key:
         cached = (key, _durable(agent, {}), agent)
-        _clones[id(agent)] = cached
+        durable_agents[id(agent)] = cached
     return _own_copy(cached[1], {})
-
-
-# id(agent) -> (fingerprint, clone, the agent itself: holding it keeps its id from being reused)
-_clones: dict[int, tuple[tuple[int, ...], Agent[Any], Agent[Any]]] = {}
 
 
 def _fingerprint(agent: Agent[Any]) -> tuple[int, ...]:

@@ -7,8 +7,8 @@ response and the provider is not asked again. Outside a workflow the wrapper is 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from agents.exceptions import ModelBehaviorError
 from agents.items import ModelResponse, TResponseStreamEvent
@@ -17,21 +17,68 @@ from agents.models.interface import Model, ModelProvider
 # The SDK's own conversion, so streamed and unstreamed runs count usage identically.
 from agents.models.openai_responses import _usage_from_response
 from dbos import DBOS, StepOptions
-from openai.types.responses import ResponseCompletedEvent, ResponseOutputItemDoneEvent
+from openai.types.responses import (
+    ResponseCompletedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputItemDoneEvent,
+)
 
-from timestep._limits import provider_limit, provider_prefix, run_with_permit
-from timestep._run_context import STREAM_KEY, current_run
+from timestep._core.limits import ProviderLimit, provider_prefix
+from timestep._core.process import process_state
+from timestep._core.protocol import STREAM_KEY
+from timestep.providers import MultiModelProvider
 
-__all__ = ["DurableModel", "DurableModelProvider", "MODEL_STEP_PREFIX"]
+from ._current_run import current_run
+
+__all__ = [
+    "DurableModel",
+    "DurableModelProvider",
+    "MODEL_STEP_PREFIX",
+    "PermitGate",
+    "get_model_provider",
+    "set_model_provider",
+]
 
 MODEL_STEP_PREFIX = "model:"
+
+
+class PermitGate(Protocol):
+    """Runs a model call as its step behind a limited provider's permits
+    (``workflows._provider_permit.run_with_permit``: permits are workflows of their own)."""
+
+    def __call__(
+        self,
+        limit: ProviderLimit,
+        options: StepOptions,
+        call: Callable[..., Awaitable[Any]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Awaitable[Any]: ...
+
+
+def set_model_provider(provider: ModelProvider | None) -> None:
+    """The provider durable runs get their models from (default: ``MultiModelProvider()``).
+    Set it at import time, like agents: a recovered run uses the process's provider."""
+    process_state().model_provider = provider
+
+
+def get_model_provider() -> ModelProvider:
+    """The process's model provider (a ``MultiModelProvider`` unless one was set)."""
+    process = process_state()
+    with process.lock:
+        if process.model_provider is None:
+            process.model_provider = MultiModelProvider()
+        return process.model_provider
 
 
 class DurableModel(Model):
     """A ``Model`` whose calls are DBOS steps named ``model:<model name>``."""
 
-    def __init__(self, inner: Model, model_name: str | None = None) -> None:
+    def __init__(
+        self, inner: Model, model_name: str | None = None, *, permits: PermitGate | None = None
+    ) -> None:
         self.inner = inner
+        self.permits = permits
         self.model_name = model_name or getattr(inner, "model", None) or type(inner).__name__
         self._step_options: StepOptions = {"name": f"{MODEL_STEP_PREFIX}{self.model_name}"}
         # Only a model the provider routed by name has a provider prefix to rate-limit.
@@ -39,10 +86,14 @@ class DurableModel(Model):
 
     async def _step(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``call`` as this model's step, behind its provider's queue if it has a limit."""
-        limit = provider_limit(self.provider_prefix) if self.provider_prefix else None
-        if limit is None:
+        limit = (
+            process_state().limits.provider_limit(self.provider_prefix)
+            if self.provider_prefix
+            else None
+        )
+        if limit is None or self.permits is None:
             return await DBOS.run_step_async(self._step_options, call, *args, **kwargs)
-        return await run_with_permit(limit, self._step_options, call, *args, **kwargs)
+        return await self.permits(limit, self._step_options, call, *args, **kwargs)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         if DBOS.workflow_id is None:
@@ -108,7 +159,7 @@ class DurableModel(Model):
 
 def _reserve_tool_steps(run: Any, response: ModelResponse) -> None:
     call_ids = [
-        item.call_id for item in response.output if getattr(item, "type", None) == "function_call"
+        item.call_id for item in response.output if isinstance(item, ResponseFunctionToolCall)
     ]
     if len(call_ids) < 2:
         return  # a single call needs no ordering; it simply takes the next step id
@@ -116,16 +167,18 @@ def _reserve_tool_steps(run: Any, response: ModelResponse) -> None:
 
 
 class DurableModelProvider(ModelProvider):
-    """Wraps another provider so every model it returns is a ``DurableModel``."""
+    """Wraps another provider so every model it returns is a ``DurableModel``; ``permits``
+    enforces the limits of the providers that have one."""
 
-    def __init__(self, inner: ModelProvider) -> None:
+    def __init__(self, inner: ModelProvider, *, permits: PermitGate | None = None) -> None:
         self.inner = inner
+        self.permits = permits
 
     def get_model(self, model_name: str | None) -> Model:
         model = self.inner.get_model(model_name)
         if isinstance(model, DurableModel):
             return model
-        return DurableModel(model, model_name)
+        return DurableModel(model, model_name, permits=self.permits)
 
     async def aclose(self) -> None:
         closer = getattr(self.inner, "aclose", None)

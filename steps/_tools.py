@@ -10,20 +10,22 @@ for making external side effects exactly-once.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from typing import Any
 
 from agents.tool import FunctionTool, _FailureHandlingFunctionToolInvoker
 from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions
 
-from timestep._run_context import STREAM_KEY, current_run
+from timestep._core.process import process_state
+from timestep._core.protocol import STREAM_KEY
+
+from ._current_run import current_run
 
 __all__ = [
     "TOOL_STEP_PREFIX",
     "durable_tool",
-    "set_tool_options",
     "get_tool_options",
+    "set_tool_options",
     "tool_idempotency_key",
 ]
 
@@ -34,9 +36,6 @@ _SDK_ATTRS = (
     "__agents_function_tool_wrapped_callable__",
     "__agents_sync_function_tool__",
 )
-
-_options: dict[str, StepOptions] = {}
-_options_lock = threading.Lock()
 
 
 def set_tool_options(
@@ -67,12 +66,14 @@ def set_tool_options(
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         options["timeout_seconds"] = timeout_seconds
-    with _options_lock:
-        _options[name] = options
+    process = process_state()
+    with process.lock:
+        process.tool_options[name] = options
 
 
 def get_tool_options(name: str) -> StepOptions:
-    return dict(_options.get(name, {}))  # type: ignore[return-value]
+    """The step options ``set_tool_options`` gave the tool named ``name`` (a copy)."""
+    return StepOptions(**process_state().tool_options.get(name, {}))
 
 
 def tool_idempotency_key() -> str:
@@ -118,7 +119,7 @@ class _StepInvocation:
     async def __call__(self, ctx: ToolContext[Any], tool_input: str) -> Any:
         if DBOS.workflow_id is None:
             return await self._invoke(ctx, tool_input)
-        options: StepOptions = {"name": self._step_name, **_options.get(self._tool_name, {})}
+        options: StepOptions = {"name": self._step_name, **get_tool_options(self._tool_name)}
         run = current_run()
         reservation = run.reservations.pop(ctx.tool_call_id, None) if run else None
         body = self._invoke_streaming if run is not None and run.stream else self._invoke

@@ -38,10 +38,10 @@ def postgres_url() -> Iterator[str]:
         try:
             yield url
         finally:
-            from timestep._runtime import reset_runtime
+            from timestep._core.runtime import reset_process
 
             with contextlib.suppress(Exception):  # the database goes away regardless
-                reset_runtime()
+                reset_process()
 
 
 @pytest.fixture(scope="session")
@@ -59,19 +59,19 @@ def database_url(request: pytest.FixtureRequest) -> str:
 def durable(database_url: str) -> Iterator[str]:
     """A fresh DBOS, configured and launched on ``database_url``; destroyed afterwards."""
     from timestep import configure_dbos, ensure_dbos_launched
-    from timestep._runtime import reset_runtime
-    from timestep._settings import get_settings
+    from timestep._core.process import process_state
+    from timestep._core.runtime import reset_process
 
-    reset_runtime(destroy=False)
-    get_settings.cache_clear()
+    if process_state().runtime is not None:  # a test before this one left DBOS configured
+        reset_process(destroy=False)
+    process_state().reload_settings()  # the environment as this test set it
     configure_dbos(database_url)
     ensure_dbos_launched()
     try:
         yield database_url
     finally:
         _cancel_unfinished_workflows()
-        reset_runtime()
-        get_settings.cache_clear()
+        reset_process()
 
 
 def _cancel_unfinished_workflows() -> None:
@@ -79,7 +79,7 @@ def _cancel_unfinished_workflows() -> None:
     queued run) would otherwise be recovered by every later launch and run among its tests."""
     from dbos import DBOS
 
-    from timestep._runtime import is_dbos_launched
+    from timestep._core.runtime import is_dbos_launched
 
     if not is_dbos_launched():
         return

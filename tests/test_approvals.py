@@ -21,7 +21,7 @@ from timestep import (
     run_agent,
     start_agent_run,
 )
-from timestep._runtime import reset_runtime
+from timestep._core.runtime import reset_process, tables_engine
 from timestep.errors import ApprovalError, ApprovalTimeoutError
 from timestep.testing import function_call, text
 
@@ -142,7 +142,7 @@ async def test_approval_from_a_separate_process_through_dbos_client(fake_model, 
         "import asyncio, timestep\n"
         f"timestep.configure_dbos({durable!r})\n"
         f"asyncio.run(timestep.approve({handle.workflow_id!r}, 'call_f6', by='cli'))\n"
-        "assert not timestep._runtime.is_dbos_launched()\n"
+        "assert not timestep._core.runtime.is_dbos_launched()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert (await handle.result()).final_output == "Refunded F6."
@@ -184,7 +184,7 @@ def test_approval_survives_sigkill_of_the_waiting_worker(database_url: str, tmp_
 
     # Only worker processes may run this run: DBOS lets any live process on the database take
     # over a dead worker's runs, and this module's fixture launched DBOS here too.
-    reset_runtime()
+    reset_process()
     workflow_id = f"approval-crash-{uuid.uuid4().hex[:8]}"
     script = [function_call("refund", {"order_id": "H8"}, call_id="call_h8"), text("H8 refunded.")]
     with FakeModelServer(responder=conversation_script(script)) as server:
@@ -220,20 +220,19 @@ async def test_waiting_snapshot_is_stored_for_both_sdks_without_secrets(fake_mod
 
     import sqlalchemy as sa
 
-    from timestep._runtime import current_database
-    from timestep._settings import get_settings
-    from timestep._storage import get_engine, run_states_table
+    from timestep._core.process import process_state
+    from timestep._core.tables import run_states_table
 
     secret = "sk-approval-snapshot-secret-123"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
-    get_settings.cache_clear()
+    process_state().reload_settings()
     fake_model.add_turns(
         function_call("refund", {"order_id": secret}, call_id="call_s"), text("Not refunded.")
     )
     handle = await start_agent_run(_agent(), "refund it", wait_for_approvals=True)
     await _pending(handle.workflow_id)
 
-    engine = await get_engine(current_database().url)
+    engine = await tables_engine()
     async with engine.connect() as conn:
         row = (
             await conn.execute(
@@ -244,7 +243,7 @@ async def test_waiting_snapshot_is_stored_for_both_sdks_without_secrets(fake_mod
         ).one()
     await reject(handle.workflow_id, "call_s", "no")
     assert (await handle.result()).final_output == "Not refunded."
-    get_settings.cache_clear()
+    process_state().reload_settings()
     assert row.state_type == "interrupted"
     assert secret not in row.payload and secret not in row.payload_typescript
     assert json.loads(row.payload_typescript)["$schemaVersion"] == "1.22"

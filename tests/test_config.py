@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import timestep
-from timestep._database import resolve_database
-from timestep._runtime import current_database, reset_runtime
-from timestep._settings import Settings, get_settings
+from timestep._core.database import resolve_database
+from timestep._core.process import process_state
+from timestep._core.runtime import current_database, reset_process
+from timestep._core.settings import Settings
 from timestep.errors import ConfigurationError, DatabaseUnreachableError
 
 
@@ -22,9 +23,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     for name in ("PG_CONNECTION_URI", "TIMESTEP_DATABASE_URL", "DBOS_SYSTEM_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray dbos-config.yaml; SQLite lands here
-    get_settings.cache_clear()
+    process_state().reload_settings()
     yield
-    get_settings.cache_clear()
+    process_state().reload_settings()
 
 
 def _free_port() -> int:
@@ -135,19 +136,19 @@ def test_invalid_url_names_the_setting():
 
 def test_invalid_settings_say_which_and_why(monkeypatch):
     monkeypatch.setenv("TIMESTEP_APP_NAME", "Bad Name!")
-    reset_runtime(destroy=False)
+    reset_process(destroy=False)
     with pytest.raises(ConfigurationError) as info:
         timestep.configure_dbos("sqlite:///x.sqlite")
     assert "app_name" in str(info.value)
     monkeypatch.setenv("TIMESTEP_APP_NAME", "ok")
     monkeypatch.setenv("PG_CONNECTION_URI", "not-a-url")
-    get_settings.cache_clear()
+    process_state().reload_settings()
     with pytest.raises(ConfigurationError, match="PG_CONNECTION_URI"):
         timestep.configure_dbos()
 
 
 def test_configure_is_idempotent_and_launch_works_inside_a_loop(database_url: str):
-    reset_runtime(destroy=False)
+    reset_process(destroy=False)
     try:
         first = timestep.configure_dbos(database_url, application_version="v-test")
         second = timestep.configure_dbos("sqlite:///ignored.sqlite")
@@ -155,7 +156,7 @@ def test_configure_is_idempotent_and_launch_works_inside_a_loop(database_url: st
         assert first["application_version"] == "v-test"
         # Launch on the default version: a launch registers its version in the shared test
         # database, and DBOS hands unversioned queued work (schedule fires) to the newest one.
-        reset_runtime()
+        reset_process()
         timestep.configure_dbos(database_url)
 
         async def launch_twice() -> None:
@@ -167,7 +168,7 @@ def test_configure_is_idempotent_and_launch_works_inside_a_loop(database_url: st
         if database_url.startswith("sqlite"):
             assert first["notification_listener_polling_interval_sec"] <= 0.1
     finally:
-        reset_runtime()
+        reset_process()
 
 
 def test_subpackages_import_in_a_fresh_interpreter():

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 from dbos import DBOSClient
 
-from timestep._database import sync_engine_for
-from timestep._run_context import STREAM_KEY
-from timestep._storage import session_items_table
+from timestep._core.database import sync_engine_for
+from timestep._core.protocol import STREAM_KEY
+from timestep._core.tables import session_items_table
 from timestep.testing import (
     FakeModelServer,
     WorkerProcess,

@@ -12,8 +12,9 @@ from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 from dbos import DBOS
 
 import timestep
-import timestep._runtime
+import timestep._core.runtime
 from timestep import Session, run_agent, run_agent_workflow
+from timestep._core.runtime import tables_engine
 from timestep.errors import AgentNotRegisteredError
 from timestep.testing import error, function_call, function_calls, text
 
@@ -206,12 +207,12 @@ async def test_tool_idempotency_key_is_workflow_and_step(fake_model):
 async def test_usage_is_recorded_per_model_step(fake_model, durable):
     import sqlalchemy as sa
 
-    from timestep._storage import get_engine, usage_table
+    from timestep._core.tables import usage_table
 
     fake_model.add_turns(function_call("lookup", {"item": "kiwi"}), text("Kiwi."))
     result = await run_agent(_agent(model="gpt-4.1-mini"), "kiwi", Session("usage-session"))
     assert await timestep.flush_records()  # rows are written in the background
-    engine = await get_engine(timestep._runtime.current_database().url)
+    engine = await tables_engine()
     async with engine.connect() as conn:
         rows = (
             (
@@ -229,9 +230,8 @@ async def test_usage_is_recorded_per_model_step(fake_model, durable):
 
 
 async def test_cost_per_run_agent_and_session(fake_model, durable):
-    from timestep.providers import cost_of
-
     from timestep import get_usage
+    from timestep.providers import cost_of
 
     session_id = f"cost-session-{uuid.uuid4().hex[:8]}"
     agent = _agent(model="gpt-4.1-mini").clone(name=f"cost-agent-{uuid.uuid4().hex[:8]}")

@@ -15,9 +15,10 @@ from agents import Agent
 from dbos import DBOS
 
 import timestep
-from timestep import _limits
-from timestep._runtime import current_database
-from timestep._storage import get_engine, rate_slots_table
+from timestep._core.process import process_state
+from timestep._core.protocol import PERMIT_WORKFLOW
+from timestep._core.runtime import apply_declared_queues, tables_engine
+from timestep._core.tables import rate_slots_table
 from timestep.errors import ConfigurationError
 from timestep.testing import text
 
@@ -27,8 +28,7 @@ pytestmark = pytest.mark.usefixtures("durable")
 @pytest.fixture(autouse=True)
 def _no_limits():
     yield
-    _limits._limits.clear()
-    _limits._queues.clear()
+    process_state().limits.clear()
 
 
 def _agent(name: str = "limited", model: str = "gpt-4.1") -> Agent:
@@ -38,7 +38,7 @@ def _agent(name: str = "limited", model: str = "gpt-4.1") -> Agent:
 async def _permits(*runs) -> list:
     """The permit workflows the given runs took (the database outlives single tests)."""
     ids = {run.workflow_id for run in runs}
-    permits = await DBOS.list_workflows_async(name=_limits.PERMIT_WORKFLOW)
+    permits = await DBOS.list_workflows_async(name=PERMIT_WORKFLOW)
     return [p for p in permits if p.parent_workflow_id in ids]
 
 
@@ -99,7 +99,7 @@ async def test_rate_slots_are_handed_on_through_a_few_recent_rows(fake_model):
     prefix = f"slots{uuid.uuid4().hex[:8]}"
     limit = timestep.limit_provider(prefix, requests=1, per_seconds=2.0)
     fake_model.set_default(text("ok"))
-    engine = await get_engine(current_database().url)
+    engine = await tables_engine()
     an_hour_ago = time.time() - 3600
     async with engine.begin() as conn:  # as a permit of an hour ago left it
         await conn.execute(
@@ -139,10 +139,10 @@ def test_two_worker_processes_share_one_rate_limit(database_url, tmp_path):
     to 5 per 2 s never put more than 5 requests into any 2 s window at the fake."""
     from dbos import DBOSClient
 
-    from timestep._runtime import reset_runtime
+    from timestep._core.runtime import reset_process
     from timestep.testing import FakeModelServer, WorkerProcess
 
-    reset_runtime()  # only the workers take permits here
+    reset_process()  # only the workers take permits here
     prefix = f"shared{uuid.uuid4().hex[:8]}"
     go = tmp_path / "go"
     script = Path(__file__).parent / "workers" / "limit_worker.py"
@@ -164,7 +164,7 @@ def test_two_worker_processes_share_one_rate_limit(database_url, tmp_path):
 
     client = DBOSClient(system_database_url=database_url)
     try:  # permits still cooling down when the workers stopped
-        for permit in client.list_workflows(name=_limits.PERMIT_WORKFLOW, status="PENDING"):
+        for permit in client.list_workflows(name=PERMIT_WORKFLOW, status="PENDING"):
             client.cancel_workflow(permit.workflow_id)
     finally:
         client.destroy()
@@ -241,21 +241,19 @@ def test_bad_limits_are_clear_errors():
 
 
 def test_limits_from_settings(monkeypatch):
-    from timestep._settings import get_settings
-
     monkeypatch.setenv(
         "TIMESTEP_PROVIDER_LIMITS", '{"ollama": {"requests": 30, "per_seconds": 60}}'
     )
-    get_settings.cache_clear()
+    process_state().reload_settings()
     try:
-        _limits.apply_declared_queues()
-        limit = _limits.provider_limit("ollama")
+        apply_declared_queues()
+        limit = process_state().limits.provider_limit("ollama")
         assert limit is not None and (limit.requests, limit.per_seconds) == (30, 60)
         assert DBOS.retrieve_queue(limit.queue_name) is not None
 
         monkeypatch.setenv("TIMESTEP_PROVIDER_LIMITS", '{"openai": {"rpm": 30}}')
-        get_settings.cache_clear()
+        process_state().reload_settings()
         with pytest.raises(ConfigurationError, match="unknown option"):
-            _limits.apply_declared_queues()
+            apply_declared_queues()
     finally:
-        get_settings.cache_clear()
+        process_state().reload_settings()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from agents import Usage
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
+
 from timestep.providers import (
     DEFAULT_PRICES,
     ModelPrice,

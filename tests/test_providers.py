@@ -20,6 +20,9 @@ from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.models.openai_responses import OpenAIResponsesModel
 from openai import OpenAIError
 from pydantic import BaseModel
+
+from timestep._core.process import process_state
+from timestep.errors import TimestepError
 from timestep.providers import (
     ModelRoute,
     MultiModelProvider,
@@ -28,9 +31,6 @@ from timestep.providers import (
     ProviderUnavailableError,
     web_search,
 )
-
-from timestep._settings import get_settings
-from timestep.errors import TimestepError
 from timestep.testing import FakeFirecrawlServer, FakeModelServer, Turn, function_call
 from timestep.testing import text as fake_text
 
@@ -59,12 +59,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
                 monkeypatch.delenv(key, raising=False)
             else:
                 monkeypatch.setenv(key, value)
-        get_settings.cache_clear()
+        process_state().reload_settings()
 
     configure(**dict.fromkeys(PROVIDER_ENV))
     configure(OPENAI_API_KEY="sk-test", TIMESTEP_MODEL_MAX_RETRIES="0")
     yield configure
-    get_settings.cache_clear()
+    process_state().reload_settings()
 
 
 class RecordingProvider(ModelProvider):

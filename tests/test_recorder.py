@@ -13,14 +13,9 @@ import sqlalchemy as sa
 from agents import Agent, function_tool
 
 import timestep
-from timestep._database import sync_engine_for
-from timestep._recorder import get_recorder, start_reconciliation
-from timestep._storage import (
-    get_sync_engine,
-    recorder_marks_table,
-    tool_calls_table,
-    usage_table,
-)
+from timestep._core.database import sync_engine_for
+from timestep._core.process import process_state
+from timestep._core.tables import recorder_marks_table, tool_calls_table, usage_table
 from timestep.testing import (
     FakeModelServer,
     WorkerProcess,
@@ -104,14 +99,14 @@ def lookup(item: str) -> str:
 
 async def test_runs_finishing_together_share_one_transaction(fake_model, durable):
     assert await timestep.flush_records()  # the launch's reconciliation
-    recorder = get_recorder()
+    recorder = process_state().recorder
     recorder.flush_interval = 2.0
     commits = []
 
     def on_commit(connection: sa.Connection) -> None:
         commits.append(connection)
 
-    engine = get_sync_engine(durable)
+    engine = process_state().engines.sync(durable)
     sa.event.listen(engine, "commit", on_commit)
     try:
         fake_model.add_turns(*(text(f"answer {i}") for i in range(8)))
@@ -129,7 +124,7 @@ async def test_runs_finishing_together_share_one_transaction(fake_model, durable
 
 async def test_reconciliation_writes_what_the_recorder_lost(fake_model, durable):
     assert await timestep.flush_records()  # the launch's reconciliation
-    recorder = get_recorder()
+    recorder = process_state().recorder
     recorder.flush_interval = 3600
     try:
         fake_model.add_turns(function_call("lookup", {"item": "fig"}), text("Fig."))
@@ -140,7 +135,7 @@ async def test_reconciliation_writes_what_the_recorder_lost(fake_model, durable)
         recorder.flush_interval = 0.05
     assert _rows(durable, result.workflow_id) == ([], [])
 
-    await asyncio.to_thread(start_reconciliation, durable, 0)
+    await asyncio.to_thread(process_state().recorder.start_reconciliation, durable, 0)
     assert await timestep.flush_records()
     usage, tools = _rows(durable, result.workflow_id)
     assert [index for index, _, _ in usage] == [0, 1]
@@ -151,7 +146,7 @@ async def test_each_commit_moves_the_executors_mark(fake_model, durable):
     from dbos import DBOS
 
     def mark() -> int | None:
-        with get_sync_engine(durable).connect() as conn:
+        with process_state().engines.sync(durable).connect() as conn:
             t = recorder_marks_table
             return conn.execute(
                 sa.select(t.c.recorded_through_ms).where(t.c.executor_id == DBOS.executor_id)

@@ -22,8 +22,8 @@ from agents import Agent, RunConfig, Runner
 from interop import APPROVAL_TURN, RESUMED_CALLS, TOOL_TURN, agents, calls_and_outputs, deleted
 
 from timestep import RunStateStore, Session, run_agent
-from timestep._runtime import current_database
-from timestep._storage import get_engine, run_states_table, utcnow
+from timestep._core.runtime import tables_engine
+from timestep._core.tables import run_states_table, utcnow
 from timestep.runstate import (
     EXTENSION_KEY,
     TYPESCRIPT_SCHEMA_VERSION,
@@ -147,7 +147,7 @@ async def test_python_decision_is_honoured_by_node(
 
 async def _save_typescript_row(agent: Agent[Any], session_id: str, payload: dict[str, Any]) -> None:
     """What a Node process sharing the database does: a row of format ``typescript``."""
-    engine = await get_engine(current_database().url)
+    engine = await tables_engine()
     async with engine.begin() as conn:
         await conn.execute(
             sa.insert(run_states_table),

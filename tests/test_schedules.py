@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from agents import Agent
 from dbos import DBOS
-from timestep.workflows import SCHEDULED_RUN_WORKFLOW
 
 import timestep
 from timestep import Session
+from timestep._core.protocol import SCHEDULED_RUN_WORKFLOW
 from timestep.errors import ScheduleError
 from timestep.testing import text
 
@@ -25,12 +25,13 @@ YEARLY = "0 0 0 1 1 *"
 @pytest.fixture
 def scheduled(monkeypatch, database_url):
     """A DBOS whose scheduler picks up new schedules within a fraction of a second."""
-    from timestep._runtime import reset_runtime
-    from timestep._settings import get_settings
+    from timestep._core.process import process_state
+    from timestep._core.runtime import reset_process
 
     monkeypatch.setenv("TIMESTEP_SCHEDULER_POLLING_INTERVAL_SEC", "0.2")
-    reset_runtime(destroy=False)
-    get_settings.cache_clear()
+    if process_state().runtime is not None:
+        reset_process(destroy=False)
+    process_state().reload_settings()
     timestep.configure_dbos(database_url)
     timestep.ensure_dbos_launched()
     yield database_url
@@ -38,8 +39,7 @@ def scheduled(monkeypatch, database_url):
         timestep.delete_schedule(info.name)
     for workflow in DBOS.list_workflows(status=["PENDING", "ENQUEUED"]):
         DBOS.cancel_workflow(workflow.workflow_id)  # no fire outlives its test
-    reset_runtime()
-    get_settings.cache_clear()
+    reset_process()
 
 
 def _agent() -> Agent:
@@ -146,11 +146,11 @@ def test_two_workers_run_each_fire_once_even_across_a_sigkill(database_url, tmp_
 
     from dbos import DBOSClient
 
-    from timestep._runtime import reset_runtime
+    from timestep._core.runtime import reset_process
     from timestep.testing import FakeModelServer, WorkerProcess, conversation_script
     from timestep.testing import function_call as call
 
-    reset_runtime()  # only the workers run fires here
+    reset_process()  # only the workers run fires here
     name = f"two-workers-{time.time_ns()}"
     script = Path(__file__).parent / "workers" / "schedule_worker.py"
     log = tmp_path / "fires.log"

@@ -312,6 +312,7 @@ async def test_post_run_then_get_its_result(client: httpx.AsyncClient, fake_mode
     assert run["usage"]["requests"] == 1
     assert run["error"] is None
     listed = (await client.get("/runs", params={"status": "SUCCESS", "limit": 100})).json()
+    assert isinstance(listed, list), listed
     assert workflow_id in [r["workflow_id"] for r in listed]
 
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from agents import Agent, function_tool
 
 from timestep import RunStateStore, run_agent
-from timestep._runtime import current_database
-from timestep._storage import get_engine, run_states_table
+from timestep._core.runtime import tables_engine
+from timestep._core.tables import run_states_table
 from timestep.errors import (
     MalformedStateError,
     StateAgentMismatchError,
@@ -42,7 +42,7 @@ async def _interrupted_state(fake_model, agent: Agent):
 
 
 async def _row_count(session_id: str) -> int:
-    engine = await get_engine(current_database().url)
+    engine = await tables_engine()
     async with engine.connect() as conn:
         query = sa.select(sa.func.count()).where(run_states_table.c.session_id == session_id)
         return (await conn.execute(query)).scalar_one()
@@ -135,16 +135,16 @@ async def test_payload_size_is_bounded(fake_model):
 
 
 async def test_configured_secrets_are_never_stored(fake_model, monkeypatch):
-    from timestep._settings import get_settings
+    from timestep._core.process import process_state
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-very-secret-key-123")
-    get_settings.cache_clear()
+    process_state().reload_settings()
     agent = _agent()
     fake_model.add_turns(function_call("delete_file", {"path": "sk-test-very-secret-key-123"}))
     state = (await run_agent(agent, "delete it")).to_state()
     store = RunStateStore(agent, "secret-session")
     await store.save(state)
-    engine = await get_engine(current_database().url)
+    engine = await tables_engine()
     async with engine.connect() as conn:
         payload = (
             await conn.execute(

@@ -27,8 +27,9 @@ import sqlalchemy as sa
 from interop import APPROVAL_TURN, RESUMED_CALLS, TOOL_TURN, agents, calls_and_outputs, deleted
 
 from timestep import RunStateStore, Session, run_agent
-from timestep._settings import get_settings
-from timestep._storage import SCHEMA_VERSION, get_engine, run_states_table, utcnow
+from timestep._core.database import Engines
+from timestep._core.process import process_state
+from timestep._core.tables import SCHEMA_VERSION, run_states_table, utcnow
 from timestep.errors import (
     MalformedStateError,
     StateAgentMismatchError,
@@ -137,7 +138,9 @@ async def test_typescript_interrupted_run_finished_by_python(
     agent = agents()
     session = Session(f"ts-to-py-{uuid.uuid4().hex[:8]}")
     session_id = await session._get_session_id()
-    await get_engine(durable)  # the tables exist before Node writes (Python migrates them)
+    await process_state().engines.get(
+        durable
+    )  # the tables exist before Node writes (Python migrates them)
     fake_model.add_turns(TOOL_TURN, APPROVAL_TURN)
     out = _crosslang("start", fake_model.base_url, durable, session_id, "do things", stream=stream)
     assert (out["streamedEvents"] or 0) > 0 if stream else out["streamedEvents"] is None
@@ -166,7 +169,7 @@ async def test_typescript_interrupted_run_finished_by_python(
 
 
 async def _row(url: str, state_id: str) -> Any:
-    engine = await get_engine(url)
+    engine = await process_state().engines.get(url)
     async with engine.connect() as conn:
         query = sa.select(run_states_table).where(run_states_table.c.state_id == state_id)
         return (await conn.execute(query)).mappings().one()
@@ -193,12 +196,12 @@ async def test_python_save_stores_the_typescript_form(database_url: str):
 
 
 async def test_failed_export_never_fails_the_save(database_url: str, monkeypatch, caplog):
-    import timestep.runstate
+    from timestep._core import state_rows
 
     def broken(_: Any) -> str:
         raise ValueError("converter bug")
 
-    monkeypatch.setattr(timestep.runstate, "to_typescript", broken)
+    monkeypatch.setattr(state_rows, "to_typescript", broken)
     store = RunStateStore(agents(), f"s-{uuid.uuid4().hex}", database_url=database_url)
     state_id = await store.save((RUNSTATE_FIXTURES / "python_interrupted.json").read_text())
     assert (await _row(database_url, state_id))["payload_typescript"] is None
@@ -209,14 +212,14 @@ async def test_failed_export_never_fails_the_save(database_url: str, monkeypatch
 async def test_exported_form_holds_no_secrets(database_url: str, monkeypatch):
     secret = "sk-timestep-test-0123456789"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
-    get_settings.cache_clear()
+    process_state().reload_settings()
     try:
         data = json.loads((RUNSTATE_FIXTURES / "python_interrupted.json").read_text())
         data["original_input"] = f"my key is {secret}"
         store = RunStateStore(agents(), f"s-{uuid.uuid4().hex}", database_url=database_url)
         row = await _row(database_url, await store.save(json.dumps(data)))
     finally:
-        get_settings.cache_clear()
+        process_state().reload_settings()
     assert secret not in row["payload"] and secret not in row["payload_typescript"]
     assert "my key is [redacted]" in row["payload_typescript"]
 
@@ -237,7 +240,7 @@ _STORE_RULES = json.loads((TS_FIXTURES / "store_rules.json").read_text())["cases
 async def test_store_rules_hold_in_python(database_url: str, monkeypatch, rule: dict[str, Any]):
     for name, value in rule.get("env", {}).items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    process_state().reload_settings()
     try:
         if "payload" in rule:
             payload = rule["payload"]
@@ -258,7 +261,7 @@ async def test_store_rules_hold_in_python(database_url: str, monkeypatch, rule: 
             return
         row = await _row(database_url, await store.save(payload, **kwargs))
     finally:
-        get_settings.cache_clear()
+        process_state().reload_settings()
     assert row["state_type"] == rule["stateType"]
     assert row["format"] == "typescript"
     assert row["payload_typescript"] is None
@@ -333,10 +336,9 @@ def test_typescript_package_suite(postgres_url: str):
 
 
 async def _migrate(url: str) -> None:
-    from timestep._storage import reset_engines
-
-    await get_engine(url)
-    reset_engines()
+    engines = Engines()
+    await engines.get(url)
+    engines.dispose()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
@@ -345,8 +347,8 @@ def test_migrations_upgrade_a_schema_1_database(database_url: str, tmp_path):
     there, the recorder's marks table (3) and the rate limits' slots table (4)."""
     from sqlalchemy.engine import make_url
 
-    from timestep._database import sync_engine_for
-    from timestep._storage import _migrate_once, _migrated, metadata, schema_version_table
+    from timestep._core.database import sync_engine_for
+    from timestep._core.tables import metadata, schema_version_table
 
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'old.sqlite'}"
@@ -367,8 +369,7 @@ def test_migrations_upgrade_a_schema_1_database(database_url: str, tmp_path):
         if schema:
             url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
             url = url.render_as_string(hide_password=False)
-        _migrated.discard(url)
-        _migrate_once(url)
+        Engines().sync(url).dispose()  # a fresh cache migrates on first use
         check = sync_engine_for(url)
         try:
             with check.connect() as conn:

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from agents import FunctionTool, set_tracing_disabled
 from agents.tool_context import ToolContext
-from timestep.providers import make_web_search, web_search
 
-from timestep._settings import get_settings
+from timestep._core.process import process_state
+from timestep.providers import make_web_search, web_search
 from timestep.testing._fake_firecrawl import FakeFirecrawlServer
 
 set_tracing_disabled(True)
@@ -36,11 +36,11 @@ def firecrawl_env(
         monkeypatch.setenv("FIRECRAWL_API_URL", firecrawl.base_url)
         if api_key is not None:
             monkeypatch.setenv("FIRECRAWL_API_KEY", api_key)
-        get_settings.cache_clear()
+        process_state().reload_settings()
 
     configure()
     yield configure
-    get_settings.cache_clear()
+    process_state().reload_settings()
 
 
 async def invoke(tool: FunctionTool, query: str) -> str:

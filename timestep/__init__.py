@@ -5,7 +5,8 @@
 >>> result = await run_agent(Agent(name="Assistant"), "Hello", Session())  # doctest: +SKIP
 """
 
-from ._approvals import (
+from ._client.agents import register_agent
+from ._client.approvals import (
     ApprovalDecision,
     approve,
     decide,
@@ -13,11 +14,9 @@ from ._approvals import (
     list_pending_approvals,
     reject,
 )
-from ._limits import ProviderLimit, declare_queue, limit_provider
-from ._recorder import flush_records
-from ._registry import register_agent
-from ._results import AgentRunResult, StreamingAgentRun, stream_run_events
-from ._run import (
+from ._client.limits import ProviderLimit, declare_queue, limit_provider
+from ._client.results import AgentRunResult, StreamingAgentRun
+from ._client.runs import (
     AgentRunHandle,
     RunInfo,
     get_run,
@@ -26,8 +25,7 @@ from ._run import (
     run_agent_workflow,
     start_agent_run,
 )
-from ._runtime import configure_dbos, ensure_dbos_launched
-from ._schedules import (
+from ._client.schedules import (
     ScheduleInfo,
     backfill_schedule,
     delete_schedule,
@@ -38,9 +36,10 @@ from ._schedules import (
     schedule_agent,
     trigger_schedule,
 )
-from ._sessions import TimestepSession
-from ._store import RunStateStore, StoredState
-from ._usage import UsageSummary, get_usage
+from ._client.store import RunStateStore, StoredState
+from ._client.streams import stream_run_events
+from ._client.usage import UsageSummary, get_usage
+from ._core.runtime import configure_dbos, ensure_dbos_launched, flush_records
 from .errors import (
     AgentNotRegisteredError,
     ApprovalError,
@@ -66,8 +65,7 @@ from .providers import (
     set_price,
     web_search,
 )
-from .steps import set_tool_options, tool_idempotency_key
-from .workflows import set_model_provider
+from .steps import TimestepSession, set_model_provider, set_tool_options, tool_idempotency_key
 
 Session = TimestepSession
 """The seeds' ``Session()``: conversation memory stored in Timestep's database."""
@@ -101,8 +99,8 @@ __all__ = [
     "StreamingAgentRun",
     "TimestepError",
     "TimestepSession",
-    "UsageSummary",
     "UnsupportedSchemaVersionError",
+    "UsageSummary",
     "approve",
     "backfill_schedule",
     "configure_dbos",
@@ -114,9 +112,9 @@ __all__ = [
     "flush_records",
     "get_pending_approvals",
     "get_run",
-    "get_usage",
     "get_run_result",
     "get_schedule",
+    "get_usage",
     "limit_provider",
     "list_pending_approvals",
     "list_schedules",

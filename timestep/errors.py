@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "TimestepError",
-    "ConfigurationError",
-    "DatabaseUnreachableError",
     "AgentNotRegisteredError",
-    "RunNotFoundError",
-    "StateError",
-    "MalformedStateError",
-    "StateAgentMismatchError",
-    "UnsupportedSchemaVersionError",
-    "StateTooLargeError",
-    "StateNotFoundError",
     "ApprovalError",
     "ApprovalTimeoutError",
+    "ConfigurationError",
+    "DatabaseUnreachableError",
+    "MalformedStateError",
+    "RunNotFoundError",
     "ScheduleError",
+    "StateAgentMismatchError",
+    "StateError",
+    "StateNotFoundError",
+    "StateTooLargeError",
+    "TimestepError",
+    "UnsupportedSchemaVersionError",
 ]
 
 

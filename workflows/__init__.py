@@ -1,36 +1,16 @@
-"""Durable workflows: the agent run, registered with DBOS at import (before launch)."""
+"""Every ``@DBOS.workflow`` of Timestep, registered with DBOS at import (before launch): the
+agent run, a schedule's fire, and a limited provider's permit. Waiting for approvals is part
+of the agent run."""
 
-from ._agent_run import (
-    AGENT_RUN_WORKFLOW,
-    RunRequest,
-    RunSummary,
-    agent_run_workflow,
-    expect_live_result,
-    get_model_provider,
-    set_model_provider,
-    take_live_result,
-)
-from ._approvals import APPROVALS_EVENT, DECISION_TOPIC, ApprovalPolicy, Decision, PendingApproval
-from ._scheduled import SCHEDULED_RUN_WORKFLOW, ScheduleContext, scheduled_agent_run
-from ._status import request_of, time_of
+from ._agent_run import agent_run_workflow, expect_live_result, take_live_result
+from ._provider_permit import provider_permit, run_with_permit
+from ._scheduled import scheduled_agent_run
 
 __all__ = [
-    "SCHEDULED_RUN_WORKFLOW",
-    "ScheduleContext",
-    "scheduled_agent_run",
-    "APPROVALS_EVENT",
-    "DECISION_TOPIC",
-    "ApprovalPolicy",
-    "Decision",
-    "PendingApproval",
-    "AGENT_RUN_WORKFLOW",
-    "RunRequest",
-    "RunSummary",
     "agent_run_workflow",
     "expect_live_result",
-    "get_model_provider",
-    "set_model_provider",
+    "provider_permit",
+    "run_with_permit",
+    "scheduled_agent_run",
     "take_live_result",
-    "request_of",
-    "time_of",
 ]

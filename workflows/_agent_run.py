@@ -8,105 +8,52 @@ run again; finished model and tool steps replay from their checkpoints.
 from __future__ import annotations
 
 import json
-from typing import Any, TypedDict
+from typing import Any
 
 from agents import Agent, RunConfig, Runner, RunState
 from agents.exceptions import AgentsException
-from agents.models.interface import ModelProvider
 from agents.result import RunResult
 from agents.run import DEFAULT_MAX_TURNS
 from agents.usage import serialize_usage
 from dbos import DBOS
-from timestep.steps import DurableModelProvider, durable_agent
 
-from timestep._recorder import RunRecords
-from timestep._registry import resolve_agent
-from timestep._run_context import DurableRunContext, reset_current_run, set_current_run
-from timestep._sessions import TimestepSession
+from timestep._core.process import process_state
+from timestep._core.protocol import AGENT_RUN_WORKFLOW, RunRequest, RunSummary
+from timestep.steps import (
+    CurrentRun,
+    DurableModelProvider,
+    TimestepSession,
+    durable_agent,
+    get_model_provider,
+    reset_current_run,
+    set_current_run,
+)
 
-from ._approvals import ApprovalPolicy, wait_for_decisions
-from ._recording import record_run
+from ._approval_wait import wait_for_decisions
+from ._provider_permit import run_with_permit
+from ._run_records import record_run
 
-__all__ = [
-    "AGENT_RUN_WORKFLOW",
-    "RunRequest",
-    "RunSummary",
-    "agent_run_workflow",
-    "set_model_provider",
-    "get_model_provider",
-    "expect_live_result",
-    "take_live_result",
-]
-
-AGENT_RUN_WORKFLOW = "timestep.agent_run"
-
-
-class RunRequest(TypedDict, total=False):
-    agent: str
-    agent_ref: str | None
-    input: str | list[Any] | None
-    state: str | None
-    """A serialized RunState to resume (Python format)."""
-    session_id: str | None
-    max_turns: int | None
-    stream: bool
-    approvals: ApprovalPolicy
-
-
-class RunSummary(TypedDict):
-    """The workflow's output: enough for any process to rebuild an SDK-shaped result."""
-
-    final_output: Any
-    last_agent: str
-    interrupted: bool
-    state: str | None
-    """An interrupted run's RunState JSON, to approve and resume from anywhere."""
-    items: list[Any] | None
-    """A finished run's new items, as input items (far cheaper than its whole RunState)."""
-    usage: dict[str, Any]
-    records: RunRecords
-    """The run's usage and tool-call rows: the recorder writes them again from here if a
-    crash took them before its write."""
-
-
-_model_provider: ModelProvider | None = None
-# In-process fast path: the live SDK result of a run that a caller in this process awaits.
-_awaited: set[str] = set()
-_live_results: dict[str, RunResult] = {}
-
-
-def set_model_provider(provider: ModelProvider | None) -> None:
-    """The provider durable runs get their models from (default: ``MultiModelProvider()``).
-    Set it at import time, like agents: a recovered run uses the process's provider."""
-    global _model_provider
-    _model_provider = provider
-
-
-def get_model_provider() -> ModelProvider:
-    global _model_provider
-    if _model_provider is None:
-        from timestep.providers import MultiModelProvider
-
-        _model_provider = MultiModelProvider()
-    return _model_provider
+__all__ = ["agent_run_workflow", "expect_live_result", "take_live_result"]
 
 
 def expect_live_result(workflow_id: str) -> None:
-    """Ask the workflow to hand its live ``RunResult`` to a caller in this process."""
-    _awaited.add(workflow_id)
+    """Ask the workflow to hand its live ``RunResult`` to a caller in this process (the
+    in-process fast path: no rebuilding of the result from the workflow's output)."""
+    process_state().awaited.add(workflow_id)
 
 
 def take_live_result(workflow_id: str) -> RunResult | None:
-    _awaited.discard(workflow_id)
-    return _live_results.pop(workflow_id, None)
+    process = process_state()
+    process.awaited.discard(workflow_id)
+    return process.live_results.pop(workflow_id, None)
 
 
 @DBOS.workflow(name=AGENT_RUN_WORKFLOW)
 async def agent_run_workflow(request: RunRequest) -> RunSummary:
     workflow_id = DBOS.workflow_id
     assert workflow_id is not None
-    agent = resolve_agent(request["agent"], request.get("agent_ref"))
-    run = DurableRunContext(
+    agent = process_state().agents.resolve(request["agent"], request.get("agent_ref"))
+    run = CurrentRun(
         workflow_id=workflow_id,
         agent_name=agent.name,
         session_id=request.get("session_id"),
@@ -116,8 +63,9 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
     try:
         starting = durable_agent(agent)
         run_input: Any = request.get("input") or []
-        if request.get("state"):
-            run_input = await RunState.from_json(starting, json.loads(request["state"]))
+        state_json = request.get("state")
+        if state_json:
+            run_input = await RunState.from_json(starting, json.loads(state_json))
         result = await _run(starting, run_input, request, run)
         policy = request.get("approvals") or {}
         round_index = 0
@@ -139,8 +87,9 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         "usage": serialize_usage(result.context_wrapper.usage),
         "records": records,
     }
-    if workflow_id in _awaited:
-        _live_results[workflow_id] = result
+    process = process_state()
+    if workflow_id in process.awaited:
+        process.live_results[workflow_id] = result
     return summary
 
 
@@ -151,10 +100,12 @@ def _input_items(result: RunResult) -> list[Any]:
 
 
 async def _run(
-    starting: Agent[Any], run_input: Any, request: RunRequest, run: DurableRunContext
+    starting: Agent[Any], run_input: Any, request: RunRequest, run: CurrentRun
 ) -> RunResult:
     session = TimestepSession(run.session_id) if run.session_id else None
-    run_config = RunConfig(model_provider=DurableModelProvider(get_model_provider()))
+    run_config = RunConfig(
+        model_provider=DurableModelProvider(get_model_provider(), permits=run_with_permit)
+    )
     try:
         return await Runner.run(
             starting,

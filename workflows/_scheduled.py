@@ -8,25 +8,19 @@ any other run.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypedDict
 
 from dbos import DBOS
 
-from ._agent_run import RunRequest, RunSummary, agent_run_workflow
+from timestep._core.protocol import (
+    SCHEDULED_RUN_WORKFLOW,
+    RunRequest,
+    RunSummary,
+    ScheduleContext,
+)
 
-__all__ = ["SCHEDULED_RUN_WORKFLOW", "ScheduleContext", "scheduled_agent_run"]
+from ._agent_run import agent_run_workflow
 
-SCHEDULED_RUN_WORKFLOW = "timestep.scheduled_agent_run"
-
-
-class ScheduleContext(TypedDict):
-    agent: str
-    agent_ref: str | None
-    input: str | list[Any]
-    session: Literal["fresh", "shared"]
-    session_id: str | None
-    """The shared session's id (``session == "shared"``)."""
-    max_turns: int | None
+__all__ = ["scheduled_agent_run"]
 
 
 @DBOS.workflow(name=SCHEDULED_RUN_WORKFLOW)

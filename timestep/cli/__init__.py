@@ -8,6 +8,7 @@ never execute) a worker's runs. ``run``, ``worker`` and ``demo`` launch DBOS.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import signal
@@ -17,14 +18,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import click
 import typer
+from agents import Agent
 from agents.exceptions import AgentsException
+from agents.stream_events import RawResponsesStreamEvent
+from openai.types.responses import ResponseTextDeltaEvent
 from rich.console import Console
 from rich.table import Table
 
 import timestep
-from timestep._registry import import_ref
+from timestep._client import runs as client_runs
+from timestep._client.agents import registered_agents
+from timestep._client.streams import event_records
+from timestep._core.registry import import_ref
 from timestep.errors import TimestepError
+from timestep.runstate import detect_format, from_typescript, to_typescript
+
+from . import _ops
 
 __all__ = ["app", "main"]
 
@@ -47,15 +58,12 @@ app.add_typer(schedules_app, name="schedules")
 
 console = Console()
 err_console = Console(stderr=True)
-_debug = False
 
 
 @app.callback()
 def _options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
 ) -> None:
-    global _debug
-    _debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
     if not debug:
         logging.getLogger("dbos").setLevel(logging.WARNING)
@@ -70,7 +78,6 @@ def _print_json(value: Any) -> None:
 
 
 def _load_agent(ref: str) -> Any:
-    from agents import Agent
 
     try:
         agent = import_ref(ref)
@@ -91,7 +98,7 @@ def demo(
     data_dir: Path = typer.Option(Path(".timestep"), help="Where the demo's SQLite file goes."),
 ) -> None:
     """Run a durable agent end to end, offline on embedded SQLite."""
-    from ._demo import run_demo
+    from ._demo import run_demo  # noqa: PLC0415 (importing it registers the demo's agents)
 
     code = _run(lambda: run_demo(model=model, data_dir=data_dir, assume_yes=yes, console=console))
     raise typer.Exit(code)
@@ -119,11 +126,11 @@ def run(
                 return await timestep.run_agent(agent, prompt, sess, workflow_id=workflow_id)
         result = await timestep.run_agent(agent, prompt, sess, stream=True, workflow_id=workflow_id)
         async for event in result.stream_events():
-            is_delta = (
-                event.type == "raw_response_event"
-                and event.data.type == "response.output_text.delta"
-            )
-            if is_delta and not as_json:
+            if (
+                isinstance(event, RawResponsesStreamEvent)
+                and isinstance(event.data, ResponseTextDeltaEvent)
+                and not as_json
+            ):
                 console.print(event.data.delta, end="", highlight=False)
         if not as_json:
             console.print()
@@ -157,16 +164,13 @@ def worker(
     modules: list[str] = typer.Argument(..., help="Modules that define (and register) agents."),
 ) -> None:
     """A long-running worker: recovers pending runs and executes them until stopped."""
-    import importlib
 
     for name in modules:
         importlib.import_module(name)
 
     async def serve() -> None:
         timestep.ensure_dbos_launched()
-        console.print(
-            f"worker up; agents: {', '.join(sorted(timestep._registry.registered_agents())) or 'none'}"
-        )
+        console.print(f"worker up; agents: {', '.join(sorted(registered_agents())) or 'none'}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -192,7 +196,7 @@ def serve(
     ),
 ) -> None:
     """Serve the HTTP API (runs, events, approvals, schedules); it also executes runs."""
-    from timestep.server import serve as serve_api
+    from timestep.server import serve as serve_api  # noqa: PLC0415 (start-up: only serve needs FastAPI)
 
     modules = [m.strip() for value in agents for m in value.split(",") if m.strip()]
     serve_api(host, port, agents=modules, auth=False if no_auth else None)
@@ -205,9 +209,7 @@ def runs_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The newest runs."""
-    from . import _ops
-
-    rows = _run(lambda: _ops.list_runs(status=status, limit=limit))
+    rows = _run(lambda: _ops.run_rows(status=status, limit=limit))
     if as_json:
         _print_json(rows)
         return
@@ -220,8 +222,6 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(workflow_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """A run's status, steps and pending approvals."""
-    from . import _ops
-
     info = _run(lambda: _ops.show_run(workflow_id))
     if as_json:
         _print_json(info)
@@ -240,18 +240,14 @@ def runs_show(workflow_id: str, as_json: bool = typer.Option(False, "--json")) -
 @runs_app.command("cancel")
 def runs_cancel(workflow_id: str) -> None:
     """Cancel a run (it stops at its next step)."""
-    from . import _ops
-
-    _run(lambda: _ops.client_call("cancel_workflow_async", workflow_id))
+    _run(lambda: client_runs.cancel_run(workflow_id))
     console.print(f"cancelled {workflow_id}")
 
 
 @runs_app.command("resume")
 def runs_resume(workflow_id: str) -> None:
     """Resume a cancelled or failed run from its last finished step (a worker executes it)."""
-    from . import _ops
-
-    _run(lambda: _ops.client_call("resume_workflow_async", workflow_id))
+    _run(lambda: client_runs.resume_run(workflow_id))
     console.print(f"resumed {workflow_id}")
 
 
@@ -260,10 +256,8 @@ def runs_fork(
     workflow_id: str, start_step: int = typer.Option(1, help="First step to execute again.")
 ) -> None:
     """Start a new run that replays a run's steps before START_STEP and executes the rest."""
-    from . import _ops
-
-    handle = _run(lambda: _ops.client_call("fork_workflow_async", workflow_id, start_step))
-    console.print(f"forked {workflow_id} as {handle.get_workflow_id()}")
+    forked = _run(lambda: client_runs.fork_run(workflow_id, start_step))
+    console.print(f"forked {workflow_id} as {forked}")
 
 
 @approvals_app.command("list")
@@ -303,38 +297,27 @@ def approvals_reject(
     console.print(f"rejected {call_id}")
 
 
-def _schedule_op(name: str, action: str, *args: Any) -> Any:
-    """One schedule operation through a DBOSClient: never launches DBOS here."""
-    from . import _ops
-
-    client = _ops.client()
+def _schedule_op(action: Callable[[], T]) -> T:
+    """One schedule operation (through a DBOSClient: the CLI never launches DBOS here)."""
     try:
-        if client.get_schedule(name) is None:
-            raise typer.BadParameter(f"no schedule named {name!r}")
-        return getattr(client, action)(name, *args)
-    finally:
-        client.destroy()
+        return action()
+    except timestep.ScheduleError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @schedules_app.command("list")
 def schedules_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every schedule, with its cron, status and last fire."""
-    from . import _ops
-
-    client = _ops.client()
-    try:
-        rows = [
-            {
-                "name": s["schedule_name"],
-                "cron": s["schedule"],
-                "status": s["status"],
-                "agent": (s.get("context") or {}).get("agent"),
-                "last_fired_at": s.get("last_fired_at"),
-            }
-            for s in client.list_schedules()
-        ]
-    finally:
-        client.destroy()
+    rows = [
+        {
+            "name": s.name,
+            "cron": s.cron,
+            "status": s.status,
+            "agent": s.agent,
+            "last_fired_at": s.last_fired_at,
+        }
+        for s in timestep.list_schedules()
+    ]
     if as_json:
         _print_json(rows)
         return
@@ -349,29 +332,29 @@ def schedules_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @schedules_app.command("pause")
 def schedules_pause(name: str) -> None:
     """Stop firing until resumed."""
-    _schedule_op(name, "pause_schedule")
+    _schedule_op(lambda: timestep.pause_schedule(name))
     console.print(f"paused {name}")
 
 
 @schedules_app.command("resume")
 def schedules_resume(name: str) -> None:
     """Fire again after a pause."""
-    _schedule_op(name, "resume_schedule")
+    _schedule_op(lambda: timestep.resume_schedule(name))
     console.print(f"resumed {name}")
 
 
 @schedules_app.command("delete")
 def schedules_delete(name: str) -> None:
     """Remove a schedule (its past fires stay)."""
-    _schedule_op(name, "delete_schedule")
+    _schedule_op(lambda: timestep.delete_schedule(name))
     console.print(f"deleted {name}")
 
 
 @schedules_app.command("trigger")
 def schedules_trigger(name: str) -> None:
     """Fire now (a worker runs it)."""
-    handle = _schedule_op(name, "trigger_schedule")
-    console.print(f"fired {name}: {handle.get_workflow_id()}")
+    fired = _schedule_op(lambda: timestep.trigger_schedule(name))
+    console.print(f"fired {name}: {fired}")
 
 
 @schedules_app.command("backfill")
@@ -383,17 +366,16 @@ def schedules_backfill(
     """Fire every time in (START, END) that has not fired yet."""
     if start.tzinfo is None or end.tzinfo is None:
         raise typer.BadParameter("give times with a time zone, e.g. 2026-01-01T00:00:00+00:00")
-    handles = _schedule_op(name, "backfill_schedule", start, end)
-    console.print(f"backfilled {len(handles)} fire(s) of {name}")
+    fired = _schedule_op(lambda: timestep.backfill_schedule(name, start, end))
+    console.print(f"backfilled {len(fired)} fire(s) of {name}")
 
 
 @app.command()
 def events(workflow_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Follow a run's live events until it ends."""
-    from . import _ops
 
     async def follow() -> None:
-        async for record in _ops.event_records(workflow_id):
+        async for record in event_records(workflow_id):
             if as_json:
                 print(json.dumps(record, default=str), flush=True)
             elif record["type"] == "response.output_text.delta":
@@ -419,8 +401,6 @@ def state_export(
     async def export() -> str:
         state = await timestep.RunStateStore(agent, session_id).load(state_id)
         if fmt == "typescript":
-            from timestep.runstate import to_typescript
-
             return to_typescript(state)
         if fmt != "python":
             raise typer.BadParameter("--format must be python or typescript")
@@ -440,7 +420,6 @@ def state_import(
 
     async def do_import() -> str:
         raw = path.read_text()
-        from timestep.runstate import detect_format, from_typescript
 
         data = json.loads(raw)
         state: Any = (
@@ -463,12 +442,10 @@ def main() -> None:
         err_console.print("aborted")
         sys.exit(130)
     except Exception as exc:  # the one place that turns any failure into a line and a code
-        import click
-
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        if _debug:
+        if "--debug" in sys.argv[1:]:  # the app's own option; main() outlives its context
             raise
         kind = "error" if isinstance(exc, TimestepError | AgentsException) else type(exc).__name__
         err_console.print(f"[bold red]{kind}:[/] {exc}", soft_wrap=True)  # one line, unwrapped

@@ -9,27 +9,47 @@ run without repeating a finished step.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from agents import Agent, function_tool, set_tracing_disabled
+from agents.items import ToolCallItem, ToolCallOutputItem
+from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent
+from openai.types.responses import ResponseFunctionToolCall, ResponseTextDeltaEvent
 from rich.console import Console
 from rich.prompt import Confirm
 from rich.table import Table
 
 import timestep
-from timestep._runtime import reset_runtime
+from timestep._core.protocol import PendingApproval
+from timestep._core.runtime import reset_process
+from timestep.testing import (
+    FakeModelServer,
+    WorkerProcess,
+    conversation_script,
+    function_call,
+    text,
+)
 
-__all__ = ["demo_agent", "crash_demo_agent", "run_demo", "DEMO_SCRIPT", "CRASH_SCRIPT"]
+__all__ = [
+    "CRASH_SCRIPT",
+    "DEMO_SCRIPT",
+    "crash_demo_agent",
+    "demo_agent",
+    "run_demo",
+]
 
-_calls_file: Path | None = None
+CALLS_FILE_ENV = "TIMESTEP_DEMO_CALLS_FILE"
+"""Where the demo's tools log each execution: the demo counts them across the worker's lives."""
 
 
 def _count_call(name: str) -> None:
-    if _calls_file is not None:
-        with open(_calls_file, "a") as f:
+    calls_file = os.environ.get(CALLS_FILE_ENV)
+    if calls_file:
+        with open(calls_file, "a") as f:
             f.write(name + "\n")
 
 
@@ -62,8 +82,6 @@ timestep.register_agent(crash_demo_agent, ref="timestep.cli._demo:crash_demo_age
 
 
 def _demo_script() -> list[Any]:
-    from timestep.testing import function_call, text
-
     return [
         function_call("get_weather", {"city": "Lisbon"}),
         function_call("book_table", {"restaurant": "Casa Timestep", "time": "19:30"}),
@@ -76,8 +94,6 @@ def _demo_script() -> list[Any]:
 
 
 def _crash_script() -> list[Any]:
-    from timestep.testing import function_call, text
-
     return [
         function_call("get_weather", {"city": "Porto"}),
         text("Porto: 21°C and clear. (Finished by the restarted worker.)"),
@@ -89,13 +105,11 @@ CRASH_SCRIPT = _crash_script
 
 
 async def run_demo(*, model: str | None, data_dir: Path, assume_yes: bool, console: Console) -> int:
-    global _calls_file
     data_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{(data_dir / 'demo.sqlite').resolve()}"
-    _calls_file = data_dir / "demo-tool-calls.log"
-    _calls_file.write_text("")
-
-    from timestep.testing import FakeModelServer, conversation_script
+    calls_file = data_dir / "demo-tool-calls.log"
+    calls_file.write_text("")
+    os.environ[CALLS_FILE_ENV] = str(calls_file.resolve())
 
     fake: FakeModelServer | None = None
     if model:
@@ -118,7 +132,7 @@ async def run_demo(*, model: str | None, data_dir: Path, assume_yes: bool, conso
         if fake is not None and code == 0:
             # DBOS lets any live process on the database take over a dead worker's runs; this
             # one steps aside, so the restarted worker is the one that recovers its run.
-            reset_runtime()
+            reset_process()
             code = await _crash_part(console, database_url, data_dir)
         return code
     finally:
@@ -157,7 +171,7 @@ async def _approval_part(console: Console, assume_yes: bool) -> int:
     return 0
 
 
-async def _wait_pending(handle: timestep.AgentRunHandle) -> list[dict[str, Any]]:
+async def _wait_pending(handle: timestep.AgentRunHandle) -> list[PendingApproval]:
     while True:
         pending = await timestep.get_pending_approvals(handle.workflow_id)
         if pending:
@@ -169,12 +183,14 @@ async def _wait_pending(handle: timestep.AgentRunHandle) -> list[dict[str, Any]]
 
 async def _print_stream(console: Console, workflow_id: str) -> None:
     async for event in timestep.stream_run_events(workflow_id, demo_agent):
-        if event.type == "raw_response_event" and event.data.type == "response.output_text.delta":
-            console.print(event.data.delta, end="", highlight=False)
-        elif event.type == "run_item_stream_event" and event.name == "tool_called":
+        if isinstance(event, RawResponsesStreamEvent):
+            if isinstance(event.data, ResponseTextDeltaEvent):
+                console.print(event.data.delta, end="", highlight=False)
+        elif isinstance(event, RunItemStreamEvent) and isinstance(event.item, ToolCallItem):
             raw = event.item.raw_item
-            console.print(f"[dim]→ calling {raw.name}({raw.arguments})[/]")
-        elif event.type == "run_item_stream_event" and event.name == "tool_output":
+            if isinstance(raw, ResponseFunctionToolCall):
+                console.print(f"[dim]→ calling {raw.name}({raw.arguments})[/]")
+        elif isinstance(event, RunItemStreamEvent) and isinstance(event.item, ToolCallOutputItem):
             console.print(f"[dim]← {event.item.output}[/]")
     console.print()
 
@@ -194,11 +210,9 @@ def _print_usage(console: Console, result: timestep.AgentRunResult) -> None:
 
 
 async def _crash_part(console: Console, database_url: str, data_dir: Path) -> int:
-    from timestep.testing import FakeModelServer, WorkerProcess, conversation_script
-
     console.rule("2. kill -9 in the middle of a run, then recover")
-    assert _calls_file is not None
-    _calls_file.write_text("")
+    calls_file = Path(os.environ[CALLS_FILE_ENV])
+    calls_file.write_text("")
     workflow_id = f"demo-crash-{uuid.uuid4().hex[:8]}"
     with FakeModelServer(responder=conversation_script(_crash_script())) as fake:
         command = [
@@ -208,7 +222,7 @@ async def _crash_part(console: Console, database_url: str, data_dir: Path) -> in
             database_url,
             fake.base_url,
             workflow_id,
-            str(_calls_file),
+            str(calls_file),
         ]
         with WorkerProcess(command) as worker:
             # Kill the worker when it asks the model for its second turn: the tool step is done.
@@ -224,7 +238,7 @@ async def _crash_part(console: Console, database_url: str, data_dir: Path) -> in
                 worker.wait(timeout=30)
     output = worker.output().split("RESULT ", 1)[-1].strip().splitlines()[0]
     console.print(f"[bold green]Recovered run finished:[/] {output}")
-    tool_runs = _calls_file.read_text().split().count("get_weather")
+    tool_runs = calls_file.read_text().split().count("get_weather")
     console.print(
         f"get_weather ran {tool_runs} time(s); the model was asked "
         f"{len(fake.requests)} time(s) (the killed request was never answered)."

@@ -6,8 +6,8 @@ usage: DATABASE_URL MODEL_BASE_URL WORKFLOW_ID CALLS_FILE
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
-from pathlib import Path
 
 from agents import OpenAIProvider, set_tracing_disabled
 
@@ -16,7 +16,7 @@ from timestep.cli import _demo
 
 
 async def _main(database_url: str, base_url: str, workflow_id: str, calls_file: str) -> None:
-    _demo._calls_file = Path(calls_file)
+    os.environ[_demo.CALLS_FILE_ENV] = calls_file
     timestep.set_model_provider(OpenAIProvider(base_url=base_url, api_key="demo"))
     timestep.configure_dbos(database_url, log_level="WARNING")
     timestep.ensure_dbos_launched()  # a restarted worker recovers the killed run here

@@ -18,7 +18,10 @@ raises ``UnsupportedSchemaVersionError``.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from agents import Agent, RunState
+from agents.exceptions import UserError
 
 from ..errors import MalformedStateError, UnsupportedSchemaVersionError
 from ._convert import python_to_typescript_json, typescript_to_python_json
@@ -29,20 +32,18 @@ from ._versions import (
     TYPESCRIPT_SCHEMA_VERSION,
     TYPESCRIPT_SCHEMA_VERSIONS,
     StateFormat,
+    check_version,
     detect_format,
 )
 
-if TYPE_CHECKING:
-    from agents import Agent, RunState
-
 __all__ = [
     "EXTENSION_KEY",
+    "MalformedStateError",
     "PYTHON_SCHEMA_VERSION",
     "PYTHON_SCHEMA_VERSIONS",
+    "StateFormat",
     "TYPESCRIPT_SCHEMA_VERSION",
     "TYPESCRIPT_SCHEMA_VERSIONS",
-    "MalformedStateError",
-    "StateFormat",
     "UnsupportedSchemaVersionError",
     "detect_format",
     "from_typescript",
@@ -75,8 +76,6 @@ def to_typescript(state_or_json: RunState[Any] | str | dict[str, Any]) -> str:
     else:
         data = state_or_json.to_json()
     if detect_format(data) == "typescript":
-        from ._versions import check_version
-
         check_version(data, "typescript")
         return json.dumps(data)
     return json.dumps(python_to_typescript_json(data))
@@ -87,8 +86,6 @@ def to_python_json(data: str | dict[str, Any]) -> dict[str, Any]:
     document = _document(data)
     if detect_format(document) == "typescript":
         return typescript_to_python_json(document)
-    from ._versions import check_version
-
     check_version(document, "python")
     return document
 
@@ -99,9 +96,6 @@ async def from_typescript(data: str | dict[str, Any], agent: Agent[Any]) -> RunS
     ``agent`` is the starting agent of the same graph (same names, tools and handoffs) the
     TypeScript run used. Python-format input is accepted too.
     """
-    from agents import RunState
-    from agents.exceptions import UserError
-
     python_json = to_python_json(data)
     try:
         return await RunState.from_json(agent, python_json)

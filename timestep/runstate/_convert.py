@@ -10,7 +10,7 @@ approvals to exact calls are recomputed for the target SDK (``_ledger``).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import MalformedStateError
@@ -46,7 +46,12 @@ def typescript_to_python_json(data: dict[str, Any]) -> dict[str, Any]:
     return _convert(data, "typescript", _ts_to_py, _py_to_ts)
 
 
-def _convert(data: dict[str, Any], source: str, forward: Any, backward: Any) -> dict[str, Any]:
+def _convert(
+    data: dict[str, Any],
+    source: str,
+    forward: Callable[[dict[str, Any]], dict[str, Any]],
+    backward: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MalformedStateError("RunState payload is not a JSON object")
     body = {k: v for k, v in data.items() if k != EXTENSION_KEY}
@@ -59,8 +64,11 @@ def _convert(data: dict[str, Any], source: str, forward: Any, backward: Any) -> 
             and extension.get("source") != source
             and extension.get("digest") == digest(body)
         ):
-            return apply_patch(forward(body), copy.deepcopy(extension.get("patch") or []))
-        converted = forward(body)
+            restored: dict[str, Any] = apply_patch(
+                forward(body), copy.deepcopy(extension.get("patch") or [])
+            )
+            return restored
+        converted: dict[str, Any] = forward(body)
         patch = diff(backward(converted), body)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise MalformedStateError(
@@ -376,7 +384,7 @@ def _py_to_ts(py: dict[str, Any]) -> dict[str, Any]:
     if isinstance(step, dict) and step.get("type") == "next_step_run_again":
         ts["currentStep"] = {"type": "next_step_run_again"}
     elif interrupted:
-        data = step.get("data") or {}
+        data = (step.get("data") if isinstance(step, dict) else None) or {}
         ts_data: dict[str, Any] = {
             "interruptions": [
                 i
@@ -494,12 +502,12 @@ def _ts_completed_invocations(
     """The JS SDK's ledger of finished calls: each call item paired with its output item."""
     outputs: dict[str, int] = {}
     for index, item in enumerate(generated):
-        raw = item.get("rawItem") or {}
+        raw: dict[str, Any] = item.get("rawItem") or {}
         if (
             item.get("type") in ("tool_call_output_item", "handoff_output_item")
             and raw.get("type") == "function_call_result"
         ):
-            outputs.setdefault(raw.get("callId"), index)
+            outputs.setdefault(str(raw.get("callId")), index)
     completed: dict[str, dict[str, str]] = {}
     evidence: dict[str, dict[str, Any]] = {}
     for index, item in enumerate(generated):
@@ -510,7 +518,7 @@ def _ts_completed_invocations(
             or raw.get("type") != "function_call"
         ):
             continue
-        call_id = raw.get("callId")
+        call_id = str(raw.get("callId"))
         if call_id not in outputs:
             continue
         if kind == "handoff_call_item":
@@ -552,7 +560,7 @@ def _ts_run_item_to_py(item: dict[str, Any]) -> dict[str, Any]:
             "mcp_list_tools": "mcp_list_tools_item",
             "mcp_approval_request": "mcp_approval_request_item",
             "mcp_approval_response": "mcp_approval_response_item",
-        }.get(raw.get("type"), kind)
+        }.get(str(raw.get("type")), kind)
     out: dict[str, Any] = {"type": kind, "raw_item": raw, "agent": _agent_ref(item.get("agent"))}
     if kind == "input_item":
         out["input_id"] = item.get("inputId")

@@ -12,7 +12,8 @@ are never renamed.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["api_to_protocol", "protocol_to_api"]
@@ -30,14 +31,16 @@ _HOSTED_TYPES = frozenset(
     }
 )
 # Call items whose only protocol difference is call_id -> callId (plus providerData).
-_CALL_RENAMES: dict[str, dict[str, str]] = {
-    "computer_call": {"call_id": "callId"},
-    "shell_call": {"call_id": "callId"},
-    "shell_call_output": {"call_id": "callId", "max_output_length": "maxOutputLength"},
-    "apply_patch_call": {"call_id": "callId"},
-    "apply_patch_call_output": {"call_id": "callId"},
-    "program": {"call_id": "callId"},
-}
+_CALL_RENAMES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "computer_call": {"call_id": "callId"},
+        "shell_call": {"call_id": "callId"},
+        "shell_call_output": {"call_id": "callId", "max_output_length": "maxOutputLength"},
+        "apply_patch_call": {"call_id": "callId"},
+        "apply_patch_call_output": {"call_id": "callId"},
+        "program": {"call_id": "callId"},
+    }
+)
 
 NameLookup = Callable[[str], str | None]
 """call_id -> the function name of the call it answers (function_call_result needs it)."""
@@ -72,7 +75,7 @@ def api_to_protocol(item: Any, names: NameLookup) -> Any:
     """One Responses API item (Python's raw item) as the JS SDK's protocol item."""
     if not isinstance(item, dict):
         return copy.deepcopy(item)
-    kind = item.get("type")
+    kind: Any = item.get("type")  # JSON: any value, even a missing one
     if kind == "message" or (kind is None and "role" in item):
         return _message_to_protocol(item)
     if kind == "function_call":
@@ -97,7 +100,7 @@ def api_to_protocol(item: Any, names: NameLookup) -> Any:
         out = {"type": "function_call_result"}
         if item.get("id") is not None:
             out["id"] = item["id"]
-        out["name"] = item.get("name") or names(call_id) or call_id
+        out["name"] = item.get("name") or (names(call_id) if call_id else None) or call_id
         if isinstance(item.get("namespace"), str):
             out["namespace"] = item["namespace"]
         out["callId"] = call_id
@@ -158,7 +161,8 @@ def api_to_protocol(item: Any, names: NameLookup) -> Any:
         if item.get("id") is not None:
             out["id"] = item["id"]
         out["callId"] = item.get("call_id")
-        screenshot = item.get("output") if isinstance(item.get("output"), dict) else {}
+        output = item.get("output")
+        screenshot: dict[str, Any] = output if isinstance(output, dict) else {}
         out["output"] = {"type": "computer_screenshot", "data": screenshot.get("image_url", "")}
         return _with_provider_data(out, _rest(item, "type", "id", "call_id", "output"))
     if kind in _CALL_RENAMES:
@@ -270,12 +274,9 @@ def protocol_to_api(item: Any) -> Any:
     """One JS protocol item as the Responses API item Python stores."""
     if not isinstance(item, dict):
         return copy.deepcopy(item)
-    kind = item.get("type")
-    extra = (
-        copy.deepcopy(item.get("providerData"))
-        if isinstance(item.get("providerData"), dict)
-        else {}
-    )
+    kind: Any = item.get("type")  # JSON: any value, even a missing one
+    provider_data = item.get("providerData")
+    extra: dict[str, Any] = copy.deepcopy(provider_data) if isinstance(provider_data, dict) else {}
     if kind == "message" or (kind is None and "role" in item):
         return _message_to_api(item, extra)
     if kind == "function_call":
@@ -355,14 +356,16 @@ def protocol_to_api(item: Any) -> Any:
         return extra or {k: v for k, v in copy.deepcopy(item).items() if k != "type"}
     reverse = {t: {v: k for k, v in renames.items()} for t, renames in _CALL_RENAMES.items()}
     if kind == "computer_call_result":
-        output = item.get("output") if isinstance(item.get("output"), dict) else {}
+        given = item.get("output")
+        output: dict[str, Any] = given if isinstance(given, dict) else {}
         out = {"call_id": item.get("callId"), "type": "computer_call_output"}
         out["output"] = {"type": "computer_screenshot", "image_url": output.get("data")}
         if item.get("id") is not None:
             out["id"] = item["id"]
         return {**extra, **out}
     if kind in reverse:
-        out = {reverse[kind].get(k, k): copy.deepcopy(v) for k, v in item.items()}
+        renamed = reverse[kind]
+        out = {str(renamed.get(k, k)): copy.deepcopy(v) for k, v in item.items()}
         if item.get("caller") is not None:
             out["caller"] = _caller_to_api(item["caller"])
         return out

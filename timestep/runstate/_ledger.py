@@ -13,6 +13,9 @@ import json
 import re
 from typing import Any
 
+from agents._tool_identity import deserialize_function_tool_lookup_key
+from agents._tool_invocation import tool_invocation_identity_and_scope
+
 __all__ = [
     "function_state_key",
     "python_invocation",
@@ -25,10 +28,11 @@ _JSON_TOKEN_PREFIX = "\u0000openai-agents-json:"
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
-def function_state_key(name: str, namespace: str | None = None) -> str:
-    """TypeScript's function-tool state key, e.g. ``["bare","delete_file"]``."""
+def function_state_key(name: str | None, namespace: str | None = None) -> str:
+    """TypeScript's function-tool state key, e.g. ``["bare","delete_file"]`` (a state with a
+    nameless call keeps its ``null``: the lookup then finds nothing, as in the SDK)."""
     if namespace and namespace == name:
-        parts: list[str] = ["deferred_top_level", name]
+        parts: list[str | None] = ["deferred_top_level", name]
     elif namespace:
         parts = ["namespaced", namespace, name]
     else:
@@ -95,8 +99,6 @@ def python_invocation(
     raw_item: dict[str, Any], lookup_key: dict[str, str] | None, tool_name: str | None
 ) -> tuple[str, str, str, str] | None:
     """Python's ``(type, call_id, approval_scope, fingerprint)`` for a raw tool call."""
-    from agents._tool_identity import deserialize_function_tool_lookup_key
-    from agents._tool_invocation import tool_invocation_identity_and_scope
 
     try:
         return tool_invocation_identity_and_scope(

@@ -16,11 +16,11 @@ __all__ = [
     "EXTENSION_KEY",
     "PYTHON_SCHEMA_VERSION",
     "PYTHON_SCHEMA_VERSIONS",
+    "StateFormat",
     "TYPESCRIPT_SCHEMA_VERSION",
     "TYPESCRIPT_SCHEMA_VERSIONS",
-    "StateFormat",
-    "detect_format",
     "check_version",
+    "detect_format",
 ]
 
 StateFormat = Literal["python", "typescript"]

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from agents import Agent
-from dbos import DBOS
+from dbos import WorkflowStatus
 from fastapi import (
     APIRouter,
     Depends,
@@ -35,15 +35,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
 import timestep
-from timestep._registry import get_agent, import_ref, register_agent, registered_agents
-from timestep._runtime import (
+from timestep._client import runs as client_runs
+from timestep._client.agents import register_agent, registered_agents
+from timestep._client.runs import find_workflow, require_run, run_state_json
+from timestep._core.process import process_state
+from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
+from timestep._core.registry import import_ref
+from timestep._core.runtime import (
     configure_dbos,
     current_database,
     ensure_dbos_launched,
     is_dbos_launched,
-    reset_runtime,
+    reset_process,
+    tables_engine,
 )
-from timestep._storage import get_engine, run_states_table
 from timestep.errors import (
     ApprovalError,
     ConfigurationError,
@@ -53,7 +58,6 @@ from timestep.errors import (
     TimestepError,
 )
 from timestep.runstate import to_typescript
-from timestep.workflows import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, request_of, time_of
 
 from ._auth import require_token
 from ._events import parse_last_event_id, sse_events
@@ -67,7 +71,6 @@ from ._models import (
     DecisionIn,
     DecisionOut,
     Health,
-    PendingApproval,
     Problem,
     Run,
     RunCreate,
@@ -84,8 +87,6 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("timestep.server")
 
-_RUN_WORKFLOWS = (AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW)
-
 WorkflowIdPath = Annotated[
     str, Path(min_length=1, max_length=255, pattern=PATH_ID_PATTERN, description="A run's id.")
 ]
@@ -97,14 +98,17 @@ def _problem(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description}
 
 
-_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _problem("Missing or invalid bearer token."),
-    403: _problem("Auth is off and the client is not on the loopback interface."),
-    422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
-}
-_NOT_FOUND = {404: _problem("No such run.")}
-_UNPARSABLE = {400: _problem("The body cannot be parsed (it is not UTF-8 text).")}
-_CONFLICT = {409: _problem("The request conflicts with the run's current state.")}
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI descriptions of error answers a route may give."""
+    described: dict[int, dict[str, Any]] = {
+        400: _problem("The body cannot be parsed (it is not UTF-8 text)."),
+        401: _problem("Missing or invalid bearer token."),
+        403: _problem("Auth is off and the client is not on the loopback interface."),
+        404: _problem("No such run."),
+        409: _problem("The request conflicts with the run's current state."),
+        422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
+    }
+    return {code: described[code] for code in codes}
 
 
 class EventStreamResponse(StreamingResponse):
@@ -136,7 +140,7 @@ def create_app(
         ensure_dbos_launched()
         yield
         if launched_here:
-            reset_runtime()
+            reset_process()
 
     app = FastAPI(
         title="Timestep",
@@ -154,7 +158,9 @@ def create_app(
     app.state.settings = settings
     _install_error_handlers(app)
 
-    protected = APIRouter(dependencies=[Depends(require_token)], responses=_AUTH_RESPONSES)
+    protected = APIRouter(
+        dependencies=[Depends(require_token)], responses=_responses(401, 403, 422)
+    )
     _add_run_routes(protected, settings)
     _add_approval_routes(protected)
     _add_schedule_routes(protected, settings)
@@ -175,7 +181,7 @@ def create_app(
         """Liveness and database reachability; the one route without auth."""
         database = current_database()
         try:
-            engine = await get_engine(database.url)
+            engine = await tables_engine()
             async with engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
         except Exception as exc:
@@ -212,8 +218,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         summary = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-            for e in errors
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+            if error["loc"]
+            else str(error["msg"])
+            for error in errors
         )
         return JSONResponse(
             {"detail": f"invalid request: {summary}", "errors": errors}, status_code=422
@@ -244,7 +252,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 async def _resolve_agent(name: str, settings: ServerSettings, loc: Sequence[str]) -> Agent[Any]:
     """The agent a request names: registered here, else imported from ``module:attr``."""
-    agent = get_agent(name)
+    agent = process_state().agents.get(name)
     if agent is not None:
         return agent
     if ":" in name and settings.allow_agent_refs:
@@ -261,18 +269,6 @@ async def _resolve_agent(name: str, settings: ServerSettings, loc: Sequence[str]
     raise _invalid(loc, f"unknown agent {name!r}: use a registered name{hint} ({known})")
 
 
-async def _workflow(workflow_id: str) -> Any | None:
-    found = await DBOS.list_workflows_async(workflow_ids=[workflow_id])
-    return found[0] if found else None
-
-
-async def _require_run(workflow_id: str) -> Any:
-    status = await _workflow(workflow_id)
-    if status is None or status.name not in _RUN_WORKFLOWS:
-        raise RunNotFoundError(f"no run has workflow id {workflow_id!r}")
-    return status
-
-
 def _jsonable(value: Any) -> Any:
     try:
         return jsonable_encoder(value)
@@ -280,7 +276,7 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-async def _run_body(status: Any) -> Run:
+async def _run_body(status: WorkflowStatus) -> Run:
     request = request_of(status)
     output = status.output if status.status == "SUCCESS" else None
     summary = output if isinstance(output, dict) else {}
@@ -297,7 +293,7 @@ async def _run_body(status: Any) -> Run:
         updated_at=time_of(status.updated_at),
         final_output=_jsonable(summary.get("final_output")),
         interrupted=bool(summary.get("interrupted")),
-        pending_approvals=[PendingApproval.model_validate(p) for p in pending],
+        pending_approvals=pending,
         usage=Usage(**{k: int(usage.get(k) or 0) for k in Usage.model_fields}) if usage else None,
         error=str(status.error) if status.error is not None else None,
     )
@@ -311,8 +307,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
         tags=["runs"],
         responses={
             200: {"model": Run, "description": "A run with this workflow id already exists."},
-            **_CONFLICT,
-            **_UNPARSABLE,
+            **_responses(409, 400),
         },
     )
     async def create_run(
@@ -338,7 +333,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
         workflow_id = body.workflow_id or idempotency_key
         agent = await _resolve_agent(body.agent, settings, ["body", "agent"])
         if workflow_id is not None:
-            existing = await _workflow(workflow_id)
+            existing = await find_workflow(workflow_id)
             if existing is not None:
                 _check_same_request(existing, agent, body)
                 response.status_code = 200
@@ -356,7 +351,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
             on_approval_timeout=body.on_approval_timeout,
         )
         response.headers["Location"] = f"/runs/{handle.workflow_id}"
-        return await _run_body(await _require_run(handle.workflow_id))
+        return await _run_body(await require_run(handle.workflow_id))
 
     @router.get("/runs", response_model=list[Run], tags=["runs"])
     async def list_runs(
@@ -364,15 +359,13 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> list[Run]:
         """The newest runs first."""
-        found = await DBOS.list_workflows_async(
-            name=AGENT_RUN_WORKFLOW, status=status, limit=limit, sort_desc=True
-        )
+        found = await client_runs.list_runs(status=status, limit=limit, load_output=True)
         return [await _run_body(s) for s in found]
 
-    @router.get("/runs/{workflow_id}", response_model=Run, tags=["runs"], responses=_NOT_FOUND)
+    @router.get("/runs/{workflow_id}", response_model=Run, tags=["runs"], responses=_responses(404))
     async def get_run(workflow_id: WorkflowIdPath) -> Run:
         """A run's status; once it ended, its final output, usage or error."""
-        return await _run_body(await _require_run(workflow_id))
+        return await _run_body(await require_run(workflow_id))
 
     @router.get(
         "/runs/{workflow_id}/events",
@@ -385,7 +378,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
                 "description": "Server-Sent Events: `id` is the entry's offset, `data` the "
                 "event as JSON; a last `end` event carries the run's final status.",
             },
-            **_NOT_FOUND,
+            **_responses(404),
         },
     )
     async def run_events(
@@ -405,7 +398,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
             after = parse_last_event_id(last_event_id)
         except ValueError as exc:
             raise _invalid(["header", "Last-Event-ID"], str(exc)) from exc
-        await _require_run(workflow_id)
+        await require_run(workflow_id)
         start = after + 1 if after is not None else offset
         return EventStreamResponse(
             sse_events(workflow_id, start, settings.heartbeat_sec),
@@ -416,7 +409,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
         "/runs/{workflow_id}/state",
         response_model=dict[str, Any],
         tags=["runs"],
-        responses=_NOT_FOUND,
+        responses=_responses(404),
     )
     async def run_state(
         workflow_id: WorkflowIdPath,
@@ -427,35 +420,17 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
     ) -> dict[str, Any]:
         """The RunState of an interrupted run (waiting for approvals, or ended with them), for
         the Python SDK or the TypeScript one (``@openai/agents``)."""
-        status = await _require_run(workflow_id)
-        payload = await _state_payload(status)
+        status = await require_run(workflow_id)
+        payload = await run_state_json(status)
         if payload is None:
             raise StateNotFoundError(
                 f"run {workflow_id!r} ({status.status}) has no RunState: only an interrupted "
                 "run (waiting for approvals, or ended with pending ones) has one"
             )
-        if fmt == "typescript":
-            return json.loads(to_typescript(payload))
-        return json.loads(payload)
-
-
-async def _state_payload(status: Any) -> str | None:
-    """An ended interrupted run's state from its output; a waiting run's newest snapshot."""
-    if status.status == "SUCCESS":
-        output = status.output if isinstance(status.output, dict) else {}
-        return output.get("state")
-    if status.status != "PENDING":
-        return None
-    t = run_states_table
-    query = (
-        sa.select(t.c.payload)
-        .where(t.c.workflow_id == status.workflow_id, t.c.format == "python")
-        .order_by(t.c.seq.desc())
-        .limit(1)
-    )
-    engine = await get_engine(current_database().url)
-    async with engine.connect() as conn:
-        return (await conn.execute(query)).scalar()
+        state: dict[str, Any] = json.loads(
+            to_typescript(payload) if fmt == "typescript" else payload
+        )
+        return state
 
 
 def _check_same_request(existing: Any, agent: Agent[Any], body: RunCreate) -> None:
@@ -499,29 +474,29 @@ def _add_approval_routes(router: APIRouter) -> None:
         "/runs/{workflow_id}/approvals",
         response_model=list[PendingApproval],
         tags=["approvals"],
-        responses=_NOT_FOUND,
+        responses=_responses(404),
     )
     async def run_approvals(workflow_id: WorkflowIdPath) -> list[PendingApproval]:
         """The tool calls one run is waiting on (empty when it waits on none)."""
-        status = await _require_run(workflow_id)
+        status = await require_run(workflow_id)
         if status.status != "PENDING":
             return []
         pending = await timestep.get_pending_approvals(workflow_id)
-        return [PendingApproval.model_validate(p) for p in pending]
+        return pending
 
     @router.post(
         "/runs/{workflow_id}/approvals/{call_id}",
         response_model=DecisionOut,
         status_code=202,
         tags=["approvals"],
-        responses={**_NOT_FOUND, **_CONFLICT, **_UNPARSABLE},
+        responses=_responses(404, 409, 400),
     )
     async def decide(
         workflow_id: WorkflowIdPath, call_id: CallIdPath, body: DecisionIn
     ) -> DecisionOut:
         """Approve or reject a pending tool call. Accepted (202): the run, wherever it is
         executed, receives the decision durably and goes on."""
-        status = await _require_run(workflow_id)
+        status = await require_run(workflow_id)
         if status.status != "PENDING":
             raise ApprovalError(
                 f"run {workflow_id!r} is {status.status}, not waiting for approvals"
@@ -550,7 +525,7 @@ def _existing_schedule(name: str) -> Any:
 
 
 def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
-    not_found = {404: _problem("No such schedule.")}
+    not_found: dict[int | str, dict[str, Any]] = {404: _problem("No such schedule.")}
 
     @router.get("/schedules", response_model=list[Schedule], tags=["schedules"])
     def list_schedules() -> list[Schedule]:
@@ -561,7 +536,7 @@ def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
         response_model=Schedule,
         status_code=201,
         tags=["schedules"],
-        responses={409: _problem("A schedule with this name exists."), **_UNPARSABLE},
+        responses={409: _problem("A schedule with this name exists."), **_responses(400)},
     )
     async def create_schedule(body: ScheduleCreate, response: Response) -> Schedule:
         """Run an agent at every time of a cron expression (six fields, seconds first)."""
@@ -569,8 +544,6 @@ def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
         session: Any = timestep.Session(body.session_id) if body.session_id else body.session
 
         def create() -> Schedule:
-            if DBOS.get_schedule(body.name) is not None:
-                raise HTTPException(409, f"a schedule named {body.name!r} already exists")
             try:
                 timestep.schedule_agent(
                     body.name,
@@ -638,7 +611,7 @@ def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
         response_model=BackfillOut,
         status_code=202,
         tags=["schedules"],
-        responses={**not_found, **_UNPARSABLE},
+        responses={**not_found, **_responses(400)},
     )
     def backfill_schedule(name: ScheduleNamePath, body: BackfillIn) -> BackfillOut:
         """Fire every time in (start, end) that has not fired yet (times already run are

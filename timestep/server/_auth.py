@@ -23,7 +23,7 @@ bearer_scheme = HTTPBearer(
     description="The value of TIMESTEP_API_TOKEN, as 'Authorization: Bearer <token>'.",
 )
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+_CHALLENGE = (("WWW-Authenticate", "Bearer"),)
 
 
 async def require_token(
@@ -50,8 +50,8 @@ async def require_token(
             if not header
             else "malformed Authorization header: expected 'Bearer <token>'"
         )
-        raise HTTPException(401, problem, headers=_CHALLENGE)
+        raise HTTPException(401, problem, headers=dict(_CHALLENGE))
     expected = settings.api_token.get_secret_value() if settings.api_token else ""
     given = credentials.credentials
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "invalid bearer token", headers=_CHALLENGE)
+        raise HTTPException(401, "invalid bearer token", headers=dict(_CHALLENGE))

@@ -15,12 +15,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dbos import DBOS
+from timestep._client.runs import find_run
+from timestep._client.streams import event_record, read_run_stream
 
-from timestep._results import read_run_stream
-from timestep.cli._ops import event_record
-
-__all__ = ["sse_events", "parse_last_event_id"]
+__all__ = [
+    "parse_last_event_id",
+    "sse_events",
+]
 
 
 def parse_last_event_id(value: str | None) -> int | None:
@@ -49,14 +50,14 @@ def _frame(data: dict[str, Any], *, event_id: int | None = None, event: str | No
 async def sse_events(workflow_id: str, offset: int, heartbeat_sec: float) -> AsyncIterator[bytes]:
     """SSE frames of the run's stream from ``offset`` until it closes, with a comment every
     ``heartbeat_sec`` of silence (a run waiting for an approval may be quiet for days)."""
-    entries = read_run_stream(workflow_id, offset=offset).__aiter__()
+    entries = read_run_stream(workflow_id, offset=offset)
     position = offset
     pending: asyncio.Future[Any] | None = None
     try:
         yield b"retry: 1000\n\n"
         while True:
             if pending is None:
-                pending = asyncio.ensure_future(entries.__anext__())
+                pending = asyncio.ensure_future(anext(entries))
             done, _ = await asyncio.wait({pending}, timeout=heartbeat_sec)
             if not done:
                 yield b": keep-alive\n\n"
@@ -68,7 +69,7 @@ async def sse_events(workflow_id: str, offset: int, heartbeat_sec: float) -> Asy
                 break
             yield _frame(event_record(position, entry), event_id=position)
             position += 1
-        status = await DBOS.get_workflow_status_async(workflow_id)
+        status = await find_run(workflow_id)
         yield _frame(
             {
                 "type": "end",

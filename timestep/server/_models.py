@@ -9,32 +9,33 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from croniter import croniter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from timestep._core.protocol import PendingApproval
+
 __all__ = [
-    "WORKFLOW_ID_PATTERN",
-    "PATH_ID_PATTERN",
-    "SCHEDULE_NAME_PATTERN",
-    "RunStatus",
-    "Problem",
-    "FieldProblem",
-    "ValidationProblem",
-    "RunCreate",
-    "Usage",
-    "PendingApproval",
     "Approval",
-    "Run",
-    "DecisionIn",
-    "DecisionOut",
-    "ScheduleCreate",
-    "Schedule",
     "BackfillIn",
     "BackfillOut",
-    "TriggerOut",
+    "DecisionIn",
+    "DecisionOut",
+    "FieldProblem",
     "Health",
+    "PATH_ID_PATTERN",
+    "Problem",
+    "Run",
+    "RunCreate",
+    "RunStatus",
+    "SCHEDULE_NAME_PATTERN",
+    "Schedule",
+    "ScheduleCreate",
+    "TriggerOut",
+    "Usage",
+    "ValidationProblem",
+    "WORKFLOW_ID_PATTERN",
 ]
 
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:+@=-]{0,254}$"
@@ -125,19 +126,14 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
 
-class PendingApproval(BaseModel):
-    """A tool call a run is waiting on."""
+class Approval(BaseModel):
+    """A pending tool call, across runs (``GET /approvals``): a row of Timestep's tool calls."""
 
     workflow_id: str
     call_id: str
     tool_name: str
     arguments: str | None = None
     agent_name: str | None = None
-
-
-class Approval(PendingApproval):
-    """A pending tool call, across runs (``GET /approvals``)."""
-
     session_id: str | None = None
     created_at: datetime | None = None
 
@@ -154,7 +150,7 @@ class Run(BaseModel):
     """A run's status and, once it ended, its outcome."""
 
     workflow_id: str
-    status: str = Field(description="One of " + ", ".join(RunStatus.__args__) + ".")
+    status: str = Field(description="One of " + ", ".join(get_args(RunStatus)) + ".")
     agent: str | None = None
     session_id: str | None = None
     created_at: datetime | None = None

@@ -6,15 +6,19 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+import uvicorn
 from agents import Agent
 
-from timestep._registry import register_agent, registered_agents
+from timestep._client.agents import register_agent, registered_agents
 from timestep.errors import ConfigurationError
 
 from ._app import create_app
 from ._settings import ServerSettings, is_loopback
 
-__all__ = ["serve", "load_agent_modules"]
+__all__ = [
+    "load_agent_modules",
+    "serve",
+]
 
 
 def load_agent_modules(modules: Sequence[str]) -> list[str]:
@@ -48,7 +52,6 @@ def serve(
     ``auth=False`` is refused unless ``host`` is a loopback address: an unauthenticated API
     would let anyone on the network start runs and answer approvals.
     """
-    import uvicorn
 
     updates = {"host": host, "port": port, "auth": auth}
     settings = (settings or ServerSettings()).model_copy(

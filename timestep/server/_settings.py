@@ -1,6 +1,6 @@
 """The HTTP API's settings: ``TIMESTEP_API_*`` environment variables, or arguments to ``serve``.
 
-Kept apart from ``timestep._settings`` (cached once per process) so that a test or an embedding
+Kept apart from the process's settings (``timestep._core.settings``, read once per process) so that a test or an embedding
 application can build several apps with different tokens in one process.
 """
 

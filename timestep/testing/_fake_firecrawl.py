@@ -168,7 +168,9 @@ class FakeFirecrawlServer(LocalHTTPServer):
             return _Reply(
                 status=401, body={"success": False, "error": "Unauthorized: Invalid token"}
             )
-        query = payload.get("query") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            return _Reply(status=400, body={"success": False, "error": "Bad Request: query"})
+        query = payload.get("query")
         if not isinstance(query, str) or not query:
             return _Reply(status=400, body={"success": False, "error": "Bad Request: query"})
         limit = payload.get("limit", 10)

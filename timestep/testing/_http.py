@@ -38,7 +38,7 @@ class LocalHTTPServer:
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Any:
         raise NotImplementedError

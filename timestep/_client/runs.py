@@ -5,38 +5,100 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
+import sqlalchemy as sa
 from agents import Agent, RunState
 from agents.memory.session import Session
-from dbos import DBOS, SetEnqueueOptions, SetWorkflowID, WorkflowHandleAsync
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID, WorkflowHandleAsync, WorkflowStatus
 
-from ._registry import register_agent, resolve_agent
-from ._results import AgentRunResult, StreamingAgentRun
-from ._runtime import ensure_dbos_launched
-from ._sessions import TimestepSession
-from .errors import RunNotFoundError
-from .workflows import (
+from timestep._core.process import process_state
+from timestep._core.protocol import (
+    AGENT_RUN_WORKFLOW,
+    SCHEDULED_RUN_WORKFLOW,
     RunRequest,
     RunSummary,
-    agent_run_workflow,
-    expect_live_result,
     request_of,
-    take_live_result,
     time_of,
 )
+from timestep._core.runtime import ensure_dbos_launched, tables_engine
+from timestep._core.tables import run_states_table
+from timestep.errors import RunNotFoundError
+from timestep.steps import TimestepSession
+from timestep.workflows import agent_run_workflow, expect_live_result, take_live_result
+
+from .results import AgentRunResult, Finish, StreamingAgentRun
+from .system import system
 
 __all__ = [
-    "run_agent",
-    "run_agent_workflow",
-    "start_agent_run",
+    "AgentRunHandle",
+    "RUN_WORKFLOWS",
+    "RunInfo",
+    "cancel_run",
+    "find_run",
+    "find_workflow",
+    "fork_run",
     "get_run",
     "get_run_result",
-    "AgentRunHandle",
-    "RunInfo",
+    "list_run_steps",
+    "list_runs",
+    "require_run",
+    "resume_run",
+    "run_agent",
+    "run_agent_workflow",
+    "run_state_json",
+    "start_agent_run",
 ]
 
 RunInput = str | list[Any] | RunState[Any]
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    input_or_state: RunInput,
+    session: Session | None = None,
+    stream: Literal[False] = False,
+    *,
+    workflow_id: str | None = None,
+    max_turns: int | None = None,
+) -> AgentRunResult: ...
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    input_or_state: RunInput,
+    session: Session | None,
+    stream: Literal[True],
+    *,
+    workflow_id: str | None = None,
+    max_turns: int | None = None,
+) -> StreamingAgentRun: ...
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    input_or_state: RunInput,
+    session: Session | None = None,
+    *,
+    stream: Literal[True],
+    workflow_id: str | None = None,
+    max_turns: int | None = None,
+) -> StreamingAgentRun: ...
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    input_or_state: RunInput,
+    session: Session | None = None,
+    stream: bool = False,
+    *,
+    workflow_id: str | None = None,
+    max_turns: int | None = None,
+) -> AgentRunResult | StreamingAgentRun: ...
 
 
 async def run_agent(
@@ -119,7 +181,7 @@ async def start_agent_run(
     if queue is None and (priority is not None or deduplication_id is not None):
         raise ValueError("priority and deduplication_id need a queue")
     ensure_dbos_launched()
-    entry = register_agent(agent)
+    entry = process_state().agents.register(agent)
     request: RunRequest = {
         "agent": agent.name,
         "agent_ref": entry.ref,
@@ -180,7 +242,7 @@ class AgentRunHandle:
         return await _finish_for(self.agent)(self._handle)
 
 
-def _finish_for(agent: Agent[Any]) -> Any:
+def _finish_for(agent: Agent[Any]) -> Finish:
     async def finish(handle: WorkflowHandleAsync[RunSummary]) -> AgentRunResult:
         summary = await handle.get_result()
         return await _result_from(handle.get_workflow_id(), summary, agent)
@@ -195,7 +257,7 @@ async def _result_from(workflow_id: str, summary: RunSummary, agent: Agent[Any])
     if summary["state"] is not None:
         state = await RunState.from_string(agent, summary["state"])
         return AgentRunResult(workflow_id, state=state, final_output=summary["final_output"])
-    status = await DBOS.get_workflow_status_async(workflow_id)
+    status = await find_run(workflow_id)
     request = request_of(status)
     return AgentRunResult.from_summary(workflow_id, summary, agent, request.get("input"))
 
@@ -210,12 +272,54 @@ class RunInfo:
     error: str | None
 
 
-async def get_run(workflow_id: str) -> RunInfo:
-    """Status of a run by workflow id, from any process."""
-    ensure_dbos_launched()
-    status = await DBOS.get_workflow_status_async(workflow_id)
+RUN_WORKFLOWS = (AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW)
+"""The workflows that are runs: an agent run, or a schedule's fire (whose child is one)."""
+
+
+async def find_workflow(workflow_id: str) -> WorkflowStatus | None:
+    """Any workflow's DBOS status by id (a run, a fire, a permit...), from any process."""
+    found = await system().list_workflows_async(workflow_ids=[workflow_id])
+    return found[0] if found else None
+
+
+async def find_run(workflow_id: str) -> WorkflowStatus | None:
+    """A run's DBOS status by workflow id, from any process; None if no run has it."""
+    status = await find_workflow(workflow_id)
+    return status if status is not None and status.name in RUN_WORKFLOWS else None
+
+
+async def require_run(workflow_id: str) -> WorkflowStatus:
+    """``find_run``, or ``RunNotFoundError``."""
+    status = await find_run(workflow_id)
     if status is None:
         raise RunNotFoundError(f"no run has workflow id {workflow_id!r}")
+    return status
+
+
+async def run_state_json(status: WorkflowStatus) -> str | None:
+    """The RunState (Python format) of an interrupted run: an ended one's from its output, a
+    waiting one's newest snapshot; None for any other run."""
+    if status.status == "SUCCESS":
+        output = status.output if isinstance(status.output, dict) else {}
+        state_json: str | None = output.get("state")
+        return state_json
+    if status.status != "PENDING":
+        return None
+    t = run_states_table
+    query = (
+        sa.select(t.c.payload)
+        .where(t.c.workflow_id == status.workflow_id, t.c.format == "python")
+        .order_by(t.c.seq.desc())
+        .limit(1)
+    )
+    async with (await tables_engine()).connect() as conn:
+        payload: str | None = (await conn.execute(query)).scalar()
+    return payload
+
+
+async def get_run(workflow_id: str) -> RunInfo:
+    """Status of a run by workflow id, from any process (it need not be a worker)."""
+    status = await require_run(workflow_id)
     return RunInfo(
         workflow_id=workflow_id,
         status=status.status,
@@ -229,6 +333,49 @@ async def get_run(workflow_id: str) -> RunInfo:
 async def get_run_result(workflow_id: str, agent: Agent[Any] | None = None) -> AgentRunResult:
     """Wait for the run's result, by workflow id, from any process."""
     info = await get_run(workflow_id)
-    agent = agent or resolve_agent(info.agent_name or "")
-    handle = await DBOS.retrieve_workflow_async(workflow_id)
+    agent = agent or process_state().agents.resolve(info.agent_name or "")
+    handle = await system().retrieve_workflow_async(workflow_id)
     return await _finish_for(agent)(handle)
+
+
+async def list_runs(
+    *, status: str | list[str] | None = None, limit: int = 20, load_output: bool = False
+) -> list[WorkflowStatus]:
+    """The newest agent runs first, from any process."""
+    return await system().list_workflows_async(
+        name=AGENT_RUN_WORKFLOW,
+        status=status,
+        limit=limit,
+        sort_desc=True,
+        load_output=load_output,
+    )
+
+
+async def list_run_steps(workflow_id: str) -> list[dict[str, Any]]:
+    """A run's checkpointed steps, in order: id, name (``model:...``, ``tool:...``), outcome."""
+    steps = await system().list_workflow_steps_async(workflow_id)
+    return [
+        {
+            "id": s["function_id"],
+            "name": s["function_name"],
+            "outcome": "error" if s.get("error") is not None else "done",
+        }
+        for s in steps
+    ]
+
+
+async def cancel_run(workflow_id: str) -> None:
+    """Cancel a run; it stops at its next step."""
+    await system().cancel_workflow_async(workflow_id)
+
+
+async def resume_run(workflow_id: str) -> None:
+    """Resume a cancelled or failed run from its last finished step (a worker executes it)."""
+    await system().resume_workflow_async(workflow_id)
+
+
+async def fork_run(workflow_id: str, start_step: int = 1) -> str:
+    """A new run that replays ``workflow_id``'s steps before ``start_step`` and executes the
+    rest; returns its workflow id."""
+    handle = await system().fork_workflow_async(workflow_id, start_step)
+    return handle.get_workflow_id()

@@ -11,26 +11,33 @@ Resolution order (first that applies wins):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
 import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ._settings import Settings, _redact, dbos_config_file, get_settings
-from .errors import ConfigurationError, DatabaseUnreachableError
+from timestep.errors import ConfigurationError, DatabaseUnreachableError
+
+from .settings import Settings, dbos_config_file, redact_url
+from .tables import migrate
 
 __all__ = [
+    "Engines",
     "ResolvedDatabase",
     "async_engine_for",
     "dbos_sqlite_engine",
+    "ensure_postgres_database",
     "resolve_database",
     "sync_engine_for",
 ]
@@ -52,12 +59,11 @@ class ResolvedDatabase:
 
     @property
     def display(self) -> str:
-        return _redact(self.url)
+        return redact_url(self.url)
 
 
-def resolve_database(url: str | None = None, settings: Settings | None = None) -> ResolvedDatabase:
+def resolve_database(url: str | None, settings: Settings) -> ResolvedDatabase:
     """Pick the database by the documented order, and log the choice."""
-    settings = settings or get_settings()
     resolved = _resolve(url, settings)
     logger.info("timestep database: %s (from %s)", resolved.display, resolved.source)
     return resolved
@@ -87,7 +93,7 @@ def _checked(url: str, setting: str) -> str:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
         raise ConfigurationError(
-            f"{setting} is not a valid database URL: {_redact(url)!r}"
+            f"{setting} is not a valid database URL: {redact_url(url)!r}"
         ) from exc
     if parsed.get_backend_name() not in ("postgresql", "sqlite"):
         raise ConfigurationError(
@@ -109,7 +115,7 @@ def _require_reachable(url: str) -> None:
     host, port = parsed.host or "localhost", parsed.port or 5432
     if not _answers(host, port, timeout=3.0):
         raise DatabaseUnreachableError(
-            _redact(url), host, port, "nothing answers there (is Postgres running?)"
+            redact_url(url), host, port, "nothing answers there (is Postgres running?)"
         )
 
 
@@ -149,7 +155,7 @@ def ensure_postgres_database(url: str) -> None:
                     conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
     except sa.exc.OperationalError as exc:
         raise DatabaseUnreachableError(
-            _redact(url), parsed.host, parsed.port or 5432, str(exc.orig).strip()
+            redact_url(url), parsed.host, parsed.port or 5432, str(exc.orig).strip()
         ) from exc
     finally:
         engine.dispose()
@@ -240,3 +246,86 @@ def _tune_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+_Cached = TypeVar("_Cached")
+
+
+class Engines:
+    """The SQLAlchemy engines on Timestep's tables, per database URL, migrated on first use.
+
+    Async drivers bind connections to the loop that made them, and DBOS runs recovered
+    workflows on its own loop, so there is one async engine per (url, loop); one sync engine
+    per URL serves every thread (for writes made from a worker thread in one hop).
+    """
+
+    def __init__(self) -> None:
+        self._async: dict[tuple[str, int], AsyncEngine] = {}
+        self._sync: dict[str, sa.Engine] = {}
+        self._migrated: set[str] = set()
+        self._lock = threading.Lock()
+        self._migrate_lock = threading.Lock()
+
+    async def get(self, url: str) -> AsyncEngine:
+        """The async engine for ``url`` on the running event loop."""
+        engine = self._cached(
+            self._async, (url, id(asyncio.get_running_loop())), async_engine_for, url
+        )
+        if url not in self._migrated:
+            await asyncio.to_thread(self._migrate_once, url)
+        return engine
+
+    def sync(self, url: str) -> sa.Engine:
+        """The sync engine for ``url``, shared by every thread."""
+        engine = self._cached(self._sync, url, sync_engine_for, url)
+        if url not in self._migrated:
+            self._migrate_once(url)
+        return engine
+
+    def dispose(self) -> None:
+        """Drop every engine (their pools close with them)."""
+        with self._lock:
+            for engine in self._async.values():
+                engine.sync_engine.dispose(close=False)
+            for sync_engine in self._sync.values():
+                sync_engine.dispose(close=False)
+            self._async.clear()
+            self._sync.clear()
+            self._migrated.clear()
+
+    def _cached(
+        self, cache: dict[Any, _Cached], key: Any, make: Callable[[str], _Cached], url: str
+    ) -> _Cached:
+        """``cache[key]``, made by ``make(url)`` once even when threads race for it."""
+        engine = cache.get(key)
+        if engine is None:
+            with self._lock:
+                engine = cache.get(key)
+                if engine is None:
+                    engine = cache[key] = make(url)
+        return engine
+
+    def _migrate_once(self, url: str) -> None:
+        """Bring the schema up to date, once per URL.
+
+        Concurrent first uses (several workflows starting together, several workers launching
+        on one database) must not both create the tables: a lock serialises this process,
+        ``migrate`` serialises processes (an advisory lock on Postgres; on SQLite the
+        transaction starts with ``BEGIN IMMEDIATE``, which takes the database's write lock).
+        """
+        with self._migrate_lock:
+            if url in self._migrated:
+                return
+            engine = sync_engine_for(url)
+            try:
+                if engine.dialect.name == "sqlite":
+                    with engine.connect() as conn:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        migrate(conn)
+                        conn.exec_driver_sql("COMMIT")
+                else:
+                    with engine.begin() as conn:
+                        migrate(conn)
+            finally:
+                engine.dispose()
+            self._migrated.add(url)

@@ -12,21 +12,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from dbos import DBOS, DBOSClient
 
-from ._recorder import flush_records
-from ._runtime import current_database, is_dbos_launched
-from ._storage import get_engine, tool_calls_table
-from .errors import ApprovalError
-from .workflows import APPROVALS_EVENT, DECISION_TOPIC, Decision, PendingApproval
+from timestep._core.protocol import APPROVALS_EVENT, DECISION_TOPIC, Decision, PendingApproval
+from timestep._core.runtime import flush_records, tables_engine
+from timestep._core.tables import tool_calls_table
+from timestep.errors import ApprovalError
+
+from .system import system
 
 __all__ = [
     "ApprovalDecision",
     "approve",
-    "reject",
     "decide",
     "get_pending_approvals",
     "list_pending_approvals",
+    "reject",
 ]
 
 
@@ -88,19 +88,12 @@ async def decide(
             "by": by,
             "at": at,
         }
-        await _send(workflow_id, message)
+        await system().send_async(workflow_id, message, DECISION_TOPIC)
 
 
 async def get_pending_approvals(workflow_id: str) -> list[PendingApproval]:
     """The approvals one run is waiting on (empty when it waits on none)."""
-    if is_dbos_launched():
-        value = await DBOS.get_event_async(workflow_id, APPROVALS_EVENT, timeout_seconds=0)
-    else:
-        client = _client()
-        try:
-            value = await client.get_event_async(workflow_id, APPROVALS_EVENT, timeout_seconds=0)
-        finally:
-            client.destroy()
+    value = await system().get_event_async(workflow_id, APPROVALS_EVENT, timeout_seconds=0)
     return list(value or [])
 
 
@@ -111,22 +104,7 @@ async def list_pending_approvals(*, session_id: str | None = None) -> list[dict[
     query = sa.select(t).where(t.c.status == "pending_approval").order_by(t.c.created_at.desc())
     if session_id is not None:
         query = query.where(t.c.session_id == session_id)
-    engine = await get_engine(current_database().url)
+    engine = await tables_engine()
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
     return [dict(row) for row in rows]
-
-
-async def _send(workflow_id: str, message: Decision) -> None:
-    if is_dbos_launched():
-        await DBOS.send_async(workflow_id, message, DECISION_TOPIC)
-        return
-    client = _client()
-    try:
-        await client.send_async(workflow_id, message, DECISION_TOPIC)
-    finally:
-        client.destroy()
-
-
-def _client() -> DBOSClient:
-    return DBOSClient(system_database_url=current_database().url)

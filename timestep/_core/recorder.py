@@ -15,18 +15,19 @@ other processes see a run's rows once its worker's writer has committed them (wi
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, TypedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from dbos import DBOS
 
-from ._storage import (
-    get_sync_engine,
+from .protocol import AGENT_RUN_WORKFLOW, RunRecords
+from .tables import (
     insert_ignoring_duplicates_statement,
     recorder_marks_table,
     tool_calls_table,
@@ -34,7 +35,7 @@ from ._storage import (
     usage_table,
 )
 
-__all__ = ["RunRecords", "flush_records", "get_recorder", "Recorder"]
+__all__ = ["Recorder"]
 
 logger = logging.getLogger("timestep")
 
@@ -44,17 +45,11 @@ _RECONCILE_MARGIN_MS = 30_000
 _MAX_RETRY_SECONDS = 30.0
 
 
-class RunRecords(TypedDict):
-    """A run's rows, as the recorder writes them and as its workflow output keeps them."""
-
-    usage: list[dict[str, Any]]
-    tool_calls: list[dict[str, Any]]
-
-
 class Recorder:
     """Gathers runs' rows and writes them in batches from a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, sync_engine: Callable[[str], sa.Engine]) -> None:
+        self._sync_engine = sync_engine
         self._cond = threading.Condition()
         self._pending: list[tuple[str, RunRecords]] = []
         self._reconcile: list[tuple[str, str, int]] = []  # (url, executor id, since ms)
@@ -126,7 +121,7 @@ class Recorder:
                 batch, self._pending = self._pending, []
                 reconcile, self._reconcile = self._reconcile, []
             try:
-                done = _write(batch, reconcile, taken_ms)
+                done = self._write(batch, reconcile, taken_ms)
             except Exception:
                 failures += 1
                 delay = _backoff(failures)
@@ -151,6 +146,33 @@ class Recorder:
             else:
                 failures = 0
 
+    def _write(
+        self,
+        batch: list[tuple[str, RunRecords]],
+        reconcile: list[tuple[str, str, int]],
+        taken_ms: int,
+    ) -> int:
+        return _write_batch(self._sync_engine, batch, reconcile, taken_ms)
+
+    def start_reconciliation(self, url: str, launched_at_ms: int) -> None:
+        """At launch: write again the runs this executor completed after its mark (a crash
+        may have taken their batch), and give a new executor its first mark."""
+        executor_id = DBOS.executor_id
+        with self._sync_engine(url).begin() as conn:
+            t = recorder_marks_table
+            mark = conn.execute(
+                sa.select(t.c.recorded_through_ms).where(t.c.executor_id == executor_id)
+            ).scalar()
+            if mark is None:
+                # Nothing of this executor's was ever recorded: every run it completes from
+                # now on is after this mark.
+                conn.execute(
+                    insert_ignoring_duplicates_statement(conn.dialect.name, t),
+                    {"executor_id": executor_id, "recorded_through_ms": launched_at_ms},
+                )
+                return
+        self.reconcile(url, executor_id, mark - _RECONCILE_MARGIN_MS)
+
     def discard(self) -> int:
         """Forget everything not yet written (for runtime resets); how many entries."""
         with self._cond:
@@ -162,16 +184,17 @@ class Recorder:
 
 
 def _backoff(failures: int) -> float:
-    return min(_MAX_RETRY_SECONDS, 0.5 * 2**failures)
+    return min(_MAX_RETRY_SECONDS, 0.5 * 2.0**failures)
 
 
-def _write(
-    batch: list[tuple[str, RunRecords]], reconcile: list[tuple[str, str, int]], taken_ms: int
+def _write_batch(
+    sync_engine: Callable[[str], sa.Engine],
+    batch: list[tuple[str, RunRecords]],
+    reconcile: list[tuple[str, str, int]],
+    taken_ms: int,
 ) -> int:
     """Write a batch (and the runs to reconcile) and move the mark; how many of
     ``reconcile`` were done. The mark stays put while a reconciliation is left undone."""
-    from dbos import DBOS
-
     runs = list(batch)
     done = 0
     for url, executor_id, since_ms in reconcile:
@@ -188,8 +211,7 @@ def _write(
         by_url[url]["tool_calls"] += records["tool_calls"]
     executor_id = DBOS.executor_id
     for url, records in by_url.items():
-        engine = get_sync_engine(url)
-        with engine.begin() as conn:
+        with sync_engine(url).begin() as conn:
             dialect = conn.dialect.name
             if records["usage"]:
                 statement = insert_ignoring_duplicates_statement(dialect, usage_table)
@@ -210,12 +232,6 @@ def _write(
 
 
 def _recorded_outputs(executor_id: str, since_ms: int) -> list[RunRecords]:
-    from datetime import UTC, datetime
-
-    from dbos import DBOS
-
-    from timestep.workflows import AGENT_RUN_WORKFLOW
-
     statuses = DBOS.list_workflows(
         name=AGENT_RUN_WORKFLOW,
         status="SUCCESS",
@@ -230,51 +246,3 @@ def _recorded_outputs(executor_id: str, since_ms: int) -> list[RunRecords]:
         if records:
             out.append(records)
     return out
-
-
-def start_reconciliation(url: str, launched_at_ms: int) -> None:
-    """At launch: write again the runs this executor completed after its mark (a crash may
-    have taken their batch), and give a new executor its first mark."""
-    from dbos import DBOS
-
-    executor_id = DBOS.executor_id
-    engine = get_sync_engine(url)
-    with engine.begin() as conn:
-        t = recorder_marks_table
-        mark = conn.execute(
-            sa.select(t.c.recorded_through_ms).where(t.c.executor_id == executor_id)
-        ).scalar()
-        if mark is None:
-            # Nothing of this executor's was ever recorded: every run it completes from now on
-            # is after this mark.
-            conn.execute(
-                insert_ignoring_duplicates_statement(conn.dialect.name, t),
-                {"executor_id": executor_id, "recorded_through_ms": launched_at_ms},
-            )
-            return
-    _recorder.reconcile(url, executor_id, mark - _RECONCILE_MARGIN_MS)
-
-
-_recorder = Recorder()
-
-
-def get_recorder() -> Recorder:
-    return _recorder
-
-
-async def flush_records(timeout_seconds: float = 30.0) -> bool:
-    """Wait until this process's finished runs have their usage and tool-call rows written.
-
-    Runs write those rows in the background; call this before reading Timestep's tables
-    directly in the process that ran them (``get_usage`` and ``list_pending_approvals`` do).
-    Returns False if the rows are not written within ``timeout_seconds``.
-    """
-    if _recorder.outstanding == 0:
-        return True
-    return await asyncio.to_thread(_recorder.flush, timeout_seconds)
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    if _recorder.outstanding:
-        _recorder.flush(timeout=5.0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,25 +17,27 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from agents import Agent, RunState
 from agents.run_state import CURRENT_SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ._registry import agent_graph
-from ._settings import get_settings
-from ._storage import agents_table, get_engine, run_states_table, upsert, utcnow
-from .errors import (
+from timestep._core.process import get_settings, process_state
+from timestep._core.registry import agent_graph
+from timestep._core.runtime import current_database
+from timestep._core.secrets import redact
+from timestep._core.state_rows import stored_forms
+from timestep._core.tables import agents_table, run_states_table, upsert, utcnow
+from timestep.errors import (
     MalformedStateError,
     StateAgentMismatchError,
     StateNotFoundError,
     StateTooLargeError,
     UnsupportedSchemaVersionError,
 )
+from timestep.runstate import StateFormat, detect_format, typescript_to_python_json
 
-__all__ = ["RunStateStore", "StoredState", "StateType", "StateFormat"]
+__all__ = ["RunStateStore", "StateType", "StoredState"]
 
 StateType = Literal["interrupted", "checkpoint", "completed"]
-StateFormat = Literal["python", "typescript"]
 _t = run_states_table
-_REDACTED = "[redacted]"
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,6 @@ class RunStateStore:
             data = python_data = json.loads(payload)
             self._check_agent(python_data)
         else:
-            from .runstate import detect_format, typescript_to_python_json
-
             data = _parse(state)
             fmt = detect_format(data)
             # A TypeScript SDK state is stored as written (Node loads it back unchanged) and
@@ -108,7 +107,7 @@ class RunStateStore:
         if fmt == "python":
             payload, payload_typescript = stored_forms(payload)
         else:
-            payload, payload_typescript = _without_secrets(payload), None
+            payload, payload_typescript = redact(payload), None
         size = len(payload.encode())
         if size > self._max_bytes:
             raise StateTooLargeError(
@@ -130,7 +129,9 @@ class RunStateStore:
         }
         engine = await self._engine()
         async with engine.begin() as conn:
-            await upsert(conn, agents_table, [_agent_row(self.agent)], ["name"], _AGENT_COLUMNS)
+            await upsert(
+                conn, agents_table, [_agent_row(self.agent)], ["name"], list(_AGENT_COLUMNS)
+            )
             await conn.execute(sa.insert(_t), [row])
         return state_id
 
@@ -150,8 +151,6 @@ class RunStateStore:
             raise StateNotFoundError(f"session {self.session_id!r} has no {which}")
         data = _parse(row.payload)
         if row.format == "typescript":
-            from .runstate import typescript_to_python_json
-
             data = typescript_to_python_json(data)
         self._check_agent(data)
         return await self._validated(data)
@@ -206,18 +205,16 @@ class RunStateStore:
                 f"or one of its handoffs ({', '.join(sorted(known))})"
             )
 
-    async def _engine(self) -> Any:
+    async def _engine(self) -> AsyncEngine:
         if self._database_url is None:
-            from ._runtime import current_database
-
             self._database_url = current_database().url
-        return await get_engine(self._database_url)
+        return await process_state().engines.get(self._database_url)
 
 
 # Fields every RunState schema this SDK reads has at its top level.
 _REQUIRED_KEYS = ("current_agent", "original_input", "context", "max_turns")
 
-_AGENT_COLUMNS = ["model", "instructions_hash", "tools", "updated_at"]
+_AGENT_COLUMNS = ("model", "instructions_hash", "tools", "updated_at")
 
 
 def _agent_row(agent: Agent[Any]) -> dict[str, Any]:
@@ -253,41 +250,3 @@ def _parse(value: str | dict[str, Any]) -> dict[str, Any]:
 def _pending_approvals(data: dict[str, Any]) -> list[Any]:
     step = data.get("current_step") or {}
     return list(step.get("data", {}).get("interruptions", [])) if isinstance(step, dict) else []
-
-
-def stored_forms(state_json: str) -> tuple[str, str | None]:
-    """What a python-format RunState row stores: the payload without configured secrets, and
-    its TypeScript form (``None`` if it does not convert). Shared with the durable approval
-    snapshots, so every row follows the same rules."""
-    payload = _without_secrets(state_json)
-    return payload, _typescript_export(payload)
-
-
-def _typescript_export(payload: str) -> str | None:
-    """The TypeScript SDK's form of a python-format payload, for Timestep's Node package.
-
-    A failed conversion never fails the save: the row is still loadable from Python, and the
-    Node package reports that it has no TypeScript form.
-    """
-    from .runstate import to_typescript
-
-    try:
-        return _without_secrets(to_typescript(payload))
-    except Exception as exc:  # an export problem must not lose the state
-        _log.warning("RunState saved without its TypeScript form (%s: %s)", type(exc).__name__, exc)
-        return None
-
-
-def _without_secrets(payload: str) -> str:
-    """Configured keys must never reach the database, whatever the run's context holds."""
-    settings = get_settings()
-    for secret in (
-        settings.openai_api_key,
-        settings.ollama_api_key,
-        settings.firecrawl_api_key,
-        settings.api_token,
-    ):
-        value = secret.get_secret_value() if secret else ""
-        if len(value) >= 8 and value in payload:
-            payload = payload.replace(value, _REDACTED)
-    return payload

@@ -1,6 +1,6 @@
 """What a finished (or interrupted) run leaves in Timestep's tables: usage and tool calls.
 
-The rows go to the process's recorder (``timestep._recorder``), which writes them in the
+The rows go to the process's recorder (``timestep._core.recorder``), which writes them in the
 background, batched with other runs'; the workflow output keeps them too, so a crash before
 the write loses nothing. The writes are keyed by workflow id, so writing a run again rewrites
 the same rows instead of adding new ones.
@@ -13,27 +13,26 @@ from typing import Any
 from agents.items import ToolApprovalItem, ToolCallItem, ToolCallOutputItem
 from agents.result import RunResult
 
-from timestep._recorder import RunRecords, get_recorder
-from timestep._run_context import DurableRunContext
+from timestep._core.process import process_state
+from timestep._core.protocol import RunRecords
+from timestep._core.runtime import current_database
+from timestep.steps import CurrentRun
 
-__all__ = ["record_run", "usage_rows", "tool_call_rows"]
+__all__ = ["record_run", "tool_call_rows", "usage_rows"]
 
 
-def record_run(run: DurableRunContext, result: RunResult) -> RunRecords:
+def record_run(run: CurrentRun, result: RunResult) -> RunRecords:
     """Hand the run's rows to the recorder (no waiting) and return them for the output."""
-    from timestep._runtime import current_database
-
     records: RunRecords = {
         "usage": usage_rows(run, result),
         "tool_calls": tool_call_rows(run, result),
     }
-    get_recorder().submit(current_database().url, records)
+    process_state().recorder.submit(current_database().url, records)
     return records
 
 
-def usage_rows(run: DurableRunContext, result: RunResult) -> list[dict[str, Any]]:
-    from timestep.providers import cost_of
-
+def usage_rows(run: CurrentRun, result: RunResult) -> list[dict[str, Any]]:
+    prices = process_state().prices
     responses = result.raw_responses
     # The model names of this workflow's calls line up with the last responses (a run resumed
     # from a RunState also carries the responses of the run it continues).
@@ -56,7 +55,7 @@ def usage_rows(run: DurableRunContext, result: RunResult) -> list[dict[str, Any]
                 "output_tokens": u.output_tokens,
                 "cached_tokens": cached,
                 "reasoning_tokens": u.output_tokens_details.reasoning_tokens or 0,
-                "cost_usd": cost_of(model, u.input_tokens, u.output_tokens, cached)
+                "cost_usd": prices.cost_of(model, u.input_tokens, u.output_tokens, cached)
                 if model
                 else None,
             }
@@ -64,7 +63,7 @@ def usage_rows(run: DurableRunContext, result: RunResult) -> list[dict[str, Any]
     return rows
 
 
-def tool_call_rows(run: DurableRunContext, result: RunResult) -> list[dict[str, Any]]:
+def tool_call_rows(run: CurrentRun, result: RunResult) -> list[dict[str, Any]]:
     calls: dict[str, dict[str, Any]] = {}
     finished: set[str] = set()
     for item in result.new_items:

@@ -15,8 +15,11 @@ import sqlalchemy as sa
 from agents.items import TResponseInputItem
 from agents.memory.session import SessionABC
 from dbos import DBOS
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ._storage import get_engine, insert_ignoring_duplicates, session_items_table, utcnow
+from timestep._core.process import process_state
+from timestep._core.runtime import current_database
+from timestep._core.tables import insert_ignoring_duplicates, session_items_table, utcnow
 
 __all__ = ["TimestepSession"]
 
@@ -45,14 +48,18 @@ class TimestepSession(SessionABC):
         return self.session_id
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        return await self._durably("session:get_items", self._get_items, limit)
+        items: list[TResponseInputItem] = await self._durably(
+            "session:get_items", self._get_items, limit
+        )
+        return items
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         if items:
             await self._durably("session:add_items", self._add_items, items)
 
     async def pop_item(self) -> TResponseInputItem | None:
-        return await self._durably("session:pop_item", self._pop_item)
+        item: TResponseInputItem | None = await self._durably("session:pop_item", self._pop_item)
+        return item
 
     async def clear_session(self) -> None:
         await self._durably("session:clear", self._clear)
@@ -62,12 +69,10 @@ class TimestepSession(SessionABC):
             return await func(*args)
         return await DBOS.run_step_async({"name": name}, func, *args)
 
-    async def _engine(self) -> Any:
+    async def _engine(self) -> AsyncEngine:
         if self._database_url is None:
-            from ._runtime import current_database
-
             self._database_url = current_database().url
-        return await get_engine(self._database_url)
+        return await process_state().engines.get(self._database_url)
 
     async def _get_items(self, limit: int | None) -> list[TResponseInputItem]:
         engine = await self._engine()
@@ -112,7 +117,8 @@ class TimestepSession(SessionABC):
             if row is None:
                 return None
             await conn.execute(sa.delete(_t).where(_t.c.id == row.id))
-        return json.loads(row.item)
+        item: TResponseInputItem = json.loads(row.item)
+        return item
 
     async def _clear(self) -> None:
         engine = await self._engine()

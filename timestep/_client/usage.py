@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ._recorder import flush_records
-from ._storage import get_engine, usage_table
+from timestep._core.process import process_state
+from timestep._core.runtime import current_database, flush_records
+from timestep._core.tables import usage_table
 
 __all__ = ["UsageSummary", "get_usage"]
 
@@ -57,11 +58,7 @@ async def get_usage(
     ):
         if value is not None:
             query = query.where(column == value)
-    if database_url is None:
-        from ._runtime import current_database
-
-        database_url = current_database().url
-    engine = await get_engine(database_url)
+    engine = await process_state().engines.get(database_url or current_database().url)
     async with engine.connect() as conn:
         rows, requests, input_tokens, output_tokens, cached, reasoning, cost = (
             await conn.execute(query)

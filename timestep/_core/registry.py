@@ -1,7 +1,8 @@
 """Agents by name, so a workflow recovered in a fresh process can rebuild its agent.
 
 Workflow arguments carry the agent's name and, when the agent is importable, its
-``module:attr`` reference: recovery looks the name up here, or imports the reference.
+``module:attr`` reference: recovery looks the name up in the process's ``AgentRegistry``, or
+imports the reference.
 """
 
 from __future__ import annotations
@@ -16,16 +17,9 @@ from typing import Any
 
 from agents import Agent
 
-from .errors import AgentNotRegisteredError
+from timestep.errors import AgentNotRegisteredError
 
-__all__ = [
-    "AgentEntry",
-    "agent_graph",
-    "get_agent",
-    "register_agent",
-    "registered_agents",
-    "resolve_agent",
-]
+__all__ = ["AgentEntry", "AgentRegistry", "agent_graph", "import_ref"]
 
 logger = logging.getLogger("timestep")
 
@@ -36,56 +30,51 @@ class AgentEntry:
     ref: str | None
 
 
-_agents: dict[str, AgentEntry] = {}
-_lock = threading.Lock()
+class AgentRegistry:
+    """The agents this process can run, by name (one per process, on its ``ProcessState``)."""
 
+    def __init__(self) -> None:
+        self._agents: dict[str, AgentEntry] = {}
+        self._lock = threading.Lock()
 
-def register_agent(agent: Agent[Any], *, ref: str | None = None) -> AgentEntry:
-    """Register ``agent`` under its name (done automatically on first run).
+    def register(self, agent: Agent[Any], *, ref: str | None = None) -> AgentEntry:
+        """Register ``agent`` under its name; see ``timestep.register_agent``."""
+        if not isinstance(agent, Agent):
+            raise TypeError(f"expected an agents.Agent, got {type(agent).__name__}")
+        with self._lock:
+            existing = self._agents.get(agent.name)
+            if (
+                existing is not None
+                and existing.agent is agent
+                and (ref is None or ref == existing.ref)
+            ):
+                return existing
+            entry = AgentEntry(agent, ref or _find_ref(agent))
+            self._agents[agent.name] = entry
+            return entry
 
-    ``ref`` (``"package.module:attr"``) lets a fresh process import the agent itself; when not
-    given it is looked for in the agent's defining modules. Registering another agent object
-    under a taken name replaces it: the newest definition wins, as after a redeploy.
-    """
-    if not isinstance(agent, Agent):
-        raise TypeError(f"expected an agents.Agent, got {type(agent).__name__}")
-    with _lock:
-        existing = _agents.get(agent.name)
-        if (
-            existing is not None
-            and existing.agent is agent
-            and (ref is None or ref == existing.ref)
-        ):
-            return existing
-        entry = AgentEntry(agent, ref or _find_ref(agent))
-        _agents[agent.name] = entry
-        return entry
+    def get(self, name: str) -> Agent[Any] | None:
+        entry = self._agents.get(name)
+        return entry.agent if entry else None
 
+    def entries(self) -> dict[str, AgentEntry]:
+        return dict(self._agents)
 
-def get_agent(name: str) -> Agent[Any] | None:
-    entry = _agents.get(name)
-    return entry.agent if entry else None
-
-
-def registered_agents() -> dict[str, AgentEntry]:
-    return dict(_agents)
-
-
-def resolve_agent(name: str, ref: str | None = None) -> Agent[Any]:
-    """The agent named ``name``: registered here, else imported from ``ref``."""
-    entry = _agents.get(name)
-    if entry is not None:
-        return entry.agent
-    if ref:
-        try:
-            agent = import_ref(ref)
-        except Exception as exc:
-            logger.warning("importing agent %r from %r failed: %s", name, ref, exc)
-        else:
-            if isinstance(agent, Agent) and agent.name == name:
-                register_agent(agent, ref=ref)
-                return agent
-    raise AgentNotRegisteredError(name, list(_agents), ref)
+    def resolve(self, name: str, ref: str | None = None) -> Agent[Any]:
+        """The agent named ``name``: registered here, else imported from ``ref``."""
+        entry = self._agents.get(name)
+        if entry is not None:
+            return entry.agent
+        if ref:
+            try:
+                agent = import_ref(ref)
+            except Exception as exc:
+                logger.warning("importing agent %r from %r failed: %s", name, ref, exc)
+            else:
+                if isinstance(agent, Agent) and agent.name == name:
+                    self.register(agent, ref=ref)
+                    return agent
+        raise AgentNotRegisteredError(name, list(self._agents), ref)
 
 
 def agent_graph(agent: Agent[Any]) -> dict[str, Agent[Any]]:
@@ -140,10 +129,3 @@ _LIBRARY_ROOTS = tuple(
 def _is_library(module: Any) -> bool:
     path = getattr(module, "__file__", None) or ""
     return not path or "site-packages" in path or path.startswith(_LIBRARY_ROOTS)
-
-
-def before_launch() -> None:
-    """Import the modules named in ``TIMESTEP_AGENT_MODULES`` so their agents are registered
-    before DBOS recovers pending runs."""
-    for module_name in filter(None, os.environ.get("TIMESTEP_AGENT_MODULES", "").split(",")):
-        importlib.import_module(module_name.strip())

@@ -10,7 +10,6 @@ never duplicates them; after launch ``schedule_agent`` creates the schedule at o
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -19,27 +18,27 @@ from agents import Agent
 from croniter import croniter
 from dbos import DBOS
 
-from ._registry import register_agent
-from ._runtime import is_dbos_launched
-from ._sessions import TimestepSession
-from .errors import ScheduleError
-from .workflows import SCHEDULED_RUN_WORKFLOW, ScheduleContext, scheduled_agent_run
+from timestep._core.process import process_state
+from timestep._core.protocol import SCHEDULED_RUN_WORKFLOW, ScheduleContext
+from timestep.errors import ScheduleError
+from timestep.steps import TimestepSession
+from timestep.workflows import scheduled_agent_run
+
+from .system import system
 
 __all__ = [
     "ScheduleInfo",
-    "schedule_agent",
-    "list_schedules",
+    "backfill_schedule",
+    "delete_schedule",
     "get_schedule",
+    "list_schedules",
     "pause_schedule",
     "resume_schedule",
-    "delete_schedule",
+    "schedule_agent",
     "trigger_schedule",
-    "backfill_schedule",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-_declared: dict[str, dict[str, Any]] = {}
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,8 @@ def schedule_agent(
         )
     if missed not in ("skip", "backfill"):
         raise ScheduleError(f"missed must be 'skip' or 'backfill', got {missed!r}")
-    entry = register_agent(agent)
+    process = process_state()
+    entry = process.agents.register(agent)
     shared_id: str | None = None
     if isinstance(session, TimestepSession):
         shared_id, session = session.session_id, "shared"
@@ -97,7 +97,7 @@ def schedule_agent(
         "session_id": shared_id,
         "max_turns": max_turns,
     }
-    spec = {
+    spec: dict[str, Any] = {
         "schedule_name": name,
         "workflow_fn": scheduled_agent_run,
         "schedule": cron,
@@ -105,11 +105,11 @@ def schedule_agent(
         "automatic_backfill": missed == "backfill",
         "cron_timezone": timezone,
     }
-    with _lock:
-        if not is_dbos_launched():
-            if name in _declared:
+    with process.lock:
+        if not process.launched:
+            if name in process.schedules:
                 raise ScheduleError(f"a schedule named {name!r} is already declared")
-            _declared[name] = spec
+            process.schedules[name] = spec  # applied by the launch
             return
     if DBOS.get_schedule(name) is not None:
         raise ScheduleError(f"a schedule named {name!r} already exists")
@@ -117,18 +117,6 @@ def schedule_agent(
         DBOS.create_schedule(**spec)
     except Exception as exc:
         raise ScheduleError(str(exc)) from exc
-
-
-def apply_declared_schedules() -> None:
-    """Create or replace the schedules declared before launch (called by the launch)."""
-    with _lock:
-        specs = list(_declared.values())
-        _declared.clear()
-    if specs:
-        try:
-            DBOS.apply_schedules(specs)  # type: ignore[arg-type]
-        except Exception as exc:
-            raise ScheduleError(str(exc)) from exc
 
 
 def _info(schedule: Any) -> ScheduleInfo:
@@ -146,11 +134,13 @@ def _info(schedule: Any) -> ScheduleInfo:
 
 
 def list_schedules() -> list[ScheduleInfo]:
-    return [_info(s) for s in DBOS.list_schedules(workflow_name=SCHEDULED_RUN_WORKFLOW)]
+    """Every agent schedule, from any process."""
+    return [_info(s) for s in system().list_schedules(workflow_name=SCHEDULED_RUN_WORKFLOW)]
 
 
 def get_schedule(name: str) -> ScheduleInfo:
-    schedule = DBOS.get_schedule(name)
+    """A schedule by name, or ``ScheduleError``."""
+    schedule = system().get_schedule(name)
     if schedule is None:
         raise ScheduleError(f"no schedule named {name!r}")
     return _info(schedule)
@@ -158,27 +148,27 @@ def get_schedule(name: str) -> ScheduleInfo:
 
 def pause_schedule(name: str) -> None:
     get_schedule(name)
-    DBOS.pause_schedule(name)
+    system().pause_schedule(name)
 
 
 def resume_schedule(name: str) -> None:
     get_schedule(name)
-    DBOS.resume_schedule(name)
+    system().resume_schedule(name)
 
 
 def delete_schedule(name: str) -> None:
     get_schedule(name)
-    DBOS.delete_schedule(name)
+    system().delete_schedule(name)
 
 
 def trigger_schedule(name: str) -> str:
     """Fire a schedule now; returns the fire's workflow id."""
     get_schedule(name)
-    return DBOS.trigger_schedule(name).get_workflow_id()
+    return str(system().trigger_schedule(name).get_workflow_id())
 
 
 def backfill_schedule(name: str, start: datetime, end: datetime) -> list[str]:
     """Fire every time of the schedule in (start, end) that has not fired yet; returns the
     fires' workflow ids (times already run are skipped by their deterministic ids)."""
     get_schedule(name)
-    return [h.get_workflow_id() for h in DBOS.backfill_schedule(name, start, end)]
+    return [h.get_workflow_id() for h in system().backfill_schedule(name, start, end)]

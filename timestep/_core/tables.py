@@ -7,35 +7,31 @@ tool calls by ``(workflow_id, call_id)``.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._database import async_engine_for, sync_engine_for
+from timestep.errors import ConfigurationError
 
 __all__ = [
     "SCHEMA_VERSION",
-    "metadata",
     "agents_table",
+    "insert_ignoring_duplicates",
+    "insert_ignoring_duplicates_statement",
+    "metadata",
+    "migrate",
+    "rate_slots_table",
+    "recorder_marks_table",
     "run_states_table",
     "session_items_table",
     "tool_calls_table",
-    "usage_table",
-    "recorder_marks_table",
-    "rate_slots_table",
-    "get_engine",
-    "get_sync_engine",
-    "insert_ignoring_duplicates_statement",
-    "upsert_statement",
-    "insert_ignoring_duplicates",
     "upsert",
-    "reset_engines",
+    "upsert_statement",
+    "usage_table",
     "utcnow",
 ]
 
@@ -187,24 +183,26 @@ def _migrate_to_4(conn: sa.Connection) -> None:
 
 
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
-_MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+_MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
     _migrate_to_4,
-]
+)
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
-def _migrate(conn: sa.Connection) -> None:
+def migrate(conn: sa.Connection) -> None:
+    """Bring Timestep's tables on ``conn`` up to ``SCHEMA_VERSION``, in the caller's transaction.
+
+    Concurrent first launches of several workers are serialised: by an advisory lock on
+    Postgres, and on SQLite by the caller's ``BEGIN IMMEDIATE`` (the database's write lock)."""
     if conn.dialect.name == "postgresql":
         # Serialise concurrent first launches of several workers on one database.
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274656)"))
     schema_version_table.create(conn, checkfirst=True)
     current = conn.execute(sa.select(sa.func.max(schema_version_table.c.version))).scalar() or 0
     if current > SCHEMA_VERSION:
-        from .errors import ConfigurationError
-
         raise ConfigurationError(
             f"the database holds Timestep schema version {current}, newer than this "
             f"version of Timestep understands ({SCHEMA_VERSION}); upgrade timestep"
@@ -212,83 +210,6 @@ def _migrate(conn: sa.Connection) -> None:
     for version in range(current + 1, SCHEMA_VERSION + 1):
         _MIGRATIONS[version - 1](conn)
         conn.execute(sa.insert(schema_version_table).values(version=version, applied_at=utcnow()))
-
-
-_engines: dict[tuple[str, int], AsyncEngine] = {}
-_migrated: set[str] = set()
-_engines_lock = threading.Lock()
-_migrate_lock = threading.Lock()
-_sync_engines: dict[str, sa.Engine] = {}
-
-
-async def get_engine(url: str) -> AsyncEngine:
-    """The async engine for ``url`` on the running event loop, migrated on first use.
-
-    Async drivers bind connections to the loop that made them, and DBOS runs recovered
-    workflows on its own loop, so there is one engine per (url, loop).
-    """
-    engine = _cached(_engines, (url, id(asyncio.get_running_loop())), async_engine_for, url)
-    if url not in _migrated:
-        await asyncio.to_thread(_migrate_once, url)
-    return engine
-
-
-def get_sync_engine(url: str) -> sa.Engine:
-    """A sync engine for ``url`` shared by every thread, migrated on first use: for writes
-    made from a worker thread in one hop (``asyncio.to_thread``) instead of one per statement."""
-    engine = _cached(_sync_engines, url, sync_engine_for, url)
-    if url not in _migrated:
-        _migrate_once(url)
-    return engine
-
-
-def _cached(cache: dict[Any, Any], key: Any, make: Any, url: str) -> Any:
-    """``cache[key]``, made by ``make(url)`` once even when threads race for it."""
-    engine = cache.get(key)
-    if engine is None:
-        with _engines_lock:
-            engine = cache.get(key)
-            if engine is None:
-                engine = cache[key] = make(url)
-    return engine
-
-
-def _migrate_once(url: str) -> None:
-    """Bring the schema up to date, once per process and URL.
-
-    Concurrent first uses (several workflows starting together, several workers launching on
-    one database) must not both create the tables: a process-wide lock serialises this
-    process, Postgres's advisory lock serialises processes, and on SQLite the migration's
-    transaction starts with ``BEGIN IMMEDIATE``, which takes the database's write lock first.
-    """
-    with _migrate_lock:
-        if url in _migrated:
-            return
-        engine = sync_engine_for(url)
-        try:
-            if engine.dialect.name == "sqlite":
-                with engine.connect() as conn:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    _migrate(conn)
-                    conn.exec_driver_sql("COMMIT")
-            else:
-                with engine.begin() as conn:
-                    _migrate(conn)
-        finally:
-            engine.dispose()
-        _migrated.add(url)
-
-
-def reset_engines() -> None:
-    """Drop cached engines (their pools close with them). For tests and runtime resets."""
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.sync_engine.dispose(close=False)
-        _engines.clear()
-        for sync_engine in _sync_engines.values():
-            sync_engine.dispose(close=False)
-        _sync_engines.clear()
-        _migrated.clear()
 
 
 def insert_ignoring_duplicates_statement(dialect_name: str, table: sa.Table) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from agents import Agent, RunContextWrapper, RunState
@@ -17,19 +17,21 @@ from agents.items import (
     TResponseInputItem,
 )
 from agents.result import RunResult
-from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent, StreamEvent
+from agents.stream_events import StreamEvent
 from agents.usage import Usage, deserialize_usage
+from dbos import WorkflowHandleAsync
 from openai.types.responses import (
     ResponseFunctionToolCall,
-    ResponseOutputItemDoneEvent,
     ResponseOutputMessage,
     ResponseReasoningItem,
 )
 
-from ._registry import agent_graph
-from ._run_context import STREAM_KEY
+from timestep._core.protocol import RunSummary
+from timestep._core.registry import agent_graph
 
-__all__ = ["AgentRunResult", "StreamingAgentRun", "read_run_stream", "stream_run_events"]
+from .streams import stream_run_events
+
+__all__ = ["AgentRunResult", "Finish", "StreamingAgentRun"]
 
 
 class AgentRunResult:
@@ -62,7 +64,7 @@ class AgentRunResult:
     def from_summary(
         cls,
         workflow_id: str,
-        summary: Any,
+        summary: RunSummary,
         agent: Agent[Any],
         original_input: str | list[Any] | None = None,
     ) -> AgentRunResult:
@@ -167,12 +169,22 @@ def _run_item(raw: dict[str, Any], agent: Agent[Any]) -> RunItem:
     return ToolCallItem(agent=agent, raw_item=raw)
 
 
+Finish = Callable[[WorkflowHandleAsync[RunSummary]], Awaitable["AgentRunResult"]]
+"""Waits for a run's workflow to end and returns its result."""
+
+
 class StreamingAgentRun:
     """What ``run_agent(..., stream=True)`` returns. ``stream_events()`` yields events live
     from the run's DBOS stream; the run itself stays durable and the result fields fill in
     once the stream ends."""
 
-    def __init__(self, workflow_id: str, agent: Agent[Any], handle: Any, finish: Any) -> None:
+    def __init__(
+        self,
+        workflow_id: str,
+        agent: Agent[Any],
+        handle: WorkflowHandleAsync[RunSummary],
+        finish: Finish,
+    ) -> None:
         self.workflow_id = workflow_id
         self._agent = agent
         self._handle = handle
@@ -217,63 +229,3 @@ class StreamingAgentRun:
 
     def to_state(self) -> RunState[Any]:
         return self._require().to_state()
-
-
-async def stream_run_events(workflow_id: str, agent: Agent[Any]) -> AsyncIterator[StreamEvent]:
-    """Follow a run's live events by workflow id, from any process that launched DBOS.
-
-    Raw model events come as ``RawResponsesStreamEvent``; finished output items and tool
-    outputs also as ``RunItemStreamEvent`` (as the SDK's streaming runner emits them).
-    """
-    async for entry in read_run_stream(workflow_id):
-        kind = entry[0]
-        if kind == "raw":
-            event = entry[1]
-            yield RawResponsesStreamEvent(data=event)
-            if isinstance(event, ResponseOutputItemDoneEvent):
-                item = _run_item_for(event.item, agent)
-                if item is not None:
-                    yield item
-        elif kind == "tool_output":
-            _, call_id, _tool_name, output = entry
-            raw = {"type": "function_call_output", "call_id": call_id, "output": str(output)}
-            yield RunItemStreamEvent(
-                name="tool_output",
-                item=ToolCallOutputItem(agent=agent, raw_item=raw, output=output),
-            )
-
-
-async def read_run_stream(workflow_id: str, offset: int = 0) -> AsyncIterator[Any]:
-    """The raw entries of a run's event stream, through DBOS if this process launched it,
-    else through a ``DBOSClient`` (which recovers nothing, unlike a launch)."""
-    from dbos import DBOS, DBOSClient
-
-    from ._runtime import current_database, is_dbos_launched
-
-    if is_dbos_launched():
-        async for entry in DBOS.read_stream_async(workflow_id, STREAM_KEY, offset=offset):
-            yield entry
-        return
-    from ._settings import get_settings
-
-    database = current_database()
-    client = DBOSClient(system_database_url=database.url)
-    polling = get_settings().sqlite_polling_interval_sec if database.is_sqlite else None
-    try:
-        async for entry in client.read_stream_async(
-            workflow_id, STREAM_KEY, offset=offset, polling_interval_sec=polling
-        ):
-            yield entry
-    finally:
-        client.destroy()
-
-
-def _run_item_for(item: Any, agent: Agent[Any]) -> RunItemStreamEvent | None:
-    kind = getattr(item, "type", None)
-    if kind == "message":
-        return RunItemStreamEvent(
-            name="message_output_created", item=MessageOutputItem(agent=agent, raw_item=item)
-        )
-    if kind == "function_call":
-        return RunItemStreamEvent(name="tool_called", item=ToolCallItem(agent=agent, raw_item=item))
-    return None

@@ -10,64 +10,40 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 from agents import RunState
 from agents.items import ToolApprovalItem
+from agents.run_state import CURRENT_SCHEMA_VERSION
 from dbos import DBOS
 
-from timestep._run_context import DurableRunContext
-from timestep._storage import (
-    get_engine,
+from timestep._core.protocol import (
+    APPROVALS_EVENT,
+    DECISION_TOPIC,
+    ApprovalPolicy,
+    Decision,
+    PendingApproval,
+)
+from timestep._core.runtime import tables_engine
+from timestep._core.state_rows import stored_forms
+from timestep._core.tables import (
     insert_ignoring_duplicates,
     run_states_table,
     tool_calls_table,
     upsert,
 )
 from timestep.errors import ApprovalTimeoutError
+from timestep.steps import CurrentRun
 
-__all__ = [
-    "APPROVALS_EVENT",
-    "DECISION_TOPIC",
-    "ApprovalPolicy",
-    "Decision",
-    "PendingApproval",
-    "wait_for_decisions",
-]
+__all__ = ["wait_for_decisions"]
 
-APPROVALS_EVENT = "timestep.pending_approvals"
-DECISION_TOPIC = "timestep.approval"
 _FOREVER_CHUNK_SEC = 24 * 3600.0
-_TOOL_CALL_KEY = ["workflow_id", "call_id"]
+_TOOL_CALL_KEY = ("workflow_id", "call_id")
 
 logger = logging.getLogger("timestep")
 
 
-class ApprovalPolicy(TypedDict, total=False):
-    wait: bool
-    """Wait durably in the workflow (True) or end the run with its interruptions (False)."""
-    timeout_seconds: float | None
-    on_timeout: Literal["reject", "fail", "wait"]
-
-
-class Decision(TypedDict, total=False):
-    call_id: str
-    approve: bool
-    always: bool
-    message: str | None
-    by: str | None
-    at: str
-
-
-class PendingApproval(TypedDict):
-    workflow_id: str
-    call_id: str
-    tool_name: str
-    arguments: str | None
-    agent_name: str
-
-
-def pending_of(run: DurableRunContext, items: list[ToolApprovalItem]) -> list[PendingApproval]:
+def pending_of(run: CurrentRun, items: list[ToolApprovalItem]) -> list[PendingApproval]:
     return [
         {
             "workflow_id": run.workflow_id,
@@ -81,7 +57,7 @@ def pending_of(run: DurableRunContext, items: list[ToolApprovalItem]) -> list[Pe
 
 
 async def wait_for_decisions(
-    run: DurableRunContext,
+    run: CurrentRun,
     state: RunState[Any],
     interruptions: list[ToolApprovalItem],
     policy: ApprovalPolicy,
@@ -149,17 +125,12 @@ def _call_id(item: ToolApprovalItem) -> str:
     return str(value or getattr(raw, "id", "") or "")
 
 
-def _now(run: DurableRunContext) -> str:
+def _now(run: CurrentRun) -> str:
     return datetime.now(UTC).isoformat()
 
 
-async def _save_snapshot(run: DurableRunContext, state: RunState[Any], round_index: int) -> None:
-    from agents.run_state import CURRENT_SCHEMA_VERSION
-
-    from timestep._runtime import current_database
-    from timestep._store import stored_forms
-
-    engine = await get_engine(current_database().url)
+async def _save_snapshot(run: CurrentRun, state: RunState[Any], round_index: int) -> None:
+    engine = await tables_engine()
     row: dict[str, Any] = {
         "state_id": f"{run.workflow_id}:interrupted:{round_index}",
         "session_id": run.session_id or f"workflow:{run.workflow_id}",
@@ -184,13 +155,11 @@ async def _save_snapshot(run: DurableRunContext, state: RunState[Any], round_ind
             }
             for item in state.get_interruptions()
         ]
-        await upsert(conn, tool_calls_table, pending, _TOOL_CALL_KEY, ["status"])
+        await upsert(conn, tool_calls_table, pending, list(_TOOL_CALL_KEY), ["status"])
 
 
-async def _record_decision(run: DurableRunContext, decision: Decision) -> None:
-    from timestep._runtime import current_database
-
-    engine = await get_engine(current_database().url)
+async def _record_decision(run: CurrentRun, decision: Decision) -> None:
+    engine = await tables_engine()
     decided_at = decision.get("at")
     row = {
         "workflow_id": run.workflow_id,
@@ -212,6 +181,6 @@ async def _record_decision(run: DurableRunContext, decision: Decision) -> None:
             conn,
             tool_calls_table,
             [row],
-            _TOOL_CALL_KEY,
+            list(_TOOL_CALL_KEY),
             ["status", "decision", "decided_by", "decided_at"],
         )

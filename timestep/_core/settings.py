@@ -13,11 +13,11 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -26,7 +26,9 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-__all__ = ["Settings", "dbos_config_file", "get_settings"]
+from timestep.errors import ConfigurationError
+
+__all__ = ["Settings", "dbos_config_file", "load_settings", "redact_url"]
 
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DB_SCHEMES = ("postgresql", "postgres", "sqlite")
@@ -75,6 +77,10 @@ class Settings(BaseSettings):
     executor_id: str | None = None
     """This process's DBOS executor id. Give each worker process sharing a database its own,
     stable across restarts: at launch DBOS recovers the pending runs of its executor id."""
+
+    agent_modules: str | None = None
+    """Comma-separated modules imported before launch, so the agents they register can have
+    their pending runs recovered (``TIMESTEP_AGENT_MODULES``)."""
 
     queue_polling_interval_sec: float = Field(default=0.1, gt=0)
     """How often each process polls a Timestep queue (run queues, provider limits)."""
@@ -133,7 +139,9 @@ class Settings(BaseSettings):
             return None
         scheme = value.split("://", 1)[0].split("+", 1)[0] if "://" in value else ""
         if scheme not in _DB_SCHEMES:
-            raise ValueError(f"must be a postgresql:// or sqlite:// URL (got {_redact(value)!r})")
+            raise ValueError(
+                f"must be a postgresql:// or sqlite:// URL (got {redact_url(value)!r})"
+            )
         return value
 
 
@@ -146,10 +154,6 @@ def dbos_config_file() -> dict[str, Any]:
     path = Path(os.environ.get("DBOS_CONFIG_FILE", "dbos-config.yaml"))
     if not path.is_file():
         return {}
-    import yaml
-
-    from .errors import ConfigurationError
-
     text = _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), path.read_text())
     try:
         data = yaml.safe_load(text) or {}
@@ -178,12 +182,20 @@ class _DbosConfigEnv(EnvSettingsSource):
         )
 
 
-def _redact(url: str) -> str:
-    """Hide the password of a database URL, for messages."""
+def redact_url(url: str) -> str:
+    """Hide the password of a database URL, for messages and logs."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``."""
-    return Settings()
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings now; an invalid one is a ``ConfigurationError`` that names it.
+
+    The process reads them once (``timestep._core.process.get_settings``)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid Timestep settings: {problems}") from None

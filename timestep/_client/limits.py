@@ -1,0 +1,64 @@
+"""Rate limits per LLM provider, and run queues, on DBOS queues.
+
+A limited provider's durable model calls take permits from DBOS queues, so the limits hold
+across every process sharing the database (``workflows._provider_permit`` says how the rate
+stays exact). Limits come from code (``limit_provider``) or settings
+(``TIMESTEP_PROVIDER_LIMITS``, from the environment or the ``env`` section of
+``dbos-config.yaml``). Providers without a limit pay nothing: their model calls are plain steps.
+"""
+
+from __future__ import annotations
+
+from timestep._core.limits import ProviderLimit, provider_limit_queues, queue_spec
+from timestep._core.process import process_state
+from timestep._core.runtime import register_queues
+
+__all__ = ["ProviderLimit", "declare_queue", "limit_provider"]
+
+
+def limit_provider(
+    prefix: str,
+    *,
+    requests: int | None = None,
+    per_seconds: float | None = None,
+    concurrency: int | None = None,
+    worker_concurrency: int | None = None,
+) -> ProviderLimit:
+    """Limit durable model calls to the provider of ``prefix`` (``"openai"`` for bare names).
+
+    ``requests`` per ``per_seconds`` bounds the calls in any window of ``per_seconds``;
+    ``concurrency`` the calls in flight across all processes, ``worker_concurrency`` per
+    process. Call it at import time, like agent registration; calling it again replaces the
+    limit.
+    """
+    limit, queues = provider_limit_queues(
+        prefix,
+        requests=requests,
+        per_seconds=per_seconds,
+        concurrency=concurrency,
+        worker_concurrency=worker_concurrency,
+    )
+    process = process_state()
+    process.limits.set_provider_limit(limit, queues)
+    if process.launched:
+        register_queues(queues)
+    return limit
+
+
+def declare_queue(
+    name: str,
+    *,
+    requests: int | None = None,
+    per_seconds: float | None = None,
+    concurrency: int | None = None,
+    worker_concurrency: int | None = None,
+) -> None:
+    """Declare a DBOS queue (for ``start_agent_run(..., queue=name)``).
+
+    It is registered with DBOS at launch, or at once if DBOS is already launched. Its
+    ``requests``/``per_seconds`` is DBOS's own limiter, which counts run starts."""
+    spec = queue_spec(name, requests, per_seconds, concurrency, worker_concurrency)
+    process = process_state()
+    process.limits.declare_queue(name, spec)
+    if process.launched:
+        register_queues({name: spec})

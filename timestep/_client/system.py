@@ -1,0 +1,87 @@
+"""DBOS as this process can reach it: DBOS itself where this process launched it, else a
+``DBOSClient`` on the same database, which reads and sends but never recovers or executes a
+run. Written once, so every caller (approvals, results, streams, the CLI, the HTTP API) can
+work from a process that is not a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Protocol
+
+from dbos import DBOS, DBOSClient, WorkflowHandleAsync, WorkflowStatus
+
+from timestep._core.process import process_state
+from timestep._core.runtime import current_database
+
+__all__ = ["DurableSystem", "stream_polling_interval", "system"]
+
+
+class DurableSystem(Protocol):
+    """The DBOS operations Timestep's client layer uses; ``DBOS`` and ``DBOSClient`` both
+    provide them."""
+
+    async def send_async(
+        self, destination_id: str, message: Any, topic: str | None = None
+    ) -> None: ...
+
+    async def get_event_async(
+        self, workflow_id: str, key: str, timeout_seconds: float = 60
+    ) -> Any: ...
+
+    def read_stream_async(
+        self,
+        workflow_id: str,
+        key: str,
+        *,
+        offset: int = 0,
+        polling_interval_sec: float | None = None,
+    ) -> AsyncIterator[Any]: ...
+
+    async def list_workflows_async(self, **filters: Any) -> list[WorkflowStatus]: ...
+
+    async def list_workflow_steps_async(self, workflow_id: str) -> list[Any]: ...
+
+    async def cancel_workflow_async(self, workflow_id: str) -> None: ...
+
+    async def resume_workflow_async(self, workflow_id: str) -> WorkflowHandleAsync[Any]: ...
+
+    async def fork_workflow_async(
+        self, workflow_id: str, start_step: int
+    ) -> WorkflowHandleAsync[Any]: ...
+
+    async def retrieve_workflow_async(self, workflow_id: str) -> WorkflowHandleAsync[Any]: ...
+
+    def list_schedules(self, *, workflow_name: str | None = None) -> list[Any]: ...
+
+    def get_schedule(self, name: str) -> Any: ...
+
+    def pause_schedule(self, name: str) -> None: ...
+
+    def resume_schedule(self, name: str) -> None: ...
+
+    def delete_schedule(self, name: str) -> None: ...
+
+    def trigger_schedule(self, schedule_name: str) -> Any: ...
+
+    def backfill_schedule(self, schedule_name: str, start: datetime, end: datetime) -> Any: ...
+
+
+def system() -> DurableSystem:
+    """DBOS if this process launched it, else the process's ``DBOSClient`` (made once)."""
+    process = process_state()
+    if process.launched:
+        return DBOS  # type: ignore[return-value]  # its classmethods are the protocol's
+    with process.lock:
+        if process.dbos_client is None:
+            process.dbos_client = DBOSClient(system_database_url=current_database().url)
+        return process.dbos_client  # type: ignore[return-value]
+
+
+def stream_polling_interval() -> float | None:
+    """How often a stream reader polls: SQLite has no notifications, so poll as often as the
+    rest of Timestep does there; Postgres readers wait for notifications."""
+    if current_database().is_sqlite:
+        return process_state().settings.sqlite_polling_interval_sec
+    return None

@@ -1,0 +1,126 @@
+"""Everything this process keeps between runs, on one object with one reset.
+
+A Timestep process remembers, outside any single run (a run's own facts live in a context
+variable, ``timestep.steps._current_run``):
+
+============================  ==============================================================
+``settings``                  the ``TIMESTEP_*`` settings, read on first use
+``runtime``                   the DBOS configuration, and whether this process launched it
+``engines``                   SQLAlchemy engines on Timestep's tables, per database
+``agents``                    agents by name, for recovering runs (``timestep.register_agent``)
+``limits``                    provider limits and declared DBOS queues (``limit_provider``)
+``schedules``                 schedules declared before launch (``schedule_agent``)
+``tool_options``              DBOS step options per tool name (``set_tool_options``)
+``model_provider``            the provider durable runs get models from (``set_model_provider``)
+``prices``                    the price table usage is costed with (``set_price``)
+``durable_agents``            each agent's durable graph, built once (``steps._agent``)
+``awaited``/``live_results``  live SDK results handed to a caller in this process
+``recorder``                  the background writer of usage and tool-call rows
+``dbos_client``               a ``DBOSClient`` when this process did not launch DBOS
+============================  ==============================================================
+
+``process_state()`` returns the one ``ProcessState``; ``timestep._core.runtime.reset_process()``
+replaces it with a fresh one (destroying DBOS and closing engines first). Nothing else in
+Timestep keeps module-level mutable state.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from agents import Agent
+from agents.models.interface import ModelProvider
+from agents.result import RunResult
+from dbos import DBOSClient, DBOSConfig, StepOptions
+
+from .database import Engines, ResolvedDatabase
+from .limits import LimitRegistry
+from .prices import PriceTable
+from .recorder import Recorder
+from .registry import AgentRegistry
+from .settings import Settings, load_settings
+
+__all__ = ["DBOSRuntime", "ProcessState", "get_settings", "process_state"]
+
+
+@dataclass
+class DBOSRuntime:
+    """DBOS as this process configured it."""
+
+    database: ResolvedDatabase
+    config: DBOSConfig
+    launched: bool = False
+
+
+class ProcessState:
+    """The process's registries, declarations and caches (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.clear_declarations()
+        self.clear_runtime()
+
+    def clear_declarations(self) -> None:
+        """Forget what the application declared (agents, limits, schedules...)."""
+        with self.lock:
+            self.agents = AgentRegistry()
+            self.limits = LimitRegistry()
+            self.schedules: dict[str, dict[str, Any]] = {}
+            self.tool_options: dict[str, StepOptions] = {}
+            self.model_provider: ModelProvider | None = None
+            self.prices = PriceTable()
+
+    def clear_runtime(self) -> None:
+        """Start the runtime afresh; the caller tore the old one down (``reset_process``)."""
+        with self.lock:
+            self._settings: Settings | None = None
+            self.runtime: DBOSRuntime | None = None
+            self.engines = Engines()
+            # id(agent) -> (fingerprint, durable graph, the agent: holding it keeps its id)
+            self.durable_agents: dict[int, tuple[tuple[int, ...], Agent[Any], Agent[Any]]] = {}
+            self.awaited: set[str] = set()
+            self.live_results: dict[str, RunResult] = {}
+            self.recorder = Recorder(self.engines.sync)
+            self.dbos_client: DBOSClient | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, read from the environment (and ``dbos-config.yaml``) once."""
+        settings = self._settings
+        if settings is None:
+            with self.lock:
+                settings = self._settings = self._settings or load_settings()
+        return settings
+
+    def reload_settings(self) -> None:
+        """Read the settings again on next use (after the environment changed: tests,
+        embedding applications)."""
+        with self.lock:
+            self._settings = None
+
+    @property
+    def launched(self) -> bool:
+        return self.runtime is not None and self.runtime.launched
+
+
+_state = ProcessState()
+
+
+def process_state() -> ProcessState:
+    """This process's one ``ProcessState``."""
+    return _state
+
+
+def get_settings() -> Settings:
+    """The process's settings (``process_state().settings``)."""
+    return _state.settings
+
+
+@atexit.register
+def _flush_records_at_exit() -> None:
+    recorder = _state.recorder
+    if recorder.outstanding:
+        recorder.flush(timeout=5.0)

@@ -1,0 +1,148 @@
+"""What Timestep's processes read and write through DBOS, so any of them can follow a run.
+
+A worker runs a run; the CLI, the HTTP API or another worker inspects it, answers its
+approvals or reads its events, from the database alone. They agree on the names below and on
+the shapes of a run's workflow argument (``RunRequest``) and output (``RunSummary``), which
+are plain JSON so that DBOS can recover a run in a fresh process.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from typing_extensions import TypedDict  # pydantic reads these only from typing_extensions < 3.12
+
+__all__ = [
+    "AGENT_RUN_WORKFLOW",
+    "APPROVALS_EVENT",
+    "ApprovalPolicy",
+    "DECISION_TOPIC",
+    "Decision",
+    "PERMIT_WORKFLOW",
+    "PendingApproval",
+    "RunRecords",
+    "RunRequest",
+    "RunSummary",
+    "SCHEDULED_RUN_WORKFLOW",
+    "STREAM_KEY",
+    "ScheduleContext",
+    "request_of",
+    "time_of",
+]
+
+AGENT_RUN_WORKFLOW = "timestep.agent_run"
+"""The workflow of every durable run (``workflows._agent_run``)."""
+
+SCHEDULED_RUN_WORKFLOW = "timestep.scheduled_agent_run"
+"""The workflow a schedule fires; its agent run is a child workflow."""
+
+PERMIT_WORKFLOW = "timestep.provider_permit"
+"""A rate or concurrency permit of a limited provider, enqueued on the provider's queues."""
+
+APPROVALS_EVENT = "timestep.pending_approvals"
+"""The DBOS event where a waiting run publishes the ``PendingApproval`` list it waits on."""
+
+DECISION_TOPIC = "timestep.approval"
+"""The DBOS message topic a waiting run receives ``Decision`` messages on."""
+
+STREAM_KEY = "timestep.events"
+"""The DBOS stream a run's live events are written to."""
+
+
+class ApprovalPolicy(TypedDict, total=False):
+    wait: bool
+    """Wait durably in the workflow (True) or end the run with its interruptions (False)."""
+    timeout_seconds: float | None
+    on_timeout: Literal["reject", "fail", "wait"]
+
+
+class RunRequest(TypedDict, total=False):
+    """An agent run's workflow argument."""
+
+    agent: str
+    agent_ref: str | None
+    """``module:attr`` a fresh process imports the agent from, when it is importable."""
+    input: str | list[Any] | None
+    state: str | None
+    """A serialized RunState to resume (Python format)."""
+    session_id: str | None
+    max_turns: int | None
+    stream: bool
+    approvals: ApprovalPolicy
+
+
+class RunRecords(TypedDict):
+    """A run's usage and tool-call rows, as the recorder writes them and as the run's output
+    keeps them (so the rows are written again from there if a crash took them)."""
+
+    usage: list[dict[str, Any]]
+    tool_calls: list[dict[str, Any]]
+
+
+class RunSummary(TypedDict):
+    """An agent run's workflow output: enough for any process to rebuild an SDK-shaped result."""
+
+    final_output: Any
+    last_agent: str
+    interrupted: bool
+    state: str | None
+    """An interrupted run's RunState JSON, to approve and resume from anywhere."""
+    items: list[Any] | None
+    """A finished run's new items, as input items (far cheaper than its whole RunState)."""
+    usage: dict[str, Any]
+    records: RunRecords
+
+
+class ScheduleContext(TypedDict):
+    """What a schedule gives each of its fires (DBOS stores it with the schedule)."""
+
+    agent: str
+    agent_ref: str | None
+    input: str | list[Any]
+    session: Literal["fresh", "shared"]
+    session_id: str | None
+    """The shared session's id (``session == "shared"``)."""
+    max_turns: int | None
+
+
+class PendingApproval(TypedDict):
+    """A tool call a waiting run needs a decision on."""
+
+    workflow_id: str
+    call_id: str
+    tool_name: str
+    arguments: str | None
+    agent_name: str
+
+
+class Decision(TypedDict, total=False):
+    """An approval decision, as a DBOS message to the waiting run."""
+
+    call_id: str
+    approve: bool
+    always: bool
+    message: str | None
+    by: str | None
+    at: str
+
+
+def request_of(status: Any) -> dict[str, Any]:
+    """The run's request (agent, input, session id...) from a DBOS ``WorkflowStatus``'s
+    recorded arguments; for a schedule's fire, from its schedule context. ``{}`` when unknown."""
+    if status is None or not status.input:
+        return {}
+    args = list(status.input.get("args") or ())
+    if status.name == SCHEDULED_RUN_WORKFLOW and len(args) > 1 and isinstance(args[1], dict):
+        context = args[1]
+        shared = context.get("session") == "shared"
+        return {
+            **context,
+            "session_id": context.get("session_id") if shared else status.workflow_id,
+        }
+    return args[0] if args and isinstance(args[0], dict) else {}
+
+
+def time_of(epoch_ms: int | None) -> datetime | None:
+    """A DBOS timestamp (epoch milliseconds) as an aware datetime."""
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC) if epoch_ms is not None else None

@@ -1,0 +1,236 @@
+"""``configure_dbos`` and ``ensure_dbos_launched``: one DBOS per process, set up once.
+
+The launch applies what the process declared before it: agent modules to import (so pending
+runs can be recovered), provider limits and queues, and schedules. ``reset_process`` undoes
+everything, for tests and embedding applications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from dbos import DBOS, DBOSConfig
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from timestep.errors import ConfigurationError, ScheduleError
+
+from .database import (
+    ResolvedDatabase,
+    dbos_sqlite_engine,
+    ensure_postgres_database,
+    resolve_database,
+)
+from .limits import LIMIT_OPTIONS, QueueSpec, provider_limit_queues
+from .process import DBOSRuntime, process_state
+from .settings import load_settings
+
+__all__ = [
+    "apply_declared_queues",
+    "configure_dbos",
+    "current_database",
+    "ensure_dbos_launched",
+    "flush_records",
+    "is_dbos_launched",
+    "off_loop",
+    "register_queues",
+    "reset_process",
+    "tables_engine",
+]
+
+logger = logging.getLogger("timestep")
+
+T = TypeVar("T")
+
+
+def configure_dbos(
+    database_url: str | None = None,
+    *,
+    name: str | None = None,
+    application_version: str | None = None,
+    executor_id: str | None = None,
+    log_level: str | None = None,
+    **dbos_config: Any,
+) -> DBOSConfig:
+    """Configure DBOS for Timestep. Idempotent: later calls return the first configuration.
+
+    ``database_url`` overrides the resolution order documented in ``timestep._core.database``.
+    Extra keyword arguments are passed into ``DBOSConfig`` unchanged.
+    Safe to call from sync code and from inside a running event loop.
+    """
+    process = process_state()
+    with process.lock:
+        if process.runtime is not None:
+            return process.runtime.config
+        settings = process.settings
+        if name is not None:
+            load_settings(app_name=name)  # the same rules as TIMESTEP_APP_NAME
+        database = resolve_database(database_url, settings)
+        config: DBOSConfig = {
+            "name": name or settings.app_name,
+            "system_database_url": database.url,
+            "application_version": application_version or settings.application_version,
+        }
+        if database.is_sqlite:
+            # Prepares the file (folder, WAL) before DBOS opens it.
+            config["system_database_engine"] = dbos_sqlite_engine(database.url)
+            # SQLite has no LISTEN/NOTIFY: DBOS polls, 1 s by default, which makes approvals late.
+            config["notification_listener_polling_interval_sec"] = (
+                settings.sqlite_polling_interval_sec
+            )
+        else:
+            ensure_postgres_database(database.url)
+        config["scheduler_polling_interval_sec"] = settings.scheduler_polling_interval_sec
+        executor_id = executor_id or settings.executor_id
+        if executor_id:
+            config["executor_id"] = executor_id
+        if log_level:
+            config["log_level"] = log_level
+        config.update(dbos_config)  # type: ignore[typeddict-item]
+        DBOS(config=config)
+        process.runtime = DBOSRuntime(database=database, config=config)
+        return config
+
+
+def ensure_dbos_launched() -> None:
+    """Configure DBOS if needed, then launch it once.
+
+    Agents must be registered first: DBOS recovers pending runs at launch, and a recovered run
+    looks its agent up by name. So the launch imports ``TIMESTEP_AGENT_MODULES`` before it."""
+    process = process_state()
+    with process.lock:
+        if process.runtime is None:
+            configure_dbos()
+        runtime = process.runtime
+        assert runtime is not None
+        if runtime.launched:
+            return
+        settings = process.settings
+        for module_name in filter(None, (settings.agent_modules or "").split(",")):
+            importlib.import_module(module_name.strip())
+        process.recorder.flush_interval = settings.records_flush_interval_sec
+        launched_at_ms = int(time.time() * 1000)
+        DBOS.launch()
+        runtime.launched = True
+        process.recorder.start_reconciliation(runtime.database.url, launched_at_ms)
+        apply_declared_queues()
+        _apply_declared_schedules()
+
+
+def apply_declared_queues() -> None:
+    """Register the declared queues and provider limits with DBOS, with the limits of
+    ``TIMESTEP_PROVIDER_LIMITS`` (a limit set in code wins). Called by the launch."""
+    process = process_state()
+    for prefix, options in process.settings.provider_limits.items():
+        unknown = set(options) - LIMIT_OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"TIMESTEP_PROVIDER_LIMITS[{prefix!r}]: unknown option(s) {sorted(unknown)}"
+            )
+        if process.limits.provider_limit(prefix) is None:
+            limit, queues = provider_limit_queues(
+                prefix,
+                requests=_whole(options.get("requests")),
+                per_seconds=options.get("per_seconds"),
+                concurrency=_whole(options.get("concurrency")),
+                worker_concurrency=_whole(options.get("worker_concurrency")),
+            )
+            process.limits.set_provider_limit(limit, queues)
+    register_queues(process.limits.queues())
+
+
+def _whole(value: float | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+def register_queues(queues: dict[str, QueueSpec]) -> None:
+    """Register (or update) DBOS queues; DBOS must be launched."""
+    polling = process_state().settings.queue_polling_interval_sec
+
+    def register() -> None:
+        for name, spec in queues.items():
+            DBOS.register_queue(
+                name, polling_interval_sec=polling, on_conflict="always_update", **spec
+            )
+
+    off_loop(register)
+
+
+def _apply_declared_schedules() -> None:
+    """Create or replace the schedules declared before launch (a redeploy never duplicates)."""
+    process = process_state()
+    with process.lock:
+        specs = list(process.schedules.values())
+        process.schedules.clear()
+    if specs:
+        try:
+            DBOS.apply_schedules(specs)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise ScheduleError(str(exc)) from exc
+
+
+def off_loop(call: Callable[[], T]) -> T:
+    """Run a sync DBOS call that refuses to run on an event loop's thread (DBOS asks for its
+    ``_async`` twin there) from a sync API that may be called from async code."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
+def is_dbos_launched() -> bool:
+    return process_state().launched
+
+
+def current_database() -> ResolvedDatabase:
+    """The database of the configured runtime, or the one configuration would pick."""
+    process = process_state()
+    if process.runtime is not None:
+        return process.runtime.database
+    return resolve_database(None, process.settings)
+
+
+async def tables_engine() -> AsyncEngine:
+    """The async engine on Timestep's tables, in this process's database."""
+    return await process_state().engines.get(current_database().url)
+
+
+async def flush_records(timeout_seconds: float = 30.0) -> bool:
+    """Wait until this process's finished runs have their usage and tool-call rows written.
+
+    Runs write those rows in the background; call this before reading Timestep's tables
+    directly in the process that ran them (``get_usage`` and ``list_pending_approvals`` do).
+    Returns False if the rows are not written within ``timeout_seconds``.
+    """
+    recorder = process_state().recorder
+    if recorder.outstanding == 0:
+        return True
+    return await asyncio.to_thread(recorder.flush, timeout_seconds)
+
+
+def reset_process(*, destroy: bool = True, declarations: bool = False) -> None:
+    """Tear this process's runtime down (DBOS, engines, caches, the DBOS configuration) and
+    start it afresh; with ``declarations`` forget the registered agents, limits, schedules,
+    tool options, model provider and prices too. For tests and embedding applications.
+
+    ``destroy=False`` leaves DBOS alone (it was destroyed already, or never configured)."""
+    process = process_state()
+    with process.lock:
+        recorder = process.recorder
+        if not recorder.flush(timeout=10.0):
+            logger.warning("dropped %d runs' unwritten usage rows at reset", recorder.discard())
+        if destroy:
+            DBOS.destroy(destroy_registry=False)
+        if process.dbos_client is not None:
+            process.dbos_client.destroy()
+        process.engines.dispose()
+        process.clear_runtime()
+        if declarations:
+            process.clear_declarations()
