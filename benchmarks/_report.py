@@ -211,4 +211,47 @@ def markdown(report: dict[str, Any]) -> str:
             "\\* of steps a kill interrupted before their checkpoint (allowed: not finished).",
             "",
         ]
+    streaming = {db: f["streaming"] for db, f in report["databases"].items() if "streaming" in f}
+    if streaming:
+        lines += [
+            "## (10) Streaming: ms from the call to the first and the last of 30 text deltas "
+            "(50 ms apart), interleaved",
+            "",
+            "| database | reader | first p50 | first p95 | last p50 | last p95 | "
+            "extra first p50 | extra last p50 |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for db, st in streaming.items():
+            for reader, key, extra in (
+                ("plain Runner.run_streamed", "plain", None),
+                ("Timestep, same process", "durable", ""),
+                ("Timestep, another process", "other", "other_"),
+            ):
+                first, last = st[f"{key}_first"], st[f"{key}_last"]
+                extras = (
+                    [_f(st[f"{extra}extra_first_ms_p50"]), _f(st[f"{extra}extra_last_ms_p50"])]
+                    if extra is not None
+                    else ["", ""]
+                )
+                lines.append(
+                    f"| {db} | {reader} | {_f(first['p50_ms'])} | {_f(first['p95_ms'])} | "
+                    f"{_f(last['p50_ms'])} | {_f(last['p95_ms'])} | " + " | ".join(extras) + " |"
+                )
+        lines.append("")
+    memory = {db: f["memory"] for db, f in report["databases"].items() if "memory" in f}
+    if memory:
+        lines += [
+            "## (9) Memory over many runs in one process (target: under 5 MB per 10,000 runs)",
+            "",
+            "| database | workload | runs | RSS start MB | RSS end MB | growth MB / 10k runs | "
+            "agents alive at the end |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for db, workloads in memory.items():
+            for label, m in workloads.items():
+                lines.append(
+                    f"| {db} | {label} | {m['runs']} | {m['rss_start_mb']} | {m['rss_end_mb']} | "
+                    f"{m['growth_mb_per_10k_runs']} | {m['agents_alive']} |"
+                )
+        lines.append("")
     return "\n".join(lines)

@@ -3,8 +3,9 @@
     python -m benchmarks [--quick] [--long] [--databases sqlite,postgres] [--parts ...]
 
 (1)-(4) durable overhead against the plain SDK, bare DBOS and DBOSRunner; (5) approval
-latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; a
-pyinstrument profile of Timestep's hot path; and with ``--long`` the 200-run chaos soak.
+latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; (9)
+memory over many runs; (10) streaming latency, in process and from another; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
+200-run chaos soak.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
 
@@ -30,12 +31,32 @@ from rich.progress import (
 
 from timestep.testing import postgres_unreachable
 
-from . import _approvals, _chaos, _limiter, _overhead, _profile, _recovery, _throughput
+from . import (
+    _approvals,
+    _chaos,
+    _limiter,
+    _memory,
+    _overhead,
+    _profile,
+    _recovery,
+    _streaming,
+    _throughput,
+)
 from ._common import PG_URL, RESULTS, fresh_database, launched
 from ._report import markdown
 
-PARTS = ("overhead", "approvals", "throughput", "limiter", "profile", "recovery", "chaos")
-IN_PROCESS = ("overhead", "approvals", "throughput", "limiter", "profile")
+PARTS = (
+    "overhead",
+    "approvals",
+    "throughput",
+    "limiter",
+    "profile",
+    "memory",
+    "streaming",
+    "recovery",
+    "chaos",
+)
+IN_PROCESS = ("overhead", "approvals", "throughput", "limiter", "profile", "memory", "streaming")
 
 
 async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
@@ -49,6 +70,10 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["throughput"] = await _throughput.run(kind, args.quick, progress)
         if "profile" in args.parts:
             out["profile"] = await _profile.run(kind, args.runs, progress)
+        if "streaming" in args.parts:
+            out["streaming"] = await _streaming.run(kind, url, args.stream_rounds, progress)
+        if "memory" in args.parts:
+            out["memory"] = await _memory.run(kind, args.memory_runs, progress)
         if "limiter" in args.parts:  # last: it leaves a provider limit behind
             out["limiter"] = await _limiter.run(kind, args.quick, progress)
     return out
@@ -84,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parts", default=None, help=f"comma-separated subset of {PARTS}")
     parser.add_argument("--runs", type=int, default=None, help="runs per contender, (1)-(4)")
     parser.add_argument("--output", default="latest", help="results file stem")
+    parser.add_argument(
+        "--memory-runs", type=int, default=None, help="runs per memory workload (9)"
+    )
     args = parser.parse_args(argv)
     args.parts = set((args.parts or ",".join(p for p in PARTS if p != "chaos")).split(","))
     if args.long:
@@ -95,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     args.approval_runs = 20 if args.quick else 100
     args.recovery_runs = 200 if args.quick else 1000
     args.chaos_runs = 40 if args.quick else 200
+    args.memory_runs = args.memory_runs or (2000 if args.quick else 20000)
+    args.stream_rounds = 3 if args.quick else 15
     args.chaos_seconds = 120 if args.quick else 600
 
     console = Console(stderr=True)
