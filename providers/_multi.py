@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from agents.exceptions import UserError
+from agents.models import _openai_shared
 from agents.models.interface import Model, ModelProvider
 from agents.models.multi_provider import MultiProvider, MultiProviderMap
 from agents.models.openai_provider import OpenAIProvider
@@ -87,9 +88,10 @@ class MultiModelProvider(MultiProvider):
 
     Any other prefix raises ``agents.exceptions.UserError`` listing the known ones.
 
-    The OpenAI client is created on first use with ``max_retries=settings.model_max_retries``
-    and ``timeout=settings.model_timeout_sec``; the OpenAI client retries only 429s, 5xx,
-    timeouts and connection errors and honours Retry-After. An empty ``openai_api_key`` counts as
+    The OpenAI client is the SDK's (created on first use, following ``set_default_openai_*``),
+    with ``max_retries`` and ``timeout`` from ``TIMESTEP_MODEL_MAX_RETRIES`` and
+    ``TIMESTEP_MODEL_TIMEOUT_SEC`` when those are set (else the client's own: 2 retries of
+    429s, 5xx, timeouts and connection errors, honouring Retry-After, as under the SDK). An empty ``openai_api_key`` counts as
     not given, so a missing key surfaces as the OpenAI client's own "Missing credentials" error
     when a model is first requested, not here. A caller-supplied ``openai_client`` is used as is.
     """
@@ -200,11 +202,14 @@ class MultiModelProvider(MultiProvider):
 
 
 class _PolicyOpenAIProvider(OpenAIProvider):
-    """The SDK's ``OpenAIProvider`` whose client carries Timestep's retry and timeout policy.
+    """The SDK's ``OpenAIProvider`` that follows the SDK's defaults as they change and applies
+    Timestep's retry and timeout settings when they are set.
 
-    Key, base URL and default-client resolution stay the SDK's (explicit values, then
-    ``set_default_openai_key``/``set_default_openai_client``, then ``OPENAI_*`` variables); only
-    ``max_retries`` and ``timeout`` are applied, on a copy sharing the same HTTP connection pool.
+    Key, base URL and client resolution stay the SDK's (explicit values, then
+    ``set_default_openai_key`` / ``set_default_openai_client``, then ``OPENAI_*`` variables).
+    A plain ``Runner.run`` builds a fresh provider per run, so it sees a default changed since
+    the last run; this provider lives as long as the process, so it checks them on each use:
+    ``set_default_openai_api`` and a new default client or key take effect at the next model.
     """
 
     def __init__(
@@ -215,8 +220,8 @@ class _PolicyOpenAIProvider(OpenAIProvider):
         organization: str | None,
         project: str | None,
         use_responses: bool | None,
-        max_retries: int,
-        timeout: float,
+        max_retries: int | None,
+        timeout: float | None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -225,19 +230,41 @@ class _PolicyOpenAIProvider(OpenAIProvider):
             project=project,
             use_responses=use_responses,
         )
+        self._follow_default_api = use_responses is None
+        self._explicit_client_options = any(
+            value is not None for value in (api_key, base_url, organization, project)
+        )
         self._max_retries = max_retries
         self._timeout = timeout
+        self._client_source: tuple[Any, ...] | None = None
         self._policy_client: AsyncOpenAI | None = None
+
+    def get_model(self, model_name: str | None) -> Model:
+        if self._follow_default_api:
+            self._use_responses = _openai_shared.get_use_responses_by_default()
+        return super().get_model(model_name)
 
     # OpenAIProvider creates its client lazily in this hook (so a missing key only fails when a
     # model is requested); wrapping it keeps that behaviour and every model it builds.
     def _get_client(self) -> AsyncOpenAI:
-        if self._policy_client is None:
-            self._policy_client = (
-                super()
-                ._get_client()
-                .with_options(max_retries=self._max_retries, timeout=self._timeout)
+        source = (
+            None
+            if self._explicit_client_options
+            else (
+                id(_openai_shared.get_default_openai_client()),
+                _openai_shared.get_default_openai_key(),
             )
+        )
+        if self._policy_client is None or source != self._client_source:
+            self._client = None  # let the SDK resolve the client from the current defaults
+            client = super()._get_client()
+            options: dict[str, Any] = {}
+            if self._max_retries is not None:
+                options["max_retries"] = self._max_retries
+            if self._timeout is not None:
+                options["timeout"] = self._timeout
+            self._policy_client = client.with_options(**options) if options else client
+            self._client_source = source
         return self._policy_client
 
 

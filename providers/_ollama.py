@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from agents.agent_output import AgentOutputSchemaBase
 from agents.exceptions import UserError
@@ -51,7 +52,8 @@ class OllamaModelProvider(ModelProvider):
     instead of the OpenAI client's generic "Connection error.".
 
     The client is created on first use and honours ``settings.model_max_retries`` (429, 5xx,
-    timeouts and connection errors, with Retry-After) and ``settings.model_timeout_sec``.
+    timeouts and connection errors, with Retry-After) and ``settings.model_timeout_sec`` when
+    they are set (else the OpenAI client's defaults).
     """
 
     def __init__(
@@ -119,11 +121,15 @@ class OllamaModelProvider(ModelProvider):
                     f"Ollama Cloud ({self._base_url}) needs an API key: set OLLAMA_API_KEY "
                     "or pass OllamaModelProvider(api_key=...)."
                 )
+            options: dict[str, Any] = {}
+            if self._max_retries is not None:
+                options["max_retries"] = self._max_retries
+            if self._timeout is not None:
+                options["timeout"] = self._timeout
             self._client = AsyncOpenAI(
                 base_url=f"{self._base_url}/v1",
                 api_key=self._api_key or _LOCAL_PLACEHOLDER_KEY,
-                max_retries=self._max_retries,
-                timeout=self._timeout,
+                **options,
             )
         return self._client
 

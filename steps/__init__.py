@@ -1,21 +1,23 @@
-"""Everything that runs as a DBOS step inside an agent workflow: model calls, tool calls,
-session reads and writes, and the durable copy of an agent graph that routes them there."""
+"""Everything that runs as a DBOS step inside an agent workflow: model calls, tool calls and
+session reads and writes, made durable on the run's own objects, and the run's stream."""
 
-from ._agent import durable_agent
-from ._current_run import CurrentRun, current_run, reset_current_run, set_current_run
+from ._agent import make_agent_durable
+from ._current_run import CurrentRun, current_run, durable_run, reset_current_run, set_current_run
 from ._model import (
     MODEL_STEP_PREFIX,
     DurableModel,
     DurableModelProvider,
     PermitGate,
     get_model_provider,
+    make_model_durable,
     set_model_provider,
 )
-from ._session import TimestepSession
+from ._session import SESSION_STEP_PREFIX, TimestepSession, make_session_durable
+from ._stream import StreamPublisher
 from ._tools import (
     TOOL_STEP_PREFIX,
-    durable_tool,
     get_tool_options,
+    make_tool_durable,
     set_tool_options,
     tool_idempotency_key,
 )
@@ -26,13 +28,18 @@ __all__ = [
     "DurableModelProvider",
     "MODEL_STEP_PREFIX",
     "PermitGate",
+    "SESSION_STEP_PREFIX",
+    "StreamPublisher",
     "TOOL_STEP_PREFIX",
     "TimestepSession",
     "current_run",
-    "durable_agent",
-    "durable_tool",
+    "durable_run",
     "get_model_provider",
     "get_tool_options",
+    "make_agent_durable",
+    "make_model_durable",
+    "make_session_durable",
+    "make_tool_durable",
     "reset_current_run",
     "set_current_run",
     "set_model_provider",

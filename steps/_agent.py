@@ -1,78 +1,80 @@
-"""A durable copy of an agent graph: its model, its function tools, its handoff targets'."""
+"""The agents a durable run executes, made durable where they are.
+
+A durable run executes the very ``Agent`` objects it was given, so hooks, dynamic
+instructions, guardrails, results and stream events see the user's objects, as under
+``Runner.run``. What touches the world is made durable on the objects themselves:
+
+- every ``FunctionTool``'s invocation becomes a step (``_tools.make_tool_durable``), agents
+  used as tools included (a sub-run is one step);
+- a ``Model`` instance on an agent has its calls made steps (``_model.make_model_durable``);
+  models named by string come from the run's durable provider instead;
+- agents reached by handoff are made durable too (eagerly where the handoff knows its agent,
+  else when the handoff returns it).
+
+Each of these is transparent outside a durable run: the same agent run by a plain
+``Runner.run`` behaves exactly as before. Making an agent durable is idempotent and keeps no
+reference to it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from copy import copy as shallow_copy
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents import Agent, Handoff
 from agents.models.interface import Model
 from agents.tool import FunctionTool
 
-from timestep._core.process import process_state
+from ._model import make_model_durable
+from ._tools import make_tool_durable
 
-from ._model import DurableModel
-from ._tools import durable_tool
+__all__ = ["make_agent_durable"]
 
-__all__ = ["durable_agent"]
-
-
-def durable_agent(agent: Agent[Any]) -> Agent[Any]:
-    """Clone ``agent`` (and, recursively, its handoff targets) with every ``FunctionTool`` and
-    any ``Model`` instance wrapped as DBOS steps. Agents used as tools are function tools too:
-    each invocation of one is a single step, so a finished sub-run is never repeated.
-
-    The durable graph is cached while the agent's model, tools and handoffs stay the same
-    objects; each call returns a copy of its agents of its own (sharing their tools and
-    models), because the SDK checks a run's tools against every other run of the same
-    ``Agent`` object on each turn, which costs O(runs) when thousands run (or are recovered)
-    at once.
-    """
-    key = _fingerprint(agent)
-    durable_agents = process_state().durable_agents
-    cached = durable_agents.get(id(agent))
-    if cached is None or cached[0] != key:
-        cached = (key, _durable(agent, {}), agent)
-        durable_agents[id(agent)] = cached
-    return _own_copy(cached[1], {})
+_HANDOFF_MARK = "__timestep_durable_handoff__"
 
 
-def _fingerprint(agent: Agent[Any]) -> tuple[int, ...]:
-    return (id(agent.model), *map(id, agent.tools), -1, *map(id, agent.handoffs))
+def make_agent_durable(agent: Agent[Any]) -> Agent[Any]:
+    """Make ``agent`` and every agent reachable from it durable, in place; returns ``agent``."""
+    seen: set[int] = set()
+    stack: list[Agent[Any]] = [agent]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for tool in current.tools:
+            if isinstance(tool, FunctionTool):
+                make_tool_durable(tool)
+        if isinstance(current.model, Model):
+            make_model_durable(current.model)
+        for handoff in current.handoffs:
+            if isinstance(handoff, Agent):
+                stack.append(handoff)
+            elif isinstance(handoff, Handoff):
+                target = _handoff_target(handoff)
+                if target is not None:
+                    stack.append(target)
+                _make_handoff_durable(handoff)
+    return agent
 
 
-def _durable(agent: Agent[Any], seen: dict[int, Agent[Any]]) -> Agent[Any]:
-    existing = seen.get(id(agent))
-    if existing is not None:
-        return existing  # handoff cycles (A -> B -> A) resolve to the same clone
-    changes: dict[str, Any] = {
-        "tools": [durable_tool(t) if isinstance(t, FunctionTool) else t for t in agent.tools]
-    }
-    if isinstance(agent.model, Model) and not isinstance(agent.model, DurableModel):
-        changes["model"] = DurableModel(agent.model)
-    clone = agent.clone(**changes)
-    seen[id(agent)] = clone
-    clone.handoffs = [_durable_handoff(h, seen) for h in agent.handoffs]
-    return clone
+def _handoff_target(handoff: Handoff[Any, Any]) -> Agent[Any] | None:
+    ref = getattr(handoff, "_agent_ref", None)
+    target = ref() if callable(ref) else None
+    return target if isinstance(target, Agent) else None
 
 
-def _own_copy(agent: Agent[Any], seen: dict[int, Agent[Any]]) -> Agent[Any]:
-    existing = seen.get(id(agent))
-    if existing is not None:
-        return existing
-    copy = shallow_copy(agent)  # not clone(): its validation of every field costs more
-    seen[id(agent)] = copy
-    copy.handoffs = [_own_copy(h, seen) if isinstance(h, Agent) else h for h in agent.handoffs]
-    return copy
-
-
-def _durable_handoff(handoff: Agent[Any] | Handoff[Any, Any], seen: dict[int, Agent[Any]]) -> Any:
-    if isinstance(handoff, Agent):
-        return _durable(handoff, seen)
-    original = handoff.on_invoke_handoff
+def _make_handoff_durable(handoff: Handoff[Any, Any]) -> None:
+    """A handoff whose target is only known once it is invoked makes that agent durable
+    before the SDK runs it."""
+    if getattr(handoff.on_invoke_handoff, _HANDOFF_MARK, False):
+        return
+    original: Callable[..., Awaitable[Agent[Any]]] = handoff.on_invoke_handoff
 
     async def on_invoke_handoff(*args: Any, **kwargs: Any) -> Agent[Any]:
-        return _durable(await original(*args, **kwargs), seen)
+        return make_agent_durable(await original(*args, **kwargs))
 
-    return dataclasses.replace(handoff, on_invoke_handoff=on_invoke_handoff)
+    setattr(on_invoke_handoff, _HANDOFF_MARK, True)
+    if dataclasses.is_dataclass(handoff):
+        object.__setattr__(handoff, "on_invoke_handoff", on_invoke_handoff)

@@ -1,16 +1,22 @@
 """The durable run a step belongs to: per-run facts the model and tool wrappers need, in a
 context variable.
 
-The SDK runs tools in child tasks; tasks copy the context, so they all see the same object.
+The SDK runs tools in child tasks and its streamed loop in a task of its own; tasks copy the
+context, so they all see the same object.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CurrentRun", "current_run", "reset_current_run", "set_current_run"]
+from dbos import DBOS
+
+if TYPE_CHECKING:  # the publisher is a step-layer object; only its type is needed here
+    from ._stream import StreamPublisher
+
+__all__ = ["CurrentRun", "current_run", "durable_run", "reset_current_run", "set_current_run"]
 
 
 @dataclass
@@ -19,11 +25,13 @@ class CurrentRun:
     agent_name: str
     session_id: str | None = None
     stream: bool = False
-    # Step ids reserved for the function calls of the last model response, by call id: parallel
+    # Step ids reserved for the local calls of the last model response, by call id: parallel
     # tool calls then checkpoint at ids fixed by the model's output order, whatever order the
     # SDK's tasks happen to start in, so a replay matches the log.
     reservations: dict[str, Any] = field(default_factory=dict)
     model_names: list[str] = field(default_factory=list)
+    publisher: StreamPublisher | None = None
+    """Set while the SDK's streamed loop runs: it publishes the run's events."""
 
 
 _current: ContextVar[CurrentRun | None] = ContextVar("timestep_run", default=None)
@@ -31,6 +39,18 @@ _current: ContextVar[CurrentRun | None] = ContextVar("timestep_run", default=Non
 
 def current_run() -> CurrentRun | None:
     return _current.get()
+
+
+def durable_run() -> CurrentRun | None:
+    """The Timestep run whose workflow code is executing here, if any.
+
+    ``None`` outside Timestep's runs (a plain ``Runner.run`` of the same agent) and inside a
+    step (an agent used as a tool runs its whole sub-run inside its tool's step): there the
+    durable wrappers step aside and call through."""
+    run = _current.get()
+    if run is None or DBOS.workflow_id is None or DBOS.step_id is not None:
+        return None
+    return run
 
 
 def set_current_run(run: CurrentRun | None) -> Token[CurrentRun | None]:

@@ -1,21 +1,31 @@
 """Model calls as DBOS steps.
 
-``DurableModel`` wraps whatever ``Model`` the run's provider returns. Inside a workflow each
-``get_response`` / ``stream_response`` is one checkpointed step: a replay returns the recorded
-response and the provider is not asked again. Outside a workflow the wrapper is transparent.
+Inside a durable run each ``get_response`` / ``stream_response`` of a model is one
+checkpointed step named ``model:<model name>``: a replay returns the recorded response and
+the provider is not asked again. Two ways in, so the SDK always calls the user's own objects:
+
+- models the run's provider routes by name come wrapped in a ``DurableModel``
+  (``DurableModelProvider`` in the run's RunConfig);
+- a ``Model`` instance set on an agent is made durable where it is
+  (``make_model_durable``: its two methods, on the instance).
+
+Outside a durable run, and inside another step (an agent used as a tool runs its sub-run in
+its tool's step), both call straight through.
+
+Streamed, a live step writes the call's raw events to the run's DBOS stream as they arrive
+and hands them to the SDK at once (``_stream``); its checkpoint is the ``response.completed``
+event, which is all the SDK needs to assemble the response when the call is replayed.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from agents.exceptions import ModelBehaviorError
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.models.interface import Model, ModelProvider
-
-# The SDK's own conversion, so streamed and unstreamed runs count usage identically.
-from agents.models.openai_responses import _usage_from_response
 from dbos import DBOS, StepOptions
 from openai.types.responses import (
     ResponseCompletedEvent,
@@ -25,10 +35,11 @@ from openai.types.responses import (
 
 from timestep._core.limits import ProviderLimit, provider_prefix
 from timestep._core.process import process_state
-from timestep._core.protocol import STREAM_KEY
+from timestep.errors import ConfigurationError
 from timestep.providers import MultiModelProvider
 
-from ._current_run import current_run
+from ._current_run import CurrentRun, durable_run
+from ._stream import ModelCallHost, StreamPublisher, write_stream_entries
 
 __all__ = [
     "DurableModel",
@@ -36,10 +47,14 @@ __all__ = [
     "MODEL_STEP_PREFIX",
     "PermitGate",
     "get_model_provider",
+    "make_model_durable",
+    "reserve_local_calls",
     "set_model_provider",
 ]
 
 MODEL_STEP_PREFIX = "model:"
+_DURABLE_MARK = "__timestep_durable_model__"
+_DONE = object()
 
 
 class PermitGate(Protocol):
@@ -84,68 +99,171 @@ class DurableModel(Model):
         # Only a model the provider routed by name has a provider prefix to rate-limit.
         self.provider_prefix = provider_prefix(model_name) if model_name is not None else None
 
-    async def _step(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run ``call`` as this model's step, behind its provider's queue if it has a limit."""
-        limit = (
-            process_state().limits.provider_limit(self.provider_prefix)
-            if self.provider_prefix
-            else None
-        )
+    def _limit(self) -> ProviderLimit | None:
+        if self.permits is None or self.provider_prefix is None:
+            return None
+        return process_state().limits.provider_limit(self.provider_prefix)
+
+    async def _step(self, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """Run ``call`` as this model's step, behind its provider's permits if it has a limit."""
+        limit = self._limit()
         if limit is None or self.permits is None:
             return await DBOS.run_step_async(self._step_options, call, *args, **kwargs)
         return await self.permits(limit, self._step_options, call, *args, **kwargs)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        if DBOS.workflow_id is None:
+        run = durable_run()
+        if run is None:
             return await self.inner.get_response(*args, **kwargs)
-        run = current_run()
-        call = self._get_response_streaming_live if run and run.stream else self.inner.get_response
-        response: ModelResponse = await self._step(call, *args, **kwargs)
-        if run is not None:
-            run.model_names.append(self.model_name)
-            _reserve_tool_steps(run, response)
+        response: ModelResponse = await self._step(self.inner.get_response, *args, **kwargs)
+        run.model_names.append(self.model_name)
+        reserve_local_calls(run, response.output)
         return response
 
     async def stream_response(
         self, *args: Any, **kwargs: Any
     ) -> AsyncIterator[TResponseStreamEvent]:
-        """Streaming through the SDK's own ``Runner.run_streamed`` inside a user's workflow:
-        the whole event sequence is the step's checkpoint, replayed as recorded."""
-        if DBOS.workflow_id is None:
+        run = durable_run()
+        if run is None:
             async for event in self.inner.stream_response(*args, **kwargs):
                 yield event
             return
-        events: list[TResponseStreamEvent] = await self._step(self._collect_stream, *args, **kwargs)
-        run = current_run()
-        if run is not None:
-            run.model_names.append(self.model_name)
-        for event in events:
+        run.model_names.append(self.model_name)
+        if run.publisher is None:
+            # A streamed SDK run inside a workflow that publishes nothing (a user's own
+            # workflow): the whole event sequence is the step's checkpoint.
+            events: list[TResponseStreamEvent] = await self._step(
+                self._collect_stream, *args, **kwargs
+            )
+            for event in events:
+                yield event
+            return
+        async for event in self._stream_published(run, run.publisher, args, kwargs):
             yield event
 
     async def _collect_stream(self, *args: Any, **kwargs: Any) -> list[TResponseStreamEvent]:
         return [event async for event in self.inner.stream_response(*args, **kwargs)]
 
-    async def _get_response_streaming_live(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        """Stream from the provider, forwarding each event to the run's DBOS stream as it
-        arrives, and return the assembled response as the step's checkpoint."""
-        final: ModelResponse | None = None
+    async def _stream_published(
+        self,
+        run: CurrentRun,
+        publisher: StreamPublisher,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        """The call as a step that streams live (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        host = ModelCallHost(pending=loop.create_future())
+        live: asyncio.Queue[Any] = asyncio.Queue()
+        ran_live = False
+
+        async def body(*call_args: Any, **call_kwargs: Any) -> dict[str, Any]:
+            nonlocal ran_live
+            ran_live = True
+            try:
+                return await self._stream_live(publisher, host, live, call_args, call_kwargs)
+            finally:
+                live.put_nowait(_DONE)
+
+        limit = self._limit()
+        if limit is None or self.permits is None:
+            # The step id is fixed now, whatever other tasks do while the step runs.
+            reservation = DBOS.reserve_step()
+            step = asyncio.ensure_future(
+                reservation.run_async(self._step_options, body, *args, **kwargs)
+            )
+        else:
+            step = asyncio.ensure_future(
+                self.permits(limit, self._step_options, body, *args, **kwargs)
+            )
+        try:
+            while True:
+                getter = asyncio.ensure_future(live.get())
+                await asyncio.wait({getter, step}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break  # the step ended without streaming: replayed, or failed early
+                event = getter.result()
+                if event is _DONE:
+                    break
+                yield event
+            checkpoint: dict[str, Any] = await step  # raises the step's (recorded) error
+            completed = ResponseCompletedEvent.model_validate(checkpoint["completed"])
+            # Before the SDK sees the last event: it runs the response's tools right after.
+            reserve_local_calls(run, completed.response.output)
+            if not ran_live:  # replayed: the checkpoint is all the SDK needs
+                completed.response._request_id = checkpoint.get("request_id")
+                publisher.first_event_of_call(completed, None)
+                yield completed
+        finally:
+            if not step.done():
+                step.cancel()
+
+    async def _stream_live(
+        self,
+        publisher: StreamPublisher,
+        host: ModelCallHost,
+        live: asyncio.Queue[Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        writes: asyncio.Queue[Any] = asyncio.Queue()
         done_items: list[Any] = []
-        async for event in self.inner.stream_response(*args, **kwargs):
-            await DBOS.write_stream_async(STREAM_KEY, ("raw", event))
-            if isinstance(event, ResponseOutputItemDoneEvent):
-                done_items.append(event.item)
-            elif isinstance(event, ResponseCompletedEvent):
-                response = event.response
-                output = list(response.output) or done_items
-                final = ModelResponse(
-                    output=output,
-                    usage=_usage_from_response(response),
-                    response_id=response.id,
-                    request_id=getattr(response, "_request_id", None),
+        completed: list[ResponseCompletedEvent] = []
+
+        async def pump() -> None:  # provider -> the SDK at once, and -> the writer
+            first = True
+            try:
+                async for event in self.inner.stream_response(*args, **kwargs):
+                    if first:
+                        publisher.first_event_of_call(event, host)
+                        first = False
+                    live.put_nowait(event)
+                    writes.put_nowait(event)
+                    if isinstance(event, ResponseOutputItemDoneEvent):
+                        done_items.append(event.item)
+                    elif isinstance(event, ResponseCompletedEvent):
+                        completed.append(event)
+            finally:
+                writes.put_nowait(_DONE)
+
+        reader = asyncio.ensure_future(pump())  # the request goes out before any write
+        try:
+            await write_stream_entries([{"t": "begin", "host": DBOS.step_id}])
+            first_batch = True
+            ended = False
+            while not ended:
+                batch = [await writes.get()]
+                while not writes.empty():  # a backlog goes out as one entry
+                    batch.append(writes.get_nowait())
+                if batch[-1] is _DONE:
+                    ended = True
+                    batch.pop()
+                if not batch:
+                    break
+                entries: list[dict[str, Any]] = []
+                if first_batch:  # what the SDK emitted before this call, in its order
+                    entries.extend(await host.pending)
+                    first_batch = False
+                data = [event.model_dump(mode="json") for event in batch]
+                entries.append(
+                    {"t": "raw", "data": data[0]} if len(data) == 1 else {"t": "raws", "data": data}
                 )
-        if final is None:
+                await write_stream_entries(entries)
+            await reader  # a provider error is the step's error
+        finally:
+            if not reader.done():
+                reader.cancel()
+        if not completed:
             raise ModelBehaviorError("Model did not produce a final response!")
-        return final
+        event = completed[-1]
+        if not event.response.output and done_items:
+            event.response.output = list(done_items)
+        # ModelResponse.request_id comes from a private attribute that model_dump leaves out.
+        return {
+            "completed": event.model_dump(mode="json"),
+            "request_id": getattr(event.response, "_request_id", None),
+        }
 
     async def close(self) -> None:
         await self.inner.close()
@@ -157,10 +275,51 @@ class DurableModel(Model):
         return self.inner.get_retry_advice(request)
 
 
-def _reserve_tool_steps(run: Any, response: ModelResponse) -> None:
-    call_ids = [
-        item.call_id for item in response.output if isinstance(item, ResponseFunctionToolCall)
-    ]
+class _ClassMethods(Model):
+    """A model's own class methods, bound to it, for a ``DurableModel`` to call through after
+    ``make_model_durable`` put the durable ones on the instance."""
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self.model = getattr(model, "model", None)
+
+    def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        return type(self._model).get_response(self._model, *args, **kwargs)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        return type(self._model).stream_response(self._model, *args, **kwargs)
+
+    async def close(self) -> None:
+        await type(self._model).close(self._model)
+
+    async def _cleanup_on_run_end(self, owner: object) -> None:
+        await type(self._model)._cleanup_on_run_end(self._model, owner)
+
+    def get_retry_advice(self, request: Any) -> Any:
+        return type(self._model).get_retry_advice(self._model, request)
+
+
+def make_model_durable(model: Model) -> Model:
+    """Make ``model``'s calls steps in durable runs, on the instance itself (idempotent), so
+    the agent keeps its own model object; everywhere else it behaves as before."""
+    if getattr(model, _DURABLE_MARK, False) or isinstance(model, DurableModel):
+        return model
+    durable = DurableModel(_ClassMethods(model))
+    try:
+        model.get_response = durable.get_response  # type: ignore[method-assign]
+        model.stream_response = durable.stream_response  # type: ignore[method-assign]
+        setattr(model, _DURABLE_MARK, True)
+    except (AttributeError, TypeError) as exc:
+        raise ConfigurationError(
+            f"the model {type(model).__name__} cannot be made durable in place ({exc}): give "
+            "the agent a model name and route it with a provider (set_model_provider)"
+        ) from exc
+    return model
+
+
+def reserve_local_calls(run: CurrentRun, output: Sequence[Any]) -> None:
+    """Reserve, in the model's output order, the step ids of a response's parallel calls."""
+    call_ids = [item.call_id for item in output if isinstance(item, ResponseFunctionToolCall)]
     if len(call_ids) < 2:
         return  # a single call needs no ordering; it simply takes the next step id
     run.reservations = {call_id: DBOS.reserve_step() for call_id in call_ids}
@@ -176,7 +335,7 @@ class DurableModelProvider(ModelProvider):
 
     def get_model(self, model_name: str | None) -> Model:
         model = self.inner.get_model(model_name)
-        if isinstance(model, DurableModel):
+        if isinstance(model, DurableModel) or getattr(model, _DURABLE_MARK, False):
             return model
         return DurableModel(model, model_name, permits=self.permits)
 

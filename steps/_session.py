@@ -1,27 +1,47 @@
-"""Conversation memory in Timestep's database, safe to use inside durable workflows.
+"""Sessions in durable runs: any SDK ``Session``, and Timestep's own.
 
-Inside a workflow every session call is a DBOS step: a replay reads the history the first
-attempt read, and writes are keyed by ``<workflow id>:<step id>:<index>`` so an attempt that
-crashed after committing but before checkpointing inserts nothing twice.
+A durable run makes its session's reads and writes DBOS steps (``make_session_durable``, on
+the session object itself, so the SDK's checks of its type still hold): a replay reads the
+history the first attempt read and writes nothing twice.
+
+``TimestepSession`` keeps the conversation in Timestep's database (Postgres or SQLite) and
+goes further: its writes are keyed by ``<workflow id>:<step id>:<index>``, so even an attempt
+that crashed after committing but before its step's checkpoint inserts nothing twice. Other
+sessions cannot offer that (a crash inside their write step may write it again on recovery).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
 from agents.items import TResponseInputItem
-from agents.memory.session import SessionABC
-from dbos import DBOS
+from agents.memory.session import Session, SessionABC
+from dbos import DBOS, StepOptions
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from timestep._core.process import process_state
 from timestep._core.runtime import current_database
 from timestep._core.tables import insert_ignoring_duplicates, session_items_table, utcnow
+from timestep.errors import ConfigurationError
 
-__all__ = ["TimestepSession"]
+from ._current_run import durable_run
+
+__all__ = ["SESSION_STEP_PREFIX", "TimestepSession", "make_session_durable"]
+
+SESSION_STEP_PREFIX = "session:"
+_DURABLE_MARK = "__timestep_durable_session__"
+# A session's methods that touch its store, and their step names.
+_STEPS = (
+    ("get_items", "get_items"),
+    ("add_items", "add_items"),
+    ("pop_item", "pop_item"),
+    ("clear_session", "clear"),
+    ("run_compaction", "run_compaction"),
+)
 
 _t = session_items_table
 
@@ -48,26 +68,17 @@ class TimestepSession(SessionABC):
         return self.session_id
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        items: list[TResponseInputItem] = await self._durably(
-            "session:get_items", self._get_items, limit
-        )
-        return items
+        return await self._get_items(limit)
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         if items:
-            await self._durably("session:add_items", self._add_items, items)
+            await self._add_items(items)
 
     async def pop_item(self) -> TResponseInputItem | None:
-        item: TResponseInputItem | None = await self._durably("session:pop_item", self._pop_item)
-        return item
+        return await self._pop_item()
 
     async def clear_session(self) -> None:
-        await self._durably("session:clear", self._clear)
-
-    async def _durably(self, name: str, func: Any, *args: Any) -> Any:
-        if DBOS.workflow_id is None:
-            return await func(*args)
-        return await DBOS.run_step_async({"name": name}, func, *args)
+        await self._clear()
 
     async def _engine(self) -> AsyncEngine:
         if self._database_url is None:
@@ -124,3 +135,35 @@ class TimestepSession(SessionABC):
         engine = await self._engine()
         async with engine.begin() as conn:
             await conn.execute(sa.delete(_t).where(_t.c.session_id == self.session_id))
+
+
+def make_session_durable(session: Session) -> Session:
+    """Make ``session``'s reads and writes steps in durable runs, on the session itself
+    (idempotent); everywhere else it behaves as before."""
+    if getattr(session, _DURABLE_MARK, False):
+        return session
+    for method, step in _STEPS:
+        original = getattr(session, method, None)
+        if original is None:
+            continue
+        try:
+            setattr(session, method, _durable_method(original, f"{SESSION_STEP_PREFIX}{step}"))
+        except (AttributeError, TypeError) as exc:
+            raise ConfigurationError(
+                f"the session {type(session).__name__} cannot be made durable in place ({exc})"
+            ) from exc
+    setattr(session, _DURABLE_MARK, True)
+    return session
+
+
+def _durable_method(
+    original: Callable[..., Awaitable[Any]], step_name: str
+) -> Callable[..., Awaitable[Any]]:
+    options: StepOptions = {"name": step_name}
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        if durable_run() is None:
+            return await original(*args, **kwargs)
+        return await DBOS.run_step_async(options, original, *args, **kwargs)
+
+    return call

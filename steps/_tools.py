@@ -1,7 +1,8 @@
 """Tool calls as DBOS steps.
 
-Tool authors write plain ``@function_tool`` functions. ``durable_tool`` returns a copy whose
-invocation is a step named ``tool:<name>``; a finished invocation is never run again on replay.
+Tool authors write plain ``@function_tool`` functions. ``make_tool_durable`` makes a tool's
+invocation a step named ``tool:<name>`` in durable runs; a finished invocation is never run
+again on replay.
 Per-tool step options (retries, timeout) are set with ``set_tool_options`` without touching the
 tool. Inside a tool, ``tool_idempotency_key()`` gives a key stable across replays and retries,
 for making external side effects exactly-once.
@@ -9,7 +10,7 @@ for making external side effects exactly-once.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents.tool import FunctionTool, _FailureHandlingFunctionToolInvoker
@@ -17,20 +18,18 @@ from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions
 
 from timestep._core.process import process_state
-from timestep._core.protocol import STREAM_KEY
 
-from ._current_run import current_run
+from ._current_run import durable_run
 
 __all__ = [
     "TOOL_STEP_PREFIX",
-    "durable_tool",
     "get_tool_options",
+    "make_tool_durable",
     "set_tool_options",
     "tool_idempotency_key",
 ]
 
 TOOL_STEP_PREFIX = "tool:"
-_WRAPPED_MARK = "__timestep_durable__"
 _SDK_ATTRS = (
     "__agents_prepare_arguments__",
     "__agents_function_tool_wrapped_callable__",
@@ -85,55 +84,46 @@ def tool_idempotency_key() -> str:
     return f"{workflow_id}:{step_id}"
 
 
-def durable_tool(tool: FunctionTool) -> FunctionTool:
-    """A copy of ``tool`` whose invocations are DBOS steps (idempotent: wrapping twice is a no-op)."""
-    if getattr(tool.on_invoke_tool, _WRAPPED_MARK, False):
-        return tool
-    invoker = tool.on_invoke_tool
-    step_name = f"{TOOL_STEP_PREFIX}{tool.name}"
+def make_tool_durable(tool: FunctionTool) -> FunctionTool:
+    """Make ``tool``'s invocations steps in durable runs, on the tool itself (idempotent), so
+    the agent keeps its own tool objects; everywhere else it behaves as before.
+
+    With the SDK's failure handling around the tool, the raw implementation becomes the
+    step: retries see its exceptions, and the SDK turns the last one into text for the model
+    as it would without Timestep. Copies the SDK makes of the tool share the durable
+    implementation."""
+    invoker: Any = tool.on_invoke_tool
     if isinstance(invoker, _FailureHandlingFunctionToolInvoker):
-        # Make the raw implementation the step, so retries see its exceptions and the SDK's
-        # failure handling (error text for the model) still applies once retries are spent.
-        impl = _step_invocation(invoker._invoke_tool_impl, tool.name, step_name)
-        for attr in _SDK_ATTRS:
-            if hasattr(invoker._invoke_tool_impl, attr):
-                setattr(impl, attr, getattr(invoker._invoke_tool_impl, attr))
-        wrapped: Any = _FailureHandlingFunctionToolInvoker(impl, invoker._on_handled_error)
-        for attr in _SDK_ATTRS[2:]:
-            if hasattr(invoker, attr):
-                setattr(wrapped, attr, getattr(invoker, attr))
-    else:
-        wrapped = _step_invocation(invoker, tool.name, step_name)
-    setattr(wrapped, _WRAPPED_MARK, True)
-    return dataclasses.replace(tool, on_invoke_tool=wrapped)
+        impl = invoker._invoke_tool_impl
+        if not isinstance(impl, _StepInvocation):
+            invoker._invoke_tool_impl = _StepInvocation(impl)
+    elif not isinstance(invoker, _StepInvocation):
+        tool.on_invoke_tool = _StepInvocation(invoker)
+    return tool
 
 
 class _StepInvocation:
-    """The tool's invocation, run as a DBOS step (at a reserved id for parallel calls)."""
+    """A tool's invocation, run as a DBOS step named ``tool:<name>`` in durable runs (at the
+    step id reserved for it when the model called several tools at once)."""
 
-    def __init__(self, invoke: Any, tool_name: str, step_name: str) -> None:
+    def __init__(self, invoke: Callable[[ToolContext[Any], str], Awaitable[Any]]) -> None:
         self._invoke = invoke
-        self._tool_name = tool_name
-        self._step_name = step_name
+        for attr in _SDK_ATTRS:  # the SDK reads these markers off the invoker
+            if hasattr(invoke, attr):
+                setattr(self, attr, getattr(invoke, attr))
 
     async def __call__(self, ctx: ToolContext[Any], tool_input: str) -> Any:
-        if DBOS.workflow_id is None:
+        run = durable_run()
+        if run is None:
             return await self._invoke(ctx, tool_input)
-        options: StepOptions = {"name": self._step_name, **get_tool_options(self._tool_name)}
-        run = current_run()
-        reservation = run.reservations.pop(ctx.tool_call_id, None) if run else None
-        body = self._invoke_streaming if run is not None and run.stream else self._invoke
+        options: StepOptions = {
+            "name": f"{TOOL_STEP_PREFIX}{ctx.tool_name}",
+            **get_tool_options(ctx.tool_name),
+        }
+        reservation = run.reservations.pop(ctx.tool_call_id, None)
         if reservation is not None:
-            return await reservation.run_async(options, body, ctx, tool_input)
-        return await DBOS.run_step_async(options, body, ctx, tool_input)
+            return await reservation.run_async(options, self._body, ctx, tool_input)
+        return await DBOS.run_step_async(options, self._body, ctx, tool_input)
 
-    async def _invoke_streaming(self, ctx: ToolContext[Any], tool_input: str) -> Any:
-        output = await self._invoke(ctx, tool_input)
-        await DBOS.write_stream_async(
-            STREAM_KEY, ("tool_output", ctx.tool_call_id, self._tool_name, output)
-        )
-        return output
-
-
-def _step_invocation(invoke: Any, tool_name: str, step_name: str) -> _StepInvocation:
-    return _StepInvocation(invoke, tool_name, step_name)
+    async def _body(self, ctx: ToolContext[Any], tool_input: str) -> Any:
+        return await self._invoke(ctx, tool_input)

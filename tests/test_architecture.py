@@ -19,6 +19,7 @@ ROOT = static_checks.ROOT
 # The public API, as the README and the seeds' docs use it. Adding or removing a name is a
 # change to this list, on purpose.
 PUBLIC_NAMES = [
+    "AgentDefinitionChangedError",
     "AgentNotRegisteredError",
     "AgentRunHandle",
     "AgentRunResult",
@@ -33,8 +34,10 @@ PUBLIC_NAMES = [
     "OllamaModelProvider",
     "ProviderLimit",
     "ProviderUnavailableError",
+    "RecoveryError",
     "RunInfo",
     "RunNotFoundError",
+    "RunOptions",
     "RunStateStore",
     "ScheduleError",
     "ScheduleInfo",
@@ -68,9 +71,12 @@ PUBLIC_NAMES = [
     "list_schedules",
     "pause_schedule",
     "register_agent",
+    "register_agent_factory",
+    "register_type",
     "reject",
     "resume_schedule",
     "run_agent",
+    "run_agent_sync",
     "run_agent_workflow",
     "schedule_agent",
     "set_model_provider",

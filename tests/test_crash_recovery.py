@@ -16,6 +16,7 @@ from dbos import DBOSClient
 
 from timestep._core.database import sync_engine_for
 from timestep._core.protocol import STREAM_KEY
+from timestep._core.sdk_forms import settled
 from timestep._core.tables import session_items_table
 from timestep.testing import (
     FakeModelServer,
@@ -209,9 +210,27 @@ def test_a_streamed_run_killed_mid_way_streams_each_finished_step_once(
         entries = list(client.read_stream(workflow_id, STREAM_KEY))
     finally:
         client.destroy()
-    completed = [e for e in entries if e[0] == "raw" and e[1].type == "response.completed"]
+    kept = [entry for _, entry in settled(enumerate(entries))]
+    raws = [d for e in kept if e["t"] == "raw" for d in [e["data"]]] + [
+        d for e in kept if e["t"] == "raws" for d in e["data"]
+    ]
+    completed = [d for d in raws if d["type"] == "response.completed"]
     assert len(completed) == 3  # one per model call: nothing replayed into the stream
-    outputs = Counter(e[2] for e in entries if e[0] == "tool_output")
+    items = [e for e in kept if e["t"] == "item"]
+    called = {
+        i["item"]["raw_item"]["call_id"]: i["item"]["raw_item"]["name"]
+        for i in items
+        if i["name"] == "tool_called"
+    }
+    outputs = Counter(
+        called[i["item"]["raw_item"]["call_id"]] for i in items if i["name"] == "tool_output"
+    )
     assert outputs == {"lookup": 1, "fetch": 1}
-    deltas = [e[1].delta for e in entries if e[0] == "raw" and e[1].type.endswith("text.delta")]
+    ordered = [
+        d
+        for e in kept
+        if e["t"] in ("raw", "raws")
+        for d in ([e["data"]] if e["t"] == "raw" else e["data"])
+    ]
+    deltas = [d["delta"] for d in ordered if d["type"].endswith("text.delta")]
     assert "".join(deltas) == "apple looked up and fetched"

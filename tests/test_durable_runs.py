@@ -254,18 +254,21 @@ async def test_cost_per_run_agent_and_session(fake_model, durable):
     assert (await get_usage(session_id="no-such-session")).requests == 0
 
 
-def test_each_run_gets_its_own_copy_of_the_durable_agent_graph():
-    """The SDK compares a run's tools with those of every concurrent run of the same ``Agent``
-    object, on every turn: runs that shared one object cost O(runs) each, which made 1,000
-    recovered runs quadratic. Each run has its own agents; their durable tools are built once."""
-    from timestep.steps import durable_agent
+def test_agents_are_made_durable_where_they_are():
+    """A run executes the caller's own agents: their tools are made steps on the tool objects
+    themselves, once, handoff cycles included, and nothing else about them changes."""
+    from timestep.steps import make_agent_durable
 
     helper = Agent(name="helper", instructions="Help.", tools=[fetch])
     agent = _agent(handoffs=[helper])
-    helper.handoffs = [agent]  # a cycle: each run's copy of it is a cycle too
+    helper.handoffs = [agent]
+    tools, invokers = list(agent.tools), [t.on_invoke_tool for t in agent.tools]
 
-    first, second = durable_agent(agent), durable_agent(agent)
-
-    assert first is not second and first.handoffs[0] is not second.handoffs[0]
-    assert first.handoffs[0].handoffs[0] is first
-    assert first.tools is second.tools and first.tools[0] is not lookup, "wrapped once, shared"
+    assert make_agent_durable(agent) is agent
+    impl = agent.tools[0].on_invoke_tool._invoke_tool_impl
+    assert make_agent_durable(agent) is agent  # idempotent
+    assert agent.tools[0].on_invoke_tool._invoke_tool_impl is impl
+    assert all(a is b for a, b in zip(agent.tools, tools, strict=True))
+    assert all(t.on_invoke_tool is i for t, i in zip(agent.tools, invokers, strict=True))
+    assert type(impl).__name__ == "_StepInvocation"
+    assert type(helper.tools[0].on_invoke_tool._invoke_tool_impl).__name__ == "_StepInvocation"

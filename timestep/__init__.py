@@ -5,7 +5,7 @@
 >>> result = await run_agent(Agent(name="Assistant"), "Hello", Session())  # doctest: +SKIP
 """
 
-from ._client.agents import register_agent
+from ._client.agents import register_agent, register_agent_factory, register_type
 from ._client.approvals import (
     ApprovalDecision,
     approve,
@@ -14,14 +14,15 @@ from ._client.approvals import (
     list_pending_approvals,
     reject,
 )
+from ._client.inspection import RunInfo, get_run
 from ._client.limits import ProviderLimit, declare_queue, limit_provider
 from ._client.results import AgentRunResult, StreamingAgentRun
 from ._client.runs import (
     AgentRunHandle,
-    RunInfo,
-    get_run,
+    RunOptions,
     get_run_result,
     run_agent,
+    run_agent_sync,
     run_agent_workflow,
     start_agent_run,
 )
@@ -41,12 +42,14 @@ from ._client.streams import stream_run_events
 from ._client.usage import UsageSummary, get_usage
 from ._core.runtime import configure_dbos, ensure_dbos_launched, flush_records
 from .errors import (
+    AgentDefinitionChangedError,
     AgentNotRegisteredError,
     ApprovalError,
     ApprovalTimeoutError,
     ConfigurationError,
     DatabaseUnreachableError,
     MalformedStateError,
+    RecoveryError,
     RunNotFoundError,
     ScheduleError,
     StateAgentMismatchError,
@@ -71,6 +74,7 @@ Session = TimestepSession
 """The seeds' ``Session()``: conversation memory stored in Timestep's database."""
 
 __all__ = [
+    "AgentDefinitionChangedError",
     "AgentNotRegisteredError",
     "AgentRunHandle",
     "AgentRunResult",
@@ -85,8 +89,10 @@ __all__ = [
     "OllamaModelProvider",
     "ProviderLimit",
     "ProviderUnavailableError",
+    "RecoveryError",
     "RunInfo",
     "RunNotFoundError",
+    "RunOptions",
     "RunStateStore",
     "ScheduleError",
     "ScheduleInfo",
@@ -120,9 +126,12 @@ __all__ = [
     "list_schedules",
     "pause_schedule",
     "register_agent",
+    "register_agent_factory",
+    "register_type",
     "reject",
     "resume_schedule",
     "run_agent",
+    "run_agent_sync",
     "run_agent_workflow",
     "schedule_agent",
     "set_model_provider",

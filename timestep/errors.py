@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AgentDefinitionChangedError",
     "AgentNotRegisteredError",
     "ApprovalError",
     "ApprovalTimeoutError",
     "ConfigurationError",
     "DatabaseUnreachableError",
     "MalformedStateError",
+    "RecoveryError",
     "RunNotFoundError",
     "ScheduleError",
     "StateAgentMismatchError",
@@ -63,6 +65,39 @@ class AgentNotRegisteredError(TimestepError):
     def __reduce__(self) -> tuple[Any, ...]:
         # DBOS pickles a workflow's error; keep the constructor's arguments so it unpickles.
         return (type(self), (self.name, self.known, self.ref))
+
+
+class RecoveryError(TimestepError):
+    """A run recovered in this process needs something the process cannot rebuild (an agent,
+    a context, hooks, a session...). The message says what, and what to register."""
+
+    def __init__(self, what: str, why: str) -> None:
+        self.what = what
+        self.why = why
+        super().__init__(f"cannot recover the run's {what}: {why}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.what, self.why))
+
+
+class AgentDefinitionChangedError(RecoveryError):
+    """The agent a run is recovered with is not the definition it started with; ``changes``
+    says what differs. Register the agent with ``on_definition_change="continue"`` to go on
+    with the new definition."""
+
+    def __init__(self, agent_name: str, changes: list[str]) -> None:
+        self.agent_name = agent_name
+        self.changes = list(changes)
+        RecoveryError.__init__(
+            self,
+            f"agent {agent_name!r}",
+            "its definition changed since the run started: "
+            + "; ".join(changes)
+            + ' (register it with on_definition_change="continue" to go on with the new one)',
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.agent_name, self.changes))
 
 
 class RunNotFoundError(TimestepError):

@@ -2,15 +2,13 @@
 agent run, a schedule's fire, and a limited provider's permit. Waiting for approvals is part
 of the agent run."""
 
-from ._agent_run import agent_run_workflow, expect_live_result, take_live_result
+from ._agent_run import agent_run_workflow
 from ._provider_permit import provider_permit, run_with_permit
 from ._scheduled import scheduled_agent_run
 
 __all__ = [
     "agent_run_workflow",
-    "expect_live_result",
     "provider_permit",
     "run_with_permit",
     "scheduled_agent_run",
-    "take_live_result",
 ]

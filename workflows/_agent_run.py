@@ -1,58 +1,66 @@
 """The agent-run workflow: the SDK's ``Runner`` inside ``@DBOS.workflow``.
 
 Its argument is plain JSON-able data (``RunRequest``), so DBOS can recover it in a fresh
-process: the agent is found by name (or imported from its ``module:attr``), made durable, and
-run again; finished model and tool steps replay from their checkpoints.
+process. In the process that started the run, the workflow executes the caller's own objects
+(agent, context, hooks, RunConfig, session: ``_core.live``); elsewhere it rebuilds them from
+the request (``_run_objects``) and checks that the agent's definition is the one the run
+started with. Either way the objects are made durable where they are (``timestep.steps``), so
+every model call, tool call and session read or write is a step, and finished steps replay
+from their checkpoints.
+
+Streamed runs drive ``Runner.run_streamed``: the SDK's own streaming loop produces the events,
+which go live to a caller in this process and into the run's DBOS stream for any other
+(``steps._stream``). Other runs drive ``Runner.run``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from agents import Agent, RunConfig, Runner, RunState
 from agents.exceptions import AgentsException
-from agents.result import RunResult
+from agents.models.multi_provider import MultiProvider
+from agents.result import RunResult, RunResultStreaming
 from agents.run import DEFAULT_MAX_TURNS
 from agents.usage import serialize_usage
 from dbos import DBOS
 
+from timestep._core.live import LiveRun, RunObjects
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, RunRequest, RunSummary
+from timestep._core.sdk_forms import encode_item, encode_responses
+from timestep._core.secrets import redact
 from timestep.steps import (
     CurrentRun,
     DurableModelProvider,
-    TimestepSession,
-    durable_agent,
+    StreamPublisher,
     get_model_provider,
+    make_agent_durable,
+    make_session_durable,
     reset_current_run,
     set_current_run,
 )
 
 from ._approval_wait import wait_for_decisions
 from ._provider_permit import run_with_permit
+from ._run_objects import rebuild_run_objects
 from ._run_records import record_run
 
-__all__ = ["agent_run_workflow", "expect_live_result", "take_live_result"]
+__all__ = ["agent_run_workflow"]
 
-
-def expect_live_result(workflow_id: str) -> None:
-    """Ask the workflow to hand its live ``RunResult`` to a caller in this process (the
-    in-process fast path: no rebuilding of the result from the workflow's output)."""
-    process_state().awaited.add(workflow_id)
-
-
-def take_live_result(workflow_id: str) -> RunResult | None:
-    process = process_state()
-    process.awaited.discard(workflow_id)
-    return process.live_results.pop(workflow_id, None)
+AnyResult = RunResult | RunResultStreaming
 
 
 @DBOS.workflow(name=AGENT_RUN_WORKFLOW)
 async def agent_run_workflow(request: RunRequest) -> RunSummary:
     workflow_id = DBOS.workflow_id
     assert workflow_id is not None
-    agent = process_state().agents.resolve(request["agent"], request.get("agent_ref"))
+    process = process_state()
+    live = process.live_runs.get(workflow_id)
+    objects = live.objects if live is not None else rebuild_run_objects(request)
+    agent = make_agent_durable(objects.agent)
     run = CurrentRun(
         workflow_id=workflow_id,
         agent_name=agent.name,
@@ -61,21 +69,34 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
     )
     token = set_current_run(run)
     try:
-        starting = durable_agent(agent)
         run_input: Any = request.get("input") or []
         state_json = request.get("state")
         if state_json:
-            run_input = await RunState.from_json(starting, json.loads(state_json))
-        result = await _run(starting, run_input, request, run)
+            run_input = await RunState.from_json(agent, json.loads(state_json))
+        result = await _run(agent, run_input, request, objects, run, live)
         policy = request.get("approvals") or {}
         round_index = 0
         while result.interruptions and policy.get("wait"):
             state = result.to_state()
             await wait_for_decisions(run, state, result.interruptions, policy, round_index)
-            result = await _run(starting, state, request, run)
+            result = await _run(agent, state, request, objects, run, live)
             round_index += 1
+        if run.publisher is not None:
+            await run.publisher.write_tail(close=True)
+    except BaseException as exc:
+        if run.publisher is not None:
+            if isinstance(exc, Exception):  # readers elsewhere see the end, and why
+                await run.publisher.write_tail(
+                    close=True, error={"class": type(exc).__name__, "message": redact(str(exc))}
+                )
+            run.publisher.close_subscribers()
+        if live is not None and not live.awaited:
+            process.live_runs.pop(workflow_id, None)
+        raise
     finally:
         reset_current_run(token)
+    if run.publisher is not None:
+        run.publisher.close_subscribers()
     records = record_run(run, result)
     interrupted = bool(result.interruptions)
     summary: RunSummary = {
@@ -83,38 +104,78 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         "last_agent": result.last_agent.name,
         "interrupted": interrupted,
         "state": result.to_state().to_string() if interrupted else None,
-        "items": None if interrupted else _input_items(result),
+        "items": None if interrupted else [encode_item(i, agent) for i in result.new_items],
         "usage": serialize_usage(result.context_wrapper.usage),
         "records": records,
+        "responses": [] if interrupted else encode_responses(result.raw_responses),
     }
-    process = process_state()
-    if workflow_id in process.awaited:
-        process.live_results[workflow_id] = result
+    if live is not None:
+        if live.awaited:
+            live.result = result
+        else:
+            process.live_runs.pop(workflow_id, None)
     return summary
 
 
-def _input_items(result: RunResult) -> list[Any]:
-    # A run resumed after approvals keeps its approval records among new_items; they are
-    # bookkeeping, not conversation, and the SDK refuses to turn them into input items.
-    return [item.to_input_item() for item in result.new_items if item.type != "tool_approval_item"]
-
-
 async def _run(
-    starting: Agent[Any], run_input: Any, request: RunRequest, run: CurrentRun
-) -> RunResult:
-    session = TimestepSession(run.session_id) if run.session_id else None
-    run_config = RunConfig(
-        model_provider=DurableModelProvider(get_model_provider(), permits=run_with_permit)
-    )
+    agent: Agent[Any],
+    run_input: Any,
+    request: RunRequest,
+    objects: RunObjects,
+    run: CurrentRun,
+    live: LiveRun | None,
+) -> AnyResult:
+    session = make_session_durable(objects.session) if objects.session is not None else None
+    options: dict[str, Any] = {
+        "context": objects.context,
+        "max_turns": _max_turns(request),
+        "hooks": objects.hooks,
+        "run_config": _durable_run_config(objects.run_config),
+        "error_handlers": objects.error_handlers,
+        "previous_response_id": request.get("previous_response_id"),
+        "auto_previous_response_id": bool(request.get("auto_previous_response_id")),
+        "conversation_id": request.get("conversation_id"),
+        "session": session,
+    }
     try:
-        return await Runner.run(
-            starting,
-            run_input,
-            session=session,
-            run_config=run_config,
-            max_turns=request.get("max_turns") or DEFAULT_MAX_TURNS,
-        )
+        if not run.stream:
+            return await Runner.run(agent, run_input, **options)
+        streamed = Runner.run_streamed(agent, run_input, **options)
+        if live is not None:
+            live.streaming = streamed
+        if run.publisher is None:
+            run.publisher = StreamPublisher(
+                starting_agent=agent, subscribers=live.subscribers if live is not None else []
+            )
+        await run.publisher.consume(streamed)
+        await run.publisher.write_tail(close=False)
+        return streamed
     except AgentsException as exc:
-        # run_data holds live agents and tools: not serializable, and meaningless elsewhere.
+        # run_data holds live agents and tools: DBOS could not record the error with them.
         exc.run_data = None
         raise
+
+
+def _durable_run_config(given: RunConfig | None) -> RunConfig:
+    """The run's RunConfig with its model provider made durable (the caller's RunConfig
+    object is left as it was). A provider left at the SDK's default becomes the process's
+    provider (``set_model_provider``), as a recovered run's would."""
+    provider = get_model_provider()
+    if given is not None and not _is_default_provider(given.model_provider):
+        provider = given.model_provider
+    durable = DurableModelProvider(provider, permits=run_with_permit)
+    if given is None:
+        return RunConfig(model_provider=durable)
+    return dataclasses.replace(given, model_provider=durable)
+
+
+def _is_default_provider(provider: Any) -> bool:
+    return type(provider) is MultiProvider
+
+
+def _max_turns(request: RunRequest) -> int | None:
+    """``Runner.run``'s meaning: None is no limit. Runs recorded before every argument was
+    recorded (no fingerprint) stored None for the default."""
+    if "agent_fingerprint" not in request:
+        return request.get("max_turns") or DEFAULT_MAX_TURNS
+    return request.get("max_turns", DEFAULT_MAX_TURNS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.items import ToolApprovalItem, ToolCallItem, ToolCallOutputItem
-from agents.result import RunResult
+from agents.result import RunResult, RunResultStreaming
 
 from timestep._core.process import process_state
 from timestep._core.protocol import RunRecords
@@ -21,7 +21,7 @@ from timestep.steps import CurrentRun
 __all__ = ["record_run", "tool_call_rows", "usage_rows"]
 
 
-def record_run(run: CurrentRun, result: RunResult) -> RunRecords:
+def record_run(run: CurrentRun, result: RunResult | RunResultStreaming) -> RunRecords:
     """Hand the run's rows to the recorder (no waiting) and return them for the output."""
     records: RunRecords = {
         "usage": usage_rows(run, result),
@@ -31,7 +31,7 @@ def record_run(run: CurrentRun, result: RunResult) -> RunRecords:
     return records
 
 
-def usage_rows(run: CurrentRun, result: RunResult) -> list[dict[str, Any]]:
+def usage_rows(run: CurrentRun, result: RunResult | RunResultStreaming) -> list[dict[str, Any]]:
     prices = process_state().prices
     responses = result.raw_responses
     # The model names of this workflow's calls line up with the last responses (a run resumed
@@ -63,7 +63,7 @@ def usage_rows(run: CurrentRun, result: RunResult) -> list[dict[str, Any]]:
     return rows
 
 
-def tool_call_rows(run: CurrentRun, result: RunResult) -> list[dict[str, Any]]:
+def tool_call_rows(run: CurrentRun, result: RunResult | RunResultStreaming) -> list[dict[str, Any]]:
     calls: dict[str, dict[str, Any]] = {}
     finished: set[str] = set()
     for item in result.new_items:

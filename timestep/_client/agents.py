@@ -1,25 +1,67 @@
-"""``register_agent``: the agents this process can run and recover, by name."""
+"""What a worker registers at import so that it can recover any run: agents (or factories
+that build them), and how values of other types travel with runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agents import Agent
 
 from timestep._core.process import process_state
-from timestep._core.registry import AgentEntry
+from timestep._core.registry import AgentEntry, DefinitionChange
 
-__all__ = ["register_agent", "registered_agents"]
+__all__ = ["register_agent", "register_agent_factory", "register_type", "registered_agents"]
 
 
-def register_agent(agent: Agent[Any], *, ref: str | None = None) -> AgentEntry:
-    """Register ``agent`` under its name (done automatically on first run).
+def register_agent(
+    agent: Agent[Any],
+    *,
+    ref: str | None = None,
+    on_definition_change: DefinitionChange = "fail",
+) -> AgentEntry:
+    """Register ``agent`` under its name, so a run of it recovered in this process (after a
+    crash, or started by another process) finds it. Register at import, before DBOS launches.
 
     ``ref`` (``"package.module:attr"``) lets a fresh process import the agent itself; when not
-    given it is looked for in the agent's defining modules. Registering another agent object
-    under a taken name replaces it: the newest definition wins, as after a redeploy.
+    given it is looked for in the agent's defining modules. A recovered run checks that the
+    agent's definition (instructions, model, tools and their schemas, handoffs, output type)
+    is the one it started with; ``on_definition_change="continue"`` goes on with the new one
+    instead of failing with ``AgentDefinitionChangedError``. Registering another agent under
+    a taken name replaces it.
     """
-    return process_state().agents.register(agent, ref=ref)
+    return process_state().agents.register(
+        agent, ref=ref, on_definition_change=on_definition_change
+    )
+
+
+def register_agent_factory(
+    name: str,
+    factory: Callable[[Any], Agent[Any]],
+    *,
+    on_definition_change: DefinitionChange = "fail",
+) -> AgentEntry:
+    """Register how to build the agent named ``name`` from a run's context, for agents made
+    per tenant or per request: a recovered run calls ``factory(context)``."""
+    return process_state().agents.register_factory(
+        name, factory, on_definition_change=on_definition_change
+    )
+
+
+def register_type(
+    cls: type,
+    *,
+    dump: Callable[[Any], Any] | None = None,
+    load: Callable[..., Any] | None = None,
+) -> None:
+    """How values of ``cls`` given to a run (its context, hooks, session, a RunConfig field)
+    travel to a process that recovers it.
+
+    ``dump(value)`` gives JSON to store with the run and ``load(json)`` rebuilds the value
+    from it; without ``dump`` nothing is stored and ``load()`` (default: ``cls()``) rebuilds
+    it, e.g. hooks, or a context that holds a connection pool. Values pydantic can serialize
+    (pydantic models, dataclasses, TypedDicts, dicts) need no registration."""
+    process_state().type_codecs.register(cls, dump=dump, load=load)
 
 
 def registered_agents() -> dict[str, AgentEntry]:

@@ -1,83 +1,66 @@
-"""SDK-shaped results of durable runs, in the process that ran them or in any other."""
+"""SDK-shaped results of durable runs, in the process that ran them or in any other.
+
+``AgentRunResult`` is the SDK's ``RunResult`` with the run's ``workflow_id``: every attribute
+and method of the SDK result is there, delegated to an SDK result object. In the process that
+ran the workflow that object is the live ``RunResult`` itself; elsewhere (another process, or
+a finished run fetched again by its workflow id) it is a ``RunResult`` rebuilt from the
+workflow's recorded output, with the run's items in the SDK's own form (kinds, agents and
+outputs as they were), or, for a run that ended waiting for approvals, from its RunState.
+
+``StreamingAgentRun`` is what ``run_agent(..., stream=True)`` returns: ``stream_events()``
+yields the SDK's own stream events live, and the ``RunResultStreaming`` API (current agent,
+current turn, ``cancel``) reads the live run while it lasts, then the finished result.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from agents import Agent, RunContextWrapper, RunState
-from agents.items import (
-    ItemHelpers,
-    MessageOutputItem,
-    ReasoningItem,
-    RunItem,
-    ToolApprovalItem,
-    ToolCallItem,
-    ToolCallOutputItem,
-    TResponseInputItem,
-)
-from agents.result import RunResult
+from agents.items import ModelResponse, RunItem, ToolApprovalItem, TResponseInputItem
+from agents.result import RunResult, RunResultStreaming
 from agents.stream_events import StreamEvent
-from agents.usage import Usage, deserialize_usage
+from agents.usage import Usage
 from dbos import WorkflowHandleAsync
-from openai.types.responses import (
-    ResponseFunctionToolCall,
-    ResponseOutputMessage,
-    ResponseReasoningItem,
-)
 
+from timestep._core.live import LiveRun
 from timestep._core.protocol import RunSummary
-from timestep._core.registry import agent_graph
 
 from .streams import stream_run_events
 
 __all__ = ["AgentRunResult", "Finish", "StreamingAgentRun"]
 
+T = TypeVar("T")
+
 
 class AgentRunResult:
     """What ``run_agent`` returns: the SDK's ``RunResult`` surface plus the run's workflow id.
 
-    In the process that ran the workflow it wraps the live ``RunResult``. Elsewhere (another
-    process, or a finished run fetched again by workflow id) it is rebuilt from the workflow's
-    output: an interrupted run from its RunState, a finished one from its new items and usage.
-    """
+    Any attribute the SDK's result has is read from it (``sdk_result``); ``usage`` is
+    ``context_wrapper.usage``."""
 
     def __init__(
         self,
         workflow_id: str,
+        result: RunResult | RunResultStreaming,
         *,
-        live: RunResult | None = None,
         state: RunState[Any] | None = None,
-        final_output: Any = None,
     ) -> None:
         self.workflow_id = workflow_id
-        self._live = live
+        self._result = result
         self._state = state
-        self._final_output = live.final_output if live is not None else final_output
-        self._items: list[RunItem] = []
-        self._usage = Usage()
-        self._last_agent: Agent[Any] | None = None
-        self._starting_agent: Agent[Any] | None = None
-        self._original_input: str | list[Any] = []
 
-    @classmethod
-    def from_summary(
-        cls,
-        workflow_id: str,
-        summary: RunSummary,
-        agent: Agent[Any],
-        original_input: str | list[Any] | None = None,
-    ) -> AgentRunResult:
-        """A finished run, from its workflow output (``RunSummary``) and, for ``to_state``,
-        the input it started from."""
-        result = cls(workflow_id, final_output=summary["final_output"])
-        result._starting_agent = agent
-        result._original_input = original_input or []
-        agents = agent_graph(agent)
-        result._last_agent = agents.get(summary["last_agent"], agent)
-        result._items = [_run_item(raw, result._last_agent) for raw in summary["items"] or []]
-        result._usage = deserialize_usage(summary["usage"])
-        return result
+    @property
+    def sdk_result(self) -> RunResult | RunResultStreaming:
+        """The SDK's own result object (live in the running process, rebuilt elsewhere)."""
+        return self._result
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_result", "_state"):
+            raise AttributeError(name)
+        return getattr(self._result, name)
 
     def __repr__(self) -> str:
         return (
@@ -85,98 +68,70 @@ class AgentRunResult:
             f"interruptions={len(self.interruptions)})"
         )
 
-    @property
-    def final_output(self) -> Any:
-        return self._final_output
+    def __str__(self) -> str:
+        return str(self._result)
 
     @property
-    def interruptions(self) -> list[ToolApprovalItem]:
-        if self._live is not None:
-            return list(self._live.interruptions)
-        if self._state is not None:
-            return self._state.get_interruptions()
-        return []
+    def input(self) -> str | list[TResponseInputItem]:
+        return self._result.input
+
+    @property
+    def final_output(self) -> Any:
+        return self._result.final_output
 
     @property
     def new_items(self) -> list[RunItem]:
-        if self._live is not None:
-            return list(self._live.new_items)
-        if self._state is not None:
-            return list(self._state._generated_items)
-        return list(self._items)
+        return self._result.new_items
+
+    @property
+    def raw_responses(self) -> list[ModelResponse]:
+        return self._result.raw_responses
+
+    @property
+    def interruptions(self) -> list[ToolApprovalItem]:
+        return self._result.interruptions
+
+    @property
+    def context_wrapper(self) -> RunContextWrapper[Any]:
+        return self._result.context_wrapper
 
     @property
     def usage(self) -> Usage:
-        if self._live is not None:
-            return self._live.context_wrapper.usage
-        if self._state is not None and self._state._context is not None:
-            return self._state._context.usage
-        return self._usage
+        return self._result.context_wrapper.usage
 
     @property
     def last_agent(self) -> Agent[Any]:
-        if self._live is not None:
-            return self._live.last_agent
-        if self._state is not None and self._state._current_agent is not None:
-            return self._state._current_agent
-        assert self._last_agent is not None
-        return self._last_agent
+        return self._result.last_agent
+
+    @property
+    def last_response_id(self) -> str | None:
+        return self._result.last_response_id
+
+    @property
+    def max_turns(self) -> int | None:
+        return self._result.max_turns
+
+    def final_output_as(self, cls: type[T], raise_if_incorrect_type: bool = False) -> T:
+        return self._result.final_output_as(cls, raise_if_incorrect_type)
+
+    def to_input_list(self, *args: Any, **kwargs: Any) -> list[TResponseInputItem]:
+        return self._result.to_input_list(*args, **kwargs)
 
     def to_state(self) -> RunState[Any]:
         """The run as a ``RunState``: approve or reject its interruptions and pass it back to
         ``run_agent``, or save it with ``RunStateStore``."""
-        if self._live is not None:
-            return self._live.to_state()
-        if self._state is not None:
-            return self._state
-        # A finished run keeps its items, output and usage, not its RunState (that would cost
-        # every run a serialization): rebuild the state of a completed run from them.
-        assert self._starting_agent is not None
-        state: RunState[Any] = RunState(
-            context=RunContextWrapper(context=None, usage=self._usage),
-            original_input=self._original_input,
-            starting_agent=self._starting_agent,
-            max_turns=max(self._usage.requests, 1),
-        )
-        state._generated_items = list(self._items)
-        state._current_agent = self.last_agent
-        state._current_turn = self._usage.requests
-        return state
+        return self._state if self._state is not None else self._result.to_state()
 
-    def to_input_list(self) -> list[TResponseInputItem]:
-        if self._live is not None:
-            return self._live.to_input_list()
-        if self._state is not None:
-            original = ItemHelpers.input_to_new_input_list(self._state._original_input)
-            return original + [item.to_input_item() for item in self.new_items]
-        original = ItemHelpers.input_to_new_input_list(self._original_input)
-        return original + [item.to_input_item() for item in self._items]
+    def release_agents(self, *, release_new_items: bool = True) -> None:
+        self._result.release_agents(release_new_items=release_new_items)
 
 
-def _run_item(raw: dict[str, Any], agent: Agent[Any]) -> RunItem:
-    """The SDK run item an input item came from (as ``RunItem.to_input_item`` made it)."""
-    kind = raw.get("type")
-    if kind == "message" or (kind is None and raw.get("role") == "assistant"):
-        return MessageOutputItem(
-            agent=agent, raw_item=ResponseOutputMessage.model_validate({**raw, "type": "message"})
-        )
-    if kind == "function_call":
-        return ToolCallItem(agent=agent, raw_item=ResponseFunctionToolCall.model_validate(raw))
-    if kind == "function_call_output":
-        return ToolCallOutputItem(agent=agent, raw_item=raw, output=raw.get("output"))
-    if kind == "reasoning":
-        return ReasoningItem(agent=agent, raw_item=ResponseReasoningItem.model_validate(raw))
-    return ToolCallItem(agent=agent, raw_item=raw)
-
-
-Finish = Callable[[WorkflowHandleAsync[RunSummary]], Awaitable["AgentRunResult"]]
+Finish = Callable[[WorkflowHandleAsync[RunSummary]], Awaitable[AgentRunResult]]
 """Waits for a run's workflow to end and returns its result."""
 
 
 class StreamingAgentRun:
-    """What ``run_agent(..., stream=True)`` returns. ``stream_events()`` yields events live
-    from the run's DBOS stream; the run itself stays durable and the result fields fill in
-    once the stream ends."""
+    """What ``run_agent(..., stream=True)`` returns (see the module docstring)."""
 
     def __init__(
         self,
@@ -184,25 +139,69 @@ class StreamingAgentRun:
         agent: Agent[Any],
         handle: WorkflowHandleAsync[RunSummary],
         finish: Finish,
+        live: LiveRun | None = None,
+        cancel: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.workflow_id = workflow_id
         self._agent = agent
         self._handle = handle
         self._finish = finish
+        self._live = live
+        self._queue = live.subscribers[0] if live is not None and live.subscribers else None
+        self._cancel_run = cancel
         self._result: AgentRunResult | None = None
-        self.is_complete = False
 
     async def stream_events(self) -> AsyncIterator[StreamEvent]:
+        """The run's events as the SDK streams them, then the result is ready.
+
+        In the process running the run they come straight from the SDK's streaming loop;
+        elsewhere (the run already finished, or runs in another worker) from the run's
+        durable stream."""
+        if self._queue is not None:
+            finished = asyncio.ensure_future(self._wait_quietly())
+            got_any = False
+            try:
+                while True:
+                    getter = asyncio.ensure_future(self._queue.get())
+                    await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter.done():
+                        event = getter.result()
+                        if event is None:
+                            break
+                        got_any = True
+                        yield event
+                        continue
+                    getter.cancel()
+                    if self._queue.empty():  # the run did not execute here
+                        break
+            finally:
+                if not finished.done():
+                    await asyncio.shield(finished)
+            if got_any:
+                await self.wait()
+                return
         async for event in stream_run_events(self.workflow_id, self._agent):
             yield event
         await self.wait()
+
+    async def _wait_quietly(self) -> None:
+        try:
+            await self.wait()
+        except BaseException:  # the caller's wait() raises it again
+            return
 
     async def wait(self) -> AgentRunResult:
         """Wait for the run to end (without reading its events) and return its result."""
         if self._result is None:
             self._result = await self._finish(self._handle)
-            self.is_complete = True
         return self._result
+
+    @property
+    def is_complete(self) -> bool:
+        return self._result is not None
+
+    def _streaming(self) -> RunResultStreaming | None:
+        return self._live.streaming if self._live is not None else None
 
     def _require(self) -> AgentRunResult:
         if self._result is None:
@@ -210,6 +209,30 @@ class StreamingAgentRun:
                 "the run is still streaming: consume stream_events() or await wait()"
             )
         return self._result
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._result is not None:
+            return getattr(self._result, name)
+        streaming = self._streaming()
+        if streaming is not None:
+            return getattr(streaming, name)
+        return getattr(self._require(), name)
+
+    @property
+    def current_agent(self) -> Agent[Any]:
+        streaming = self._streaming()
+        if streaming is not None:
+            return streaming.current_agent
+        return self._require().last_agent
+
+    @property
+    def current_turn(self) -> int:
+        streaming = self._streaming()
+        if streaming is not None:
+            return streaming.current_turn
+        return self._require().usage.requests
 
     @property
     def final_output(self) -> Any:
@@ -227,5 +250,21 @@ class StreamingAgentRun:
     def usage(self) -> Usage:
         return self._require().usage
 
+    @property
+    def last_agent(self) -> Agent[Any]:
+        return self._require().last_agent
+
     def to_state(self) -> RunState[Any]:
         return self._require().to_state()
+
+    def to_input_list(self, *args: Any, **kwargs: Any) -> list[TResponseInputItem]:
+        return self._require().to_input_list(*args, **kwargs)
+
+    def cancel(self, mode: Literal["immediate", "after_turn"] = "immediate") -> None:
+        """Stop the run, as ``RunResultStreaming.cancel`` does: the SDK's loop here, or the
+        durable run wherever it executes."""
+        streaming = self._streaming()
+        if streaming is not None:
+            streaming.cancel(mode)
+        elif self._cancel_run is not None:
+            asyncio.ensure_future(self._cancel_run())

@@ -1,56 +1,98 @@
-"""``run_agent`` and friends: start durable agent runs and fetch their results."""
+"""``run_agent`` and friends: durable runs that take what ``Runner.run`` takes.
+
+Each entry point accepts every argument of ``Runner.run`` with the same meaning (context,
+hooks, run_config, error_handlers, previous_response_id, auto_previous_response_id,
+conversation_id, session, max_turns) plus Timestep's own (workflow id, approval waiting,
+queues). In this process the run uses the caller's own objects (``_core.live``); for a
+recovery in another process each is also recorded in portable form (``_core.portable``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, overload
 
-import sqlalchemy as sa
-from agents import Agent, RunState
+from agents import Agent, RunConfig, RunHooks, RunState, SQLiteSession
 from agents.memory.session import Session
-from dbos import DBOS, SetEnqueueOptions, SetWorkflowID, WorkflowHandleAsync, WorkflowStatus
+from agents.run import DEFAULT_MAX_TURNS
+from agents.run_config import _coerce_run_config
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID, WorkflowHandleAsync
+from typing_extensions import TypedDict, Unpack
 
+from timestep._core.fingerprint import fingerprint
+from timestep._core.live import LiveRun, RunObjects
+from timestep._core.portable import Portable, TypeCodecs, portable, portable_fields
 from timestep._core.process import process_state
-from timestep._core.protocol import (
-    AGENT_RUN_WORKFLOW,
-    SCHEDULED_RUN_WORKFLOW,
-    RunRequest,
-    RunSummary,
-    request_of,
-    time_of,
-)
-from timestep._core.runtime import ensure_dbos_launched, tables_engine
-from timestep._core.tables import run_states_table
-from timestep.errors import RunNotFoundError
+from timestep._core.protocol import RunRequest, RunSummary, request_of
+from timestep._core.runtime import ensure_dbos_launched
 from timestep.steps import TimestepSession
-from timestep.workflows import agent_run_workflow, expect_live_result, take_live_result
+from timestep.workflows import agent_run_workflow
 
+from .inspection import find_run, get_run
+from .rebuilt import rebuilt_result
 from .results import AgentRunResult, Finish, StreamingAgentRun
 from .system import system
 
 __all__ = [
     "AgentRunHandle",
-    "RUN_WORKFLOWS",
-    "RunInfo",
-    "cancel_run",
-    "find_run",
-    "find_workflow",
-    "fork_run",
-    "get_run",
+    "RunInput",
+    "RunOptions",
     "get_run_result",
-    "list_run_steps",
-    "list_runs",
-    "require_run",
-    "resume_run",
     "run_agent",
+    "run_agent_sync",
     "run_agent_workflow",
-    "run_state_json",
     "start_agent_run",
 ]
 
 RunInput = str | list[Any] | RunState[Any]
+
+
+class RunOptions(TypedDict, total=False):
+    """The keyword arguments every durable entry point takes besides ``workflow_id``:
+    ``Runner.run``'s, with the same meaning and defaults, then Timestep's own."""
+
+    context: Any
+    max_turns: int | None
+    hooks: RunHooks[Any] | None
+    run_config: RunConfig | dict[str, Any] | None
+    error_handlers: Any
+    previous_response_id: str | None
+    auto_previous_response_id: bool
+    conversation_id: str | None
+    wait_for_approvals: bool
+    """Wait inside the workflow for decisions instead of ending with interruptions."""
+    approval_timeout: float | None
+    on_approval_timeout: Literal["reject", "fail", "wait"]
+    queue: str | None
+    """A queue declared with ``declare_queue``: the run waits its turn there."""
+    priority: int | None
+    deduplication_id: str | None
+
+
+class AgentRunHandle:
+    """A started durable run."""
+
+    def __init__(
+        self,
+        handle: WorkflowHandleAsync[RunSummary],
+        agent: Agent[Any],
+        live: LiveRun | None = None,
+    ) -> None:
+        self._handle = handle
+        self.agent = agent
+        self._live = live
+
+    @property
+    def workflow_id(self) -> str:
+        return self._handle.get_workflow_id()
+
+    async def status(self) -> str:
+        return (await self._handle.get_status()).status
+
+    async def result(self) -> AgentRunResult:
+        """Wait for the run to end. Agent errors are raised as the SDK's own classes."""
+        return await _finish_for(self.agent, self._live)(self._handle)
 
 
 @overload
@@ -61,7 +103,7 @@ async def run_agent(
     stream: Literal[False] = False,
     *,
     workflow_id: str | None = None,
-    max_turns: int | None = None,
+    **options: Unpack[RunOptions],
 ) -> AgentRunResult: ...
 
 
@@ -73,7 +115,7 @@ async def run_agent(
     stream: Literal[True],
     *,
     workflow_id: str | None = None,
-    max_turns: int | None = None,
+    **options: Unpack[RunOptions],
 ) -> StreamingAgentRun: ...
 
 
@@ -85,7 +127,7 @@ async def run_agent(
     *,
     stream: Literal[True],
     workflow_id: str | None = None,
-    max_turns: int | None = None,
+    **options: Unpack[RunOptions],
 ) -> StreamingAgentRun: ...
 
 
@@ -97,7 +139,7 @@ async def run_agent(
     stream: bool = False,
     *,
     workflow_id: str | None = None,
-    max_turns: int | None = None,
+    **options: Unpack[RunOptions],
 ) -> AgentRunResult | StreamingAgentRun: ...
 
 
@@ -108,25 +150,27 @@ async def run_agent(
     stream: bool = False,
     *,
     workflow_id: str | None = None,
-    max_turns: int | None = None,
+    **options: Unpack[RunOptions],
 ) -> AgentRunResult | StreamingAgentRun:
     """Run ``agent`` as a durable workflow: every model call and tool call is a DBOS step.
 
     ``input_or_state`` is the input (a string or input items) or a ``RunState`` to resume
-    (e.g. after approving its interruptions). With ``stream=True`` the returned object's
-    ``stream_events()`` yields events live while the run stays durable.
+    (e.g. after approving its interruptions). Every keyword argument of ``Runner.run`` works
+    as it does there (``context``, ``hooks``, ``run_config``, ``max_turns``...), and so do
+    ``start_agent_run``'s (``workflow_id``, ``wait_for_approvals``, ``queue``...). With
+    ``stream=True`` the result's ``stream_events()`` yields the SDK's stream events live
+    while the run stays durable.
     """
-    handle = await start_agent_run(
-        agent,
-        input_or_state,
-        session,
-        workflow_id=workflow_id,
-        max_turns=max_turns,
-        stream=stream,
-        _awaited_here=True,
-    )
+    handle = await _start(agent, input_or_state, session, stream, True, workflow_id, options)
     if stream:
-        return StreamingAgentRun(handle.workflow_id, agent, handle._handle, _finish_for(agent))
+        return StreamingAgentRun(
+            handle.workflow_id,
+            agent,
+            handle._handle,
+            _finish_for(agent, handle._live),
+            handle._live,
+            cancel=lambda: system().cancel_workflow_async(handle.workflow_id),
+        )
     return await handle.result()
 
 
@@ -135,20 +179,40 @@ async def run_agent_workflow(
     input_items: RunInput,
     session: Session | None = None,
     workflow_id: str | None = None,
-    *,
-    max_turns: int | None = None,
+    **options: Unpack[RunOptions],
 ) -> AgentRunResult:
     """Run ``agent`` durably under ``workflow_id``. Idempotent: calling again with the same id
-    (from this or any process) returns the first run's result and calls no model again."""
-    handle = await start_agent_run(
-        agent,
-        input_items,
-        session,
-        workflow_id=workflow_id,
-        max_turns=max_turns,
-        _awaited_here=True,
-    )
+    (from this or any process) returns the first run's result and calls no model again.
+    Takes the same keyword arguments as ``run_agent``."""
+    handle = await _start(agent, input_items, session, False, True, workflow_id, options)
     return await handle.result()
+
+
+def run_agent_sync(
+    agent: Agent[Any],
+    input_or_state: RunInput,
+    session: Session | None = None,
+    *,
+    workflow_id: str | None = None,
+    **options: Unpack[RunOptions],
+) -> AgentRunResult:
+    """``run_agent`` for synchronous code, like ``Runner.run_sync``: it runs its own event
+    loop, so it cannot be called from inside one (use ``await run_agent(...)`` there)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "run_agent_sync() cannot be called from a running event loop: await run_agent()"
+        )
+    ensure_dbos_launched()  # outside the loop: DBOS keeps its own for recovered runs
+
+    async def run() -> AgentRunResult:
+        handle = await _start(agent, input_or_state, session, False, True, workflow_id, options)
+        return await handle.result()
+
+    return asyncio.run(run())
 
 
 async def start_agent_run(
@@ -156,18 +220,11 @@ async def start_agent_run(
     input_or_state: RunInput,
     session: Session | None = None,
     *,
-    workflow_id: str | None = None,
-    max_turns: int | None = None,
     stream: bool = False,
-    wait_for_approvals: bool = False,
-    approval_timeout: float | None = None,
-    on_approval_timeout: Literal["reject", "fail", "wait"] = "reject",
-    queue: str | None = None,
-    priority: int | None = None,
-    deduplication_id: str | None = None,
-    _awaited_here: bool = False,
+    workflow_id: str | None = None,
+    **options: Unpack[RunOptions],
 ) -> AgentRunHandle:
-    """Start a durable run and return its handle at once.
+    """Start a durable run and return its handle at once. Takes ``run_agent``'s arguments.
 
     With ``wait_for_approvals`` an interrupted run does not end: it waits inside its workflow
     for ``approve`` / ``reject`` from any process (surviving restarts), then goes on. After
@@ -178,21 +235,61 @@ async def start_agent_run(
     whose concurrency and rate limit hold across processes; ``priority`` and
     ``deduplication_id`` are DBOS's enqueue options.
     """
+    return await _start(agent, input_or_state, session, stream, False, workflow_id, options)
+
+
+async def _start(
+    agent: Agent[Any],
+    input_or_state: RunInput,
+    session: Session | None,
+    stream: bool,
+    awaited: bool,
+    workflow_id: str | None,
+    options: RunOptions,
+) -> AgentRunHandle:
+    if not isinstance(agent, Agent):
+        raise TypeError(f"expected an agents.Agent, got {type(agent).__name__}")
+    unknown = options.keys() - RunOptions.__annotations__.keys()
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    context = options.get("context")
+    hooks = options.get("hooks")
+    run_config = options.get("run_config")
+    error_handlers = options.get("error_handlers")
+    queue = options.get("queue")
+    priority, deduplication_id = options.get("priority"), options.get("deduplication_id")
     if queue is None and (priority is not None or deduplication_id is not None):
         raise ValueError("priority and deduplication_id need a queue")
     ensure_dbos_launched()
-    entry = process_state().agents.register(agent)
+    process = process_state()
+    codecs = process.type_codecs
+    config = _coerce_run_config(run_config) if run_config is not None else None
     request: RunRequest = {
         "agent": agent.name,
-        "agent_ref": entry.ref,
-        "session_id": _session_id(session),
-        "max_turns": max_turns,
+        "agent_ref": process.agent_refs.ref_of(agent),
+        "agent_fingerprint": fingerprint(agent),
+        "session_id": getattr(session, "session_id", None) if session is not None else None,
+        "session": _session_form(session, codecs),
+        "max_turns": options.get("max_turns", DEFAULT_MAX_TURNS),
         "stream": stream,
         "approvals": {
-            "wait": wait_for_approvals,
-            "timeout_seconds": approval_timeout,
-            "on_timeout": on_approval_timeout,
+            "wait": bool(options.get("wait_for_approvals")),
+            "timeout_seconds": options.get("approval_timeout"),
+            "on_timeout": options.get("on_approval_timeout", "reject"),
         },
+        "context": portable(context, codecs),
+        "hooks": portable(hooks, codecs),
+        "run_config": (
+            portable_fields(config, codecs, skip=frozenset({"model_provider"})) if config else {}
+        ),
+        "error_handlers": {
+            name: form
+            for name, handler in dict(error_handlers or {}).items()
+            if (form := portable(handler, codecs)) is not None
+        },
+        "previous_response_id": options.get("previous_response_id"),
+        "auto_previous_response_id": bool(options.get("auto_previous_response_id")),
+        "conversation_id": options.get("conversation_id"),
     }
     if isinstance(input_or_state, RunState):
         request["state"] = input_or_state.to_string()
@@ -200,182 +297,79 @@ async def start_agent_run(
     else:
         request["input"] = input_or_state
     workflow_id = workflow_id or f"run-{uuid.uuid4().hex}"
-    if _awaited_here:
-        expect_live_result(workflow_id)
-    with SetWorkflowID(workflow_id):
-        if queue is None:
-            handle = await DBOS.start_workflow_async(agent_run_workflow, request)
-        else:
-            with SetEnqueueOptions(priority=priority, deduplication_id=deduplication_id):
-                handle = await DBOS.enqueue_workflow_async(queue, agent_run_workflow, request)
-    return AgentRunHandle(handle, agent)
+    live = LiveRun(
+        RunObjects(
+            agent=agent,
+            context=context,
+            hooks=hooks,
+            run_config=config,
+            error_handlers=error_handlers,
+            session=session,
+        ),
+        awaited=awaited,
+        subscribers=[asyncio.Queue()] if stream and awaited else [],
+    )
+    process.live_runs[workflow_id] = live
+    try:
+        with SetWorkflowID(workflow_id):
+            if queue is None:
+                handle = await DBOS.start_workflow_async(agent_run_workflow, request)
+            else:
+                with SetEnqueueOptions(priority=priority, deduplication_id=deduplication_id):
+                    handle = await DBOS.enqueue_workflow_async(queue, agent_run_workflow, request)
+    except BaseException:
+        _forget(workflow_id, live)
+        raise
+    return AgentRunHandle(handle, agent, live)
 
 
-def _session_id(session: Session | None) -> str | None:
-    if session is None:
+def _session_form(session: Session | None, codecs: TypeCodecs) -> Portable | None:
+    """How a fresh process rebuilds the session: Timestep's by its id (the request's
+    ``session_id``), an SDK ``SQLiteSession`` file by its path, others by ``register_type``."""
+    if session is None or isinstance(session, TimestepSession):
         return None
-    if not isinstance(session, TimestepSession):
-        raise TypeError(
-            "durable runs keep conversation memory in Timestep's database: pass a "
-            f"timestep.Session (got {type(session).__name__}); "
-            f"timestep.Session({getattr(session, 'session_id', None)!r}) continues the same id"
-        )
-    return session.session_id
+    if isinstance(session, SQLiteSession):
+        if str(session.db_path) == ":memory:":
+            return {"unrecoverable": "an in-memory SQLiteSession", "type": "agents:SQLiteSession"}
+        return {
+            "sqlite": {
+                "session_id": session.session_id,
+                "db_path": str(session.db_path),
+                "sessions_table": session.sessions_table,
+                "messages_table": session.messages_table,
+            }
+        }
+    return portable(session, codecs)
 
 
-class AgentRunHandle:
-    """A started durable run."""
-
-    def __init__(self, handle: WorkflowHandleAsync[RunSummary], agent: Agent[Any]) -> None:
-        self._handle = handle
-        self.agent = agent
-
-    @property
-    def workflow_id(self) -> str:
-        return self._handle.get_workflow_id()
-
-    async def status(self) -> str:
-        return (await self._handle.get_status()).status
-
-    async def result(self) -> AgentRunResult:
-        """Wait for the run to end. Agent errors are raised as the SDK's own classes."""
-        return await _finish_for(self.agent)(self._handle)
+def _forget(workflow_id: str, live: LiveRun | None) -> None:
+    """Drop this run's live entry (only ours: a second start under the same id has its own)."""
+    if live is None:
+        return
+    live_runs = process_state().live_runs
+    if live_runs.get(workflow_id) is live:
+        del live_runs[workflow_id]
 
 
-def _finish_for(agent: Agent[Any]) -> Finish:
+def _finish_for(agent: Agent[Any], live: LiveRun | None) -> Finish:
     async def finish(handle: WorkflowHandleAsync[RunSummary]) -> AgentRunResult:
-        summary = await handle.get_result()
-        return await _result_from(handle.get_workflow_id(), summary, agent)
+        workflow_id = handle.get_workflow_id()
+        try:
+            summary = await handle.get_result()
+        finally:
+            _forget(workflow_id, live)
+        if live is not None and live.result is not None:
+            return AgentRunResult(workflow_id, live.result)
+        status = await find_run(workflow_id)
+        return await rebuilt_result(workflow_id, summary, agent, request_of(status))
 
     return finish
 
 
-async def _result_from(workflow_id: str, summary: RunSummary, agent: Agent[Any]) -> AgentRunResult:
-    live = take_live_result(workflow_id)
-    if live is not None:
-        return AgentRunResult(workflow_id, live=live)
-    if summary["state"] is not None:
-        state = await RunState.from_string(agent, summary["state"])
-        return AgentRunResult(workflow_id, state=state, final_output=summary["final_output"])
-    status = await find_run(workflow_id)
-    request = request_of(status)
-    return AgentRunResult.from_summary(workflow_id, summary, agent, request.get("input"))
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    workflow_id: str
-    status: str
-    agent_name: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    error: str | None
-
-
-RUN_WORKFLOWS = (AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW)
-"""The workflows that are runs: an agent run, or a schedule's fire (whose child is one)."""
-
-
-async def find_workflow(workflow_id: str) -> WorkflowStatus | None:
-    """Any workflow's DBOS status by id (a run, a fire, a permit...), from any process."""
-    found = await system().list_workflows_async(workflow_ids=[workflow_id])
-    return found[0] if found else None
-
-
-async def find_run(workflow_id: str) -> WorkflowStatus | None:
-    """A run's DBOS status by workflow id, from any process; None if no run has it."""
-    status = await find_workflow(workflow_id)
-    return status if status is not None and status.name in RUN_WORKFLOWS else None
-
-
-async def require_run(workflow_id: str) -> WorkflowStatus:
-    """``find_run``, or ``RunNotFoundError``."""
-    status = await find_run(workflow_id)
-    if status is None:
-        raise RunNotFoundError(f"no run has workflow id {workflow_id!r}")
-    return status
-
-
-async def run_state_json(status: WorkflowStatus) -> str | None:
-    """The RunState (Python format) of an interrupted run: an ended one's from its output, a
-    waiting one's newest snapshot; None for any other run."""
-    if status.status == "SUCCESS":
-        output = status.output if isinstance(status.output, dict) else {}
-        state_json: str | None = output.get("state")
-        return state_json
-    if status.status != "PENDING":
-        return None
-    t = run_states_table
-    query = (
-        sa.select(t.c.payload)
-        .where(t.c.workflow_id == status.workflow_id, t.c.format == "python")
-        .order_by(t.c.seq.desc())
-        .limit(1)
-    )
-    async with (await tables_engine()).connect() as conn:
-        payload: str | None = (await conn.execute(query)).scalar()
-    return payload
-
-
-async def get_run(workflow_id: str) -> RunInfo:
-    """Status of a run by workflow id, from any process (it need not be a worker)."""
-    status = await require_run(workflow_id)
-    return RunInfo(
-        workflow_id=workflow_id,
-        status=status.status,
-        agent_name=request_of(status).get("agent"),
-        created_at=time_of(status.created_at),
-        updated_at=time_of(status.updated_at),
-        error=str(status.error) if status.error else None,
-    )
-
-
 async def get_run_result(workflow_id: str, agent: Agent[Any] | None = None) -> AgentRunResult:
-    """Wait for the run's result, by workflow id, from any process."""
+    """Wait for the run's result, by workflow id, from any process. The agent (its graph
+    gives the items their agents) defaults to the one registered under the run's agent name."""
     info = await get_run(workflow_id)
     agent = agent or process_state().agents.resolve(info.agent_name or "")
     handle = await system().retrieve_workflow_async(workflow_id)
-    return await _finish_for(agent)(handle)
-
-
-async def list_runs(
-    *, status: str | list[str] | None = None, limit: int = 20, load_output: bool = False
-) -> list[WorkflowStatus]:
-    """The newest agent runs first, from any process."""
-    return await system().list_workflows_async(
-        name=AGENT_RUN_WORKFLOW,
-        status=status,
-        limit=limit,
-        sort_desc=True,
-        load_output=load_output,
-    )
-
-
-async def list_run_steps(workflow_id: str) -> list[dict[str, Any]]:
-    """A run's checkpointed steps, in order: id, name (``model:...``, ``tool:...``), outcome."""
-    steps = await system().list_workflow_steps_async(workflow_id)
-    return [
-        {
-            "id": s["function_id"],
-            "name": s["function_name"],
-            "outcome": "error" if s.get("error") is not None else "done",
-        }
-        for s in steps
-    ]
-
-
-async def cancel_run(workflow_id: str) -> None:
-    """Cancel a run; it stops at its next step."""
-    await system().cancel_workflow_async(workflow_id)
-
-
-async def resume_run(workflow_id: str) -> None:
-    """Resume a cancelled or failed run from its last finished step (a worker executes it)."""
-    await system().resume_workflow_async(workflow_id)
-
-
-async def fork_run(workflow_id: str, start_step: int = 1) -> str:
-    """A new run that replays ``workflow_id``'s steps before ``start_step`` and executes the
-    rest; returns its workflow id."""
-    handle = await system().fork_workflow_async(workflow_id, start_step)
-    return handle.get_workflow_id()
+    return await _finish_for(agent, None)(handle)

@@ -1,25 +1,34 @@
 """A run's live events, from its DBOS stream, in any process.
 
 The stream is durable and append-only: entry *n* is the same for every reader, so an offset
-is a stable position to resume from. ``stream_run_events`` gives SDK stream events;
-``event_records`` gives JSON-able records (for SSE and ``timestep events --json``).
+is a stable position to resume from. Its entries are the SDK's stream events in portable
+form (``timestep._core.sdk_forms``). ``stream_run_events`` gives the SDK's event objects,
+with their agents from the given agent's graph; ``event_records`` gives JSON-able records
+(for SSE and ``timestep events --json``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from agents import Agent
-from agents.items import MessageOutputItem, ToolCallItem, ToolCallOutputItem
-from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent, StreamEvent
-from openai.types.responses import ResponseOutputItemDoneEvent
+from agents.stream_events import RawResponsesStreamEvent, StreamEvent
 
 from timestep._core.protocol import STREAM_KEY
+from timestep._core.registry import agent_graph
+from timestep._core.sdk_forms import EVENT_KINDS, decode_entry
 
 from .system import stream_polling_interval, system
 
-__all__ = ["event_record", "event_records", "read_run_stream", "stream_run_events"]
+__all__ = [
+    "EventRecord",
+    "event_records",
+    "read_run_stream",
+    "stream_run_events",
+]
+
+EventRecord = dict[str, Any]
 
 
 async def read_run_stream(workflow_id: str, offset: int = 0) -> AsyncGenerator[Any, None]:
@@ -30,63 +39,63 @@ async def read_run_stream(workflow_id: str, offset: int = 0) -> AsyncGenerator[A
         yield entry
 
 
-async def stream_run_events(workflow_id: str, agent: Agent[Any]) -> AsyncIterator[StreamEvent]:
-    """Follow a run's live events by workflow id, from any process.
-
-    Raw model events come as ``RawResponsesStreamEvent``; finished output items and tool
-    outputs also as ``RunItemStreamEvent`` (as the SDK's streaming runner emits them).
-    """
-    async for entry in read_run_stream(workflow_id):
-        kind = entry[0]
-        if kind == "raw":
-            event = entry[1]
-            yield RawResponsesStreamEvent(data=event)
-            if isinstance(event, ResponseOutputItemDoneEvent):
-                item = _run_item_for(event.item, agent)
-                if item is not None:
-                    yield item
-        elif kind == "tool_output":
-            _, call_id, _tool_name, output = entry
-            raw = {"type": "function_call_output", "call_id": call_id, "output": str(output)}
-            yield RunItemStreamEvent(
-                name="tool_output",
-                item=ToolCallOutputItem(agent=agent, raw_item=raw, output=output),
-            )
+async def stream_run_events(
+    workflow_id: str, agent: Agent[Any], *, offset: int = 0
+) -> AsyncIterator[StreamEvent]:
+    """Follow a run's events by workflow id, from any process: the sequence the SDK's
+    ``Runner.run_streamed`` produced, event for event, from entry ``offset`` on."""
+    agents = agent_graph(agent)
+    async for entry in read_run_stream(workflow_id, offset):
+        for event in _events_of(entry, agents):
+            yield event
 
 
-def _run_item_for(item: Any, agent: Agent[Any]) -> RunItemStreamEvent | None:
-    kind = getattr(item, "type", None)
-    if kind == "message":
-        return RunItemStreamEvent(
-            name="message_output_created", item=MessageOutputItem(agent=agent, raw_item=item)
-        )
-    if kind == "function_call":
-        return RunItemStreamEvent(name="tool_called", item=ToolCallItem(agent=agent, raw_item=item))
-    return None
+def _events_of(entry: Any, agents: Mapping[str, Agent[Any]]) -> list[StreamEvent]:
+    if isinstance(entry, Mapping):
+        return decode_entry(entry, agents)
+    if isinstance(entry, tuple | list) and entry and entry[0] == "raw":
+        return [RawResponsesStreamEvent(data=entry[1])]  # a stream written before Timestep 0.2
+    return []
 
 
-def event_record(offset: int, entry: Any) -> dict[str, Any]:
-    """One stream entry as JSON-able data."""
-    kind = entry[0]
-    if kind == "raw":
-        data: dict[str, Any] = entry[1].model_dump(mode="json", exclude_none=True)
-        data["offset"] = offset
-        return data
-    if kind == "tool_output":
-        _, call_id, tool, output = entry
-        return {
-            "offset": offset,
-            "type": "tool_output",
-            "call_id": call_id,
-            "tool": tool,
-            "output": str(output),
-        }
-    return {"offset": offset, "type": str(kind)}
-
-
-async def event_records(workflow_id: str, offset: int = 0) -> AsyncIterator[dict[str, Any]]:
-    """``event_record`` of every entry from ``offset``, until the run closes its stream."""
+async def event_records(
+    workflow_id: str, offset: int = 0, *, sub_offset: int = 0
+) -> AsyncIterator[EventRecord]:
+    """Every event from entry ``offset`` (skipping its first ``sub_offset`` events) as a
+    JSON-able record with its position: ``offset`` (the entry) and ``index`` (the event in
+    that entry)."""
     position = offset
-    async for entry in read_run_stream(workflow_id, offset=offset):
-        yield event_record(position, entry)
+    async for entry in read_run_stream(workflow_id, offset):
+        for index, record in enumerate(_records_of(entry)):
+            if position == offset and index < sub_offset:
+                continue
+            yield {**record, "offset": position, "index": index}
         position += 1
+
+
+def _records_of(entry: Any) -> list[EventRecord]:
+    if not isinstance(entry, Mapping):
+        if isinstance(entry, tuple | list) and entry and entry[0] == "raw":
+            return [dict(entry[1].model_dump(mode="json", exclude_none=True))]
+        return []
+    kind = entry.get("t")
+    if kind == "raw":
+        return [dict(entry["data"])]
+    if kind == "raws":
+        return [dict(data) for data in entry["data"]]
+    if kind == "item":
+        item = entry["item"]
+        return [
+            {
+                "type": "run_item_stream_event",
+                "name": entry["name"],
+                "item_type": item.get("type"),
+                "agent": (item.get("agent") or {}).get("name"),
+                "raw_item": item.get("raw_item"),
+                **({"output": item["output"]} if "output" in item else {}),
+            }
+        ]
+    if kind == "agent":
+        return [{"type": "agent_updated_stream_event", "agent": entry["agent"]}]
+    assert kind not in EVENT_KINDS
+    return []  # markers ("begin", "end")

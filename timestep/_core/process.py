@@ -13,8 +13,8 @@ variable, ``timestep.steps._current_run``):
 ``tool_options``              DBOS step options per tool name (``set_tool_options``)
 ``model_provider``            the provider durable runs get models from (``set_model_provider``)
 ``prices``                    the price table usage is costed with (``set_price``)
-``durable_agents``            each agent's durable graph, built once (``steps._agent``)
-``awaited``/``live_results``  live SDK results handed to a caller in this process
+``live_runs``                 the objects of the runs started here, and their live results
+``agent_refs``                each agent's ``module:attr`` (dropped with the agent)
 ``recorder``                  the background writer of usage and tool-call rows
 ``dbos_client``               a ``DBOSClient`` when this process did not launch DBOS
 ============================  ==============================================================
@@ -31,16 +31,16 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from agents import Agent
 from agents.models.interface import ModelProvider
-from agents.result import RunResult
 from dbos import DBOSClient, DBOSConfig, StepOptions
 
 from .database import Engines, ResolvedDatabase
 from .limits import LimitRegistry
+from .live import LiveRun
+from .portable import TypeCodecs
 from .prices import PriceTable
 from .recorder import Recorder
-from .registry import AgentRegistry
+from .registry import AgentRefs, AgentRegistry
 from .settings import Settings, load_settings
 
 __all__ = ["DBOSRuntime", "ProcessState", "get_settings", "process_state"]
@@ -72,6 +72,7 @@ class ProcessState:
             self.tool_options: dict[str, StepOptions] = {}
             self.model_provider: ModelProvider | None = None
             self.prices = PriceTable()
+            self.type_codecs = TypeCodecs()
 
     def clear_runtime(self) -> None:
         """Start the runtime afresh; the caller tore the old one down (``reset_process``)."""
@@ -79,10 +80,8 @@ class ProcessState:
             self._settings: Settings | None = None
             self.runtime: DBOSRuntime | None = None
             self.engines = Engines()
-            # id(agent) -> (fingerprint, durable graph, the agent: holding it keeps its id)
-            self.durable_agents: dict[int, tuple[tuple[int, ...], Agent[Any], Agent[Any]]] = {}
-            self.awaited: set[str] = set()
-            self.live_results: dict[str, RunResult] = {}
+            self.live_runs: dict[str, LiveRun] = {}
+            self.agent_refs = AgentRefs()
             self.recorder = Recorder(self.engines.sync)
             self.dbos_client: DBOSClient | None = None
 

@@ -9,9 +9,13 @@ are plain JSON so that DBOS can recover a run in a fresh process.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic wants these < 3.12
+)
 
-from typing_extensions import TypedDict  # pydantic reads these only from typing_extensions < 3.12
+from typing_extensions import TypedDict
 
 __all__ = [
     "AGENT_RUN_WORKFLOW",
@@ -58,18 +62,30 @@ class ApprovalPolicy(TypedDict, total=False):
 
 
 class RunRequest(TypedDict, total=False):
-    """An agent run's workflow argument."""
+    """An agent run's workflow argument (older runs may lack the later keys)."""
 
     agent: str
     agent_ref: str | None
     """``module:attr`` a fresh process imports the agent from, when it is importable."""
+    agent_fingerprint: dict[str, dict[str, Any]]
+    """The agent graph's definition when the run started (``_core.fingerprint``)."""
     input: str | list[Any] | None
     state: str | None
     """A serialized RunState to resume (Python format)."""
     session_id: str | None
+    session: dict[str, Any] | None
+    """The session, in portable form (``_core.portable``), when it is not Timestep's own."""
     max_turns: int | None
     stream: bool
     approvals: ApprovalPolicy
+    context: dict[str, Any] | None
+    hooks: dict[str, Any] | None
+    run_config: dict[str, dict[str, Any]]
+    """The RunConfig's fields that differ from the defaults, each in portable form."""
+    error_handlers: dict[str, dict[str, Any]]
+    previous_response_id: str | None
+    auto_previous_response_id: bool
+    conversation_id: str | None
 
 
 class RunRecords(TypedDict):
@@ -89,9 +105,12 @@ class RunSummary(TypedDict):
     state: str | None
     """An interrupted run's RunState JSON, to approve and resume from anywhere."""
     items: list[Any] | None
-    """A finished run's new items, as input items (far cheaper than its whole RunState)."""
+    """A finished run's new items, in the SDK's RunState item form (kinds, agents and outputs
+    kept; far cheaper than the whole RunState)."""
     usage: dict[str, Any]
     records: RunRecords
+    responses: NotRequired[list[dict[str, Any]]]
+    """A finished run's model responses (output items, usage, ids), for ``raw_responses``."""
 
 
 class ScheduleContext(TypedDict):

@@ -1,8 +1,10 @@
 """Agents by name, so a workflow recovered in a fresh process can rebuild its agent.
 
-Workflow arguments carry the agent's name and, when the agent is importable, its
-``module:attr`` reference: recovery looks the name up in the process's ``AgentRegistry``, or
-imports the reference.
+Workflow arguments carry the agent's name, the fingerprint of its definition and, when the
+agent is importable, its ``module:attr`` reference. A run that starts in a process executes
+the agent object it was given; a recovery in another process looks the name up in the
+process's ``AgentRegistry`` (filled at import: an agent, or a factory that builds it from the
+run's context), or imports the reference, and checks the fingerprint.
 """
 
 from __future__ import annotations
@@ -12,22 +14,48 @@ import logging
 import os
 import sys
 import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from agents import Agent
 
-from timestep.errors import AgentNotRegisteredError
+from timestep.errors import AgentDefinitionChangedError, AgentNotRegisteredError
 
-__all__ = ["AgentEntry", "AgentRegistry", "agent_graph", "import_ref"]
+from .fingerprint import AgentFingerprint, agents_in_graph, describe_changes, fingerprint
+
+__all__ = [
+    "AgentEntry",
+    "AgentRefs",
+    "AgentRegistry",
+    "DefinitionChange",
+    "agent_graph",
+    "import_ref",
+]
+
+DefinitionChange = Literal["fail", "continue"]
+"""What a recovery does when the agent's definition changed since the run started."""
 
 logger = logging.getLogger("timestep")
 
 
 @dataclass(frozen=True)
 class AgentEntry:
-    agent: Agent[Any]
+    agent: Agent[Any] | None
     ref: str | None
+    factory: Callable[[Any], Agent[Any]] | None = None
+    """Builds the agent from the run's context (per-tenant agents, agents built per request)."""
+    on_definition_change: DefinitionChange = "fail"
+
+    def build(self, context: Any) -> Agent[Any]:
+        if self.agent is not None:
+            return self.agent
+        assert self.factory is not None
+        agent = self.factory(context)
+        if not isinstance(agent, Agent):
+            raise TypeError(f"the agent factory returned a {type(agent).__name__}, not an Agent")
+        return agent
 
 
 class AgentRegistry:
@@ -37,7 +65,13 @@ class AgentRegistry:
         self._agents: dict[str, AgentEntry] = {}
         self._lock = threading.Lock()
 
-    def register(self, agent: Agent[Any], *, ref: str | None = None) -> AgentEntry:
+    def register(
+        self,
+        agent: Agent[Any],
+        *,
+        ref: str | None = None,
+        on_definition_change: DefinitionChange = "fail",
+    ) -> AgentEntry:
         """Register ``agent`` under its name; see ``timestep.register_agent``."""
         if not isinstance(agent, Agent):
             raise TypeError(f"expected an agents.Agent, got {type(agent).__name__}")
@@ -47,48 +81,97 @@ class AgentRegistry:
                 existing is not None
                 and existing.agent is agent
                 and (ref is None or ref == existing.ref)
+                and existing.on_definition_change == on_definition_change
             ):
                 return existing
-            entry = AgentEntry(agent, ref or _find_ref(agent))
+            entry = AgentEntry(agent, ref or _find_ref(agent), None, on_definition_change)
             self._agents[agent.name] = entry
             return entry
 
+    def register_factory(
+        self,
+        name: str,
+        factory: Callable[[Any], Agent[Any]],
+        *,
+        on_definition_change: DefinitionChange = "fail",
+    ) -> AgentEntry:
+        """Register how to build the agent named ``name`` from a run's context."""
+        if not callable(factory):
+            raise TypeError("an agent factory must be callable (context -> Agent)")
+        entry = AgentEntry(None, None, factory, on_definition_change)
+        with self._lock:
+            self._agents[name] = entry
+        return entry
+
     def get(self, name: str) -> Agent[Any] | None:
+        """The agent registered under ``name`` (None for a factory, or none)."""
         entry = self._agents.get(name)
         return entry.agent if entry else None
 
     def entries(self) -> dict[str, AgentEntry]:
         return dict(self._agents)
 
-    def resolve(self, name: str, ref: str | None = None) -> Agent[Any]:
-        """The agent named ``name``: registered here, else imported from ``ref``."""
+    def resolve(
+        self,
+        name: str,
+        ref: str | None = None,
+        *,
+        context: Any = None,
+        recorded: AgentFingerprint | None = None,
+    ) -> Agent[Any]:
+        """The agent named ``name`` for a recovered run: registered here (or built by its
+        factory from the run's ``context``), else imported from ``ref``. With ``recorded``,
+        a definition that changed since the run started raises
+        ``AgentDefinitionChangedError`` unless the agent was registered to continue."""
         entry = self._agents.get(name)
-        if entry is not None:
-            return entry.agent
-        if ref:
+        if entry is None and ref:
             try:
-                agent = import_ref(ref)
+                imported = import_ref(ref)
             except Exception as exc:
                 logger.warning("importing agent %r from %r failed: %s", name, ref, exc)
             else:
-                if isinstance(agent, Agent) and agent.name == name:
-                    self.register(agent, ref=ref)
-                    return agent
-        raise AgentNotRegisteredError(name, list(self._agents), ref)
+                if isinstance(imported, Agent) and imported.name == name:
+                    entry = AgentEntry(imported, ref)
+        if entry is None:
+            raise AgentNotRegisteredError(name, list(self._agents), ref)
+        agent = entry.build(context)
+        if recorded is not None and entry.on_definition_change == "fail":
+            changes = describe_changes(recorded, fingerprint(agent))
+            if changes:
+                raise AgentDefinitionChangedError(name, changes)
+        return agent
+
+
+class AgentRefs:
+    """Each agent object's ``module:attr`` (or None), found once per object and forgotten
+    when the object is: backends that build an agent per request keep nothing alive."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, str | None] = {}
+        self._lock = threading.Lock()
+
+    def ref_of(self, agent: Agent[Any]) -> str | None:
+        key = id(agent)
+        try:
+            return self._refs[key]
+        except KeyError:
+            pass
+        ref = _find_ref(agent)
+        with self._lock:
+            if key not in self._refs:
+                self._refs[key] = ref
+                weakref.finalize(agent, self._refs.pop, key, None)
+        return ref
+
+    def __len__(self) -> int:
+        return len(self._refs)
 
 
 def agent_graph(agent: Agent[Any]) -> dict[str, Agent[Any]]:
     """``agent`` and every agent reachable through its handoffs, by name."""
     found: dict[str, Agent[Any]] = {}
-    stack: list[Any] = [agent]
-    while stack:
-        current = stack.pop()
-        if not isinstance(current, Agent) or current.name in found:
-            continue
-        found[current.name] = current
-        stack.extend(
-            h if isinstance(h, Agent) else getattr(h, "agent", None) for h in current.handoffs
-        )
+    for current in agents_in_graph(agent):
+        found.setdefault(current.name, current)
     return found
 
 

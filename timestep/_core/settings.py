@@ -88,10 +88,12 @@ class Settings(BaseSettings):
     provider_limits: dict[str, dict[str, float]] = Field(default_factory=dict)
     """Per-provider limits, JSON: ``{"openai": {"requests": 500, "per_seconds": 60}}``."""
 
-    model_max_retries: int = Field(default=3, ge=0, le=20)
-    """Client-side retries of transient provider errors (429, 5xx, timeouts), honouring Retry-After."""
+    model_max_retries: int | None = Field(default=None, ge=0, le=20)
+    """Client-side retries of transient provider errors (429, 5xx, timeouts), honouring
+    Retry-After; unset, the OpenAI client's default (2), as under the SDK."""
 
-    model_timeout_sec: float = Field(default=600.0, gt=0)
+    model_timeout_sec: float | None = Field(default=None, gt=0)
+    """The model client's timeout; unset, the OpenAI client's default (600 s)."""
 
     max_state_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     """Largest RunState payload the store accepts."""

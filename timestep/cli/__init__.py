@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 import timestep
-from timestep._client import runs as client_runs
+from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.streams import event_records
 from timestep._core.registry import import_ref

@@ -8,7 +8,7 @@ from typing import Any
 from dbos import WorkflowStatus
 
 from timestep._client.approvals import get_pending_approvals
-from timestep._client.runs import list_run_steps, list_runs, require_run
+from timestep._client.inspection import list_run_steps, list_runs, require_run
 from timestep._core.protocol import request_of
 
 __all__ = ["run_rows", "show_run"]

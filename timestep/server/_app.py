@@ -35,9 +35,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
 import timestep
-from timestep._client import runs as client_runs
+from timestep._client import inspection as client_runs
 from timestep._client.agents import register_agent, registered_agents
-from timestep._client.runs import find_workflow, require_run, run_state_json
+from timestep._client.inspection import find_workflow, require_run, run_state_json
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
 from timestep._core.registry import import_ref
@@ -399,7 +399,8 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
         except ValueError as exc:
             raise _invalid(["header", "Last-Event-ID"], str(exc)) from exc
         await require_run(workflow_id)
-        start = after + 1 if after is not None else offset
+        # Resume right after the client's last event (the rest of its entry, if any).
+        start = (after[0], after[1] + 1) if after is not None else (offset, 0)
         return EventStreamResponse(
             sse_events(workflow_id, start, settings.heartbeat_sec),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

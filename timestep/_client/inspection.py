@@ -1,0 +1,147 @@
+"""Runs by workflow id, from any process: their status, steps, RunState; cancel, resume, fork.
+
+Everything here reaches DBOS through ``system()``, so it works from a process that is not a
+worker (the CLI, the HTTP API, a script) and never recovers or executes a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import WorkflowStatus
+
+from timestep._core.protocol import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, request_of, time_of
+from timestep._core.runtime import tables_engine
+from timestep._core.tables import run_states_table
+from timestep.errors import RunNotFoundError
+
+from .system import system
+
+__all__ = [
+    "RUN_WORKFLOWS",
+    "RunInfo",
+    "cancel_run",
+    "find_run",
+    "find_workflow",
+    "fork_run",
+    "get_run",
+    "list_run_steps",
+    "list_runs",
+    "require_run",
+    "resume_run",
+    "run_state_json",
+]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    workflow_id: str
+    status: str
+    agent_name: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    error: str | None
+
+
+RUN_WORKFLOWS = (AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW)
+"""The workflows that are runs: an agent run, or a schedule's fire (whose child is one)."""
+
+
+async def find_workflow(workflow_id: str) -> WorkflowStatus | None:
+    """Any workflow's DBOS status by id (a run, a fire, a permit...), from any process."""
+    found = await system().list_workflows_async(workflow_ids=[workflow_id])
+    return found[0] if found else None
+
+
+async def find_run(workflow_id: str) -> WorkflowStatus | None:
+    """A run's DBOS status by workflow id, from any process; None if no run has it."""
+    status = await find_workflow(workflow_id)
+    return status if status is not None and status.name in RUN_WORKFLOWS else None
+
+
+async def require_run(workflow_id: str) -> WorkflowStatus:
+    """``find_run``, or ``RunNotFoundError``."""
+    status = await find_run(workflow_id)
+    if status is None:
+        raise RunNotFoundError(f"no run has workflow id {workflow_id!r}")
+    return status
+
+
+async def run_state_json(status: WorkflowStatus) -> str | None:
+    """The RunState (Python format) of an interrupted run: an ended one's from its output, a
+    waiting one's newest snapshot; None for any other run."""
+    if status.status == "SUCCESS":
+        output = status.output if isinstance(status.output, dict) else {}
+        state_json: str | None = output.get("state")
+        return state_json
+    if status.status != "PENDING":
+        return None
+    t = run_states_table
+    query = (
+        sa.select(t.c.payload)
+        .where(t.c.workflow_id == status.workflow_id, t.c.format == "python")
+        .order_by(t.c.seq.desc())
+        .limit(1)
+    )
+    async with (await tables_engine()).connect() as conn:
+        payload: str | None = (await conn.execute(query)).scalar()
+    return payload
+
+
+async def get_run(workflow_id: str) -> RunInfo:
+    """Status of a run by workflow id, from any process (it need not be a worker)."""
+    status = await require_run(workflow_id)
+    return RunInfo(
+        workflow_id=workflow_id,
+        status=status.status,
+        agent_name=request_of(status).get("agent"),
+        created_at=time_of(status.created_at),
+        updated_at=time_of(status.updated_at),
+        error=str(status.error) if status.error else None,
+    )
+
+
+async def list_runs(
+    *, status: str | list[str] | None = None, limit: int = 20, load_output: bool = False
+) -> list[WorkflowStatus]:
+    """The newest agent runs first, from any process."""
+    return await system().list_workflows_async(
+        name=AGENT_RUN_WORKFLOW,
+        status=status,
+        limit=limit,
+        sort_desc=True,
+        load_output=load_output,
+    )
+
+
+async def list_run_steps(workflow_id: str) -> list[dict[str, Any]]:
+    """A run's checkpointed steps, in order: id, name (``model:...``, ``tool:...``), outcome."""
+    steps = await system().list_workflow_steps_async(workflow_id)
+    return [
+        {
+            "id": s["function_id"],
+            "name": s["function_name"],
+            "outcome": "error" if s.get("error") is not None else "done",
+        }
+        for s in steps
+    ]
+
+
+async def cancel_run(workflow_id: str) -> None:
+    """Cancel a run; it stops at its next step."""
+    await system().cancel_workflow_async(workflow_id)
+
+
+async def resume_run(workflow_id: str) -> None:
+    """Resume a cancelled or failed run from its last finished step (a worker executes it)."""
+    await system().resume_workflow_async(workflow_id)
+
+
+async def fork_run(workflow_id: str, start_step: int = 1) -> str:
+    """A new run that replays ``workflow_id``'s steps before ``start_step`` and executes the
+    rest; returns its workflow id."""
+    handle = await system().fork_workflow_async(workflow_id, start_step)
+    return handle.get_workflow_id()

@@ -1,0 +1,149 @@
+"""The SDK's objects in portable JSON form, and back: stream events, run items, responses.
+
+A run's output keeps its items and model responses in these forms, and its DBOS stream its
+events. A run's stream (``protocol.STREAM_KEY``) holds what ``Runner.run_streamed`` emitted, in its
+order, for readers in any process:
+
+====================================  =============================================================
+``{"t": "raw", "data": {...}}``       one raw model event (``RawResponsesStreamEvent.data``)
+``{"t": "raws", "data": [...]}``      several raw events written together (a backlog)
+``{"t": "item", "name", "item"}``     a ``RunItemStreamEvent``; the item in the SDK's RunState form
+``{"t": "agent", "agent": name}``     an ``AgentUpdatedStreamEvent``
+``{"t": "begin", "host": step}``      a step began writing (one per attempt of the step)
+``{"t": "end", "error": {...}}``      the run ended; with the error's class and message if it failed
+====================================  =============================================================
+
+Only steps write to the stream, so a replayed step writes nothing again. A step that crashed
+mid-way and ran again wrote ``begin`` twice: ``settled`` drops what the attempt that never
+checkpointed wrote, so a reader that comes later sees each event once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from agents import Agent
+from agents._run_state_agent_identity import _build_agent_identity_keys_by_id
+from agents.items import ModelResponse, RunItem
+from agents.run_state import RunState, _deserialize_items
+from agents.stream_events import (
+    AgentUpdatedStreamEvent,
+    RawResponsesStreamEvent,
+    RunItemStreamEvent,
+    StreamEvent,
+)
+from agents.usage import deserialize_usage, serialize_usage
+from openai.types.responses import ResponseOutputItem, ResponseStreamEvent
+from pydantic import TypeAdapter
+
+__all__ = [
+    "EVENT_KINDS",
+    "decode_entry",
+    "decode_items",
+    "decode_responses",
+    "encode_event",
+    "encode_item",
+    "encode_responses",
+    "raw_event",
+    "settled",
+]
+
+EVENT_KINDS = frozenset({"raw", "raws", "item", "agent"})
+"""The entry kinds that carry events (the others are markers)."""
+
+_RAW_EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
+_OUTPUT_ITEM: TypeAdapter[ResponseOutputItem] = TypeAdapter(ResponseOutputItem)
+
+
+def encode_responses(responses: list[ModelResponse]) -> list[dict[str, Any]]:
+    """Model responses: their output items, usage and ids."""
+    return [
+        {
+            "output": [item.model_dump(mode="json") for item in response.output],
+            "usage": serialize_usage(response.usage),
+            "response_id": response.response_id,
+            "request_id": response.request_id,
+        }
+        for response in responses
+    ]
+
+
+def decode_responses(forms: Iterable[Mapping[str, Any]]) -> list[ModelResponse]:
+    return [
+        ModelResponse(
+            output=[_OUTPUT_ITEM.validate_python(item) for item in form["output"]],
+            usage=deserialize_usage(form["usage"]),
+            response_id=form.get("response_id"),
+            request_id=form.get("request_id"),
+        )
+        for form in forms
+    ]
+
+
+def encode_item(item: RunItem, starting_agent: Agent[Any] | None = None) -> dict[str, Any]:
+    """A run item in the SDK's own RunState form (agents by name or identity key)."""
+    keys = _build_agent_identity_keys_by_id(starting_agent) if starting_agent else None
+    # RunState._serialize_item uses nothing of the state but its arguments.
+    serialized: dict[str, Any] = RunState._serialize_item(
+        None,  # type: ignore[arg-type]
+        item,
+        agent_identity_keys_by_id=keys,
+    )
+    return serialized
+
+
+def decode_items(
+    items: Iterable[dict[str, Any]], agents: Mapping[str, Agent[Any]]
+) -> list[RunItem]:
+    """Run items back from ``encode_item``'s form, with their agents found by name."""
+    return _deserialize_items(list(items), dict(agents))
+
+
+def encode_event(event: StreamEvent, starting_agent: Agent[Any] | None = None) -> dict[str, Any]:
+    if isinstance(event, RawResponsesStreamEvent):
+        return {"t": "raw", "data": event.data.model_dump(mode="json")}
+    if isinstance(event, RunItemStreamEvent):
+        return {"t": "item", "name": event.name, "item": encode_item(event.item, starting_agent)}
+    return {"t": "agent", "agent": event.new_agent.name}
+
+
+def raw_event(data: Mapping[str, Any]) -> ResponseStreamEvent:
+    return _RAW_EVENT.validate_python(data)
+
+
+def decode_entry(entry: Mapping[str, Any], agents: Mapping[str, Agent[Any]]) -> list[StreamEvent]:
+    """The SDK stream events an entry holds (none for a marker)."""
+    kind = entry.get("t")
+    if kind == "raw":
+        return [RawResponsesStreamEvent(data=raw_event(entry["data"]))]
+    if kind == "raws":
+        return [RawResponsesStreamEvent(data=raw_event(data)) for data in entry["data"]]
+    if kind == "item":
+        (item,) = decode_items([entry["item"]], agents)
+        return [RunItemStreamEvent(name=entry["name"], item=item)]
+    if kind == "agent":
+        return [AgentUpdatedStreamEvent(new_agent=agents[entry["agent"]])]
+    return []
+
+
+def settled(
+    entries: Iterable[tuple[int, Mapping[str, Any]]],
+) -> list[tuple[int, Mapping[str, Any]]]:
+    """``(offset, entry)`` pairs without what aborted step attempts wrote.
+
+    A second ``begin`` of the same step means the entries since its first ``begin`` came from
+    an attempt that never checkpointed (a crash mid-step, a retry, history a rewind
+    discarded): they, and whatever followed them, are dropped."""
+    kept: list[tuple[int, Mapping[str, Any]]] = []
+    begun: dict[Any, int] = {}
+    for offset, entry in entries:
+        if entry.get("t") == "begin":
+            host = entry.get("host")
+            if host in begun:
+                cut = begun[host]
+                del kept[cut:]
+                begun = {h: i for h, i in begun.items() if i < cut}
+            begun[host] = len(kept)
+        kept.append((offset, entry))
+    return kept

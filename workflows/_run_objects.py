@@ -1,0 +1,63 @@
+"""A recovered run's objects, rebuilt from its recorded request in this process.
+
+The process that started a run hands the workflow the caller's own objects
+(``timestep._core.live``). A run recovered anywhere else has only its ``RunRequest``: its
+agent comes from the registry (by name, checked against the recorded fingerprint), and its
+context, hooks, RunConfig, error handlers and session from their portable forms
+(``timestep._core.portable``). What cannot be rebuilt fails the run with a
+``RecoveryError`` that names it, never a run that silently goes on without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents import RunConfig, SQLiteSession
+from agents.memory.session import Session
+
+from timestep._core.live import RunObjects
+from timestep._core.portable import rebuild, rebuild_fields
+from timestep._core.process import process_state
+from timestep._core.protocol import RunRequest
+from timestep.errors import RecoveryError
+from timestep.steps import TimestepSession
+
+__all__ = ["rebuild_run_objects", "rebuild_session"]
+
+
+def rebuild_run_objects(request: RunRequest) -> RunObjects:
+    process = process_state()
+    codecs = process.type_codecs
+    context = rebuild(request.get("context"), "context", codecs)
+    agent = process.agents.resolve(
+        request["agent"],
+        request.get("agent_ref"),
+        context=context,
+        recorded=request.get("agent_fingerprint"),
+    )
+    config_fields = request.get("run_config") or {}
+    run_config = (
+        RunConfig(**rebuild_fields(config_fields, "run_config", codecs)) if config_fields else None
+    )
+    handlers = request.get("error_handlers") or {}
+    return RunObjects(
+        agent=agent,
+        context=context,
+        hooks=rebuild(request.get("hooks"), "hooks", codecs),
+        run_config=run_config,
+        error_handlers=rebuild_fields(handlers, "error_handlers", codecs) or None,
+        session=rebuild_session(request),
+    )
+
+
+def rebuild_session(request: RunRequest) -> Session | None:
+    form: dict[str, Any] | None = request.get("session")
+    if form is None:
+        session_id = request.get("session_id")
+        return TimestepSession(session_id) if session_id else None
+    if "sqlite" in form:
+        return SQLiteSession(**form["sqlite"])
+    session = rebuild(form, "session", process_state().type_codecs)
+    if not hasattr(session, "get_items"):
+        raise RecoveryError("session", f"its rebuilt value is a {type(session).__name__}")
+    return session  # type: ignore[no-any-return]
