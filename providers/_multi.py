@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -10,7 +12,7 @@ from agents.models import _openai_shared
 from agents.models.interface import Model, ModelProvider
 from agents.models.multi_provider import MultiProvider, MultiProviderMap
 from agents.models.openai_provider import OpenAIProvider
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
 from timestep._core.process import get_settings
 
@@ -238,6 +240,9 @@ class _PolicyOpenAIProvider(OpenAIProvider):
         self._timeout = timeout
         self._client_source: tuple[Any, ...] | None = None
         self._policy_client: AsyncOpenAI | None = None
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def get_model(self, model_name: str | None) -> Model:
         if self._follow_default_api:
@@ -265,7 +270,27 @@ class _PolicyOpenAIProvider(OpenAIProvider):
                 options["timeout"] = self._timeout
             self._policy_client = client.with_options(**options) if options else client
             self._client_source = source
-        return self._policy_client
+            self._loop_clients = weakref.WeakKeyDictionary()
+        if self._policy_client is _openai_shared.get_default_openai_client():
+            return self._policy_client  # the user's own client, used as given
+        return self._client_for_loop(self._policy_client)
+
+    def _client_for_loop(self, client: AsyncOpenAI) -> AsyncOpenAI:
+        """The client on an HTTP connection pool of the running event loop's own.
+
+        The SDK shares one pool per process, and a pool's connections belong to the loop that
+        opened them. A long-lived process runs its runs on more than one loop (a server's
+        requests on uvicorn's, recovered and resumed runs on DBOS's), so each loop gets its
+        own pool; a loop's entry goes with the loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return client
+        found = self._loop_clients.get(loop)
+        if found is None:
+            found = client.with_options(http_client=DefaultAsyncHttpxClient())
+            self._loop_clients[loop] = found
+        return found
 
 
 def _check_entry(prefix: str, provider: ModelProvider) -> None:
