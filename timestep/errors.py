@@ -12,8 +12,10 @@ __all__ = [
     "ConfigurationError",
     "DatabaseUnreachableError",
     "MalformedStateError",
+    "RecordedError",
     "RecoveryError",
     "RunNotFoundError",
+    "RunNotResumableError",
     "ScheduleError",
     "StateAgentMismatchError",
     "StateError",
@@ -98,6 +100,21 @@ class AgentDefinitionChangedError(RecoveryError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.agent_name, self.changes))
+
+
+class RecordedError(TimestepError):
+    """An error recorded by a class this process cannot rebuild (not loaded here, or not an
+    exception): its class name and message, as recorded."""
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(f"{error_class}: {message}")
+        self.error_class = error_class
+        self.error_message = message
+
+
+class RunNotResumableError(TimestepError):
+    """Resuming this run would fail the same way (a permanent provider error, or a failure of
+    the agent loop itself, not of a step); the message says why and what to do instead."""
 
 
 class RunNotFoundError(TimestepError):

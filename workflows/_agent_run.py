@@ -31,7 +31,7 @@ from timestep._core.live import LiveRun, RunObjects
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, RunRequest, RunSummary
 from timestep._core.sdk_forms import encode_item, encode_responses
-from timestep._core.secrets import redact
+from timestep._core.secrets import scrub
 from timestep.steps import (
     CurrentRun,
     DurableModelProvider,
@@ -87,7 +87,7 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         if run.publisher is not None:
             if isinstance(exc, Exception):  # readers elsewhere see the end, and why
                 await run.publisher.write_tail(
-                    close=True, error={"class": type(exc).__name__, "message": redact(str(exc))}
+                    close=True, error={"class": type(exc).__name__, "message": scrub(str(exc))}
                 )
             run.publisher.close_subscribers()
         if live is not None and not live.awaited:

@@ -13,10 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import WorkflowStatus
 
+from timestep._core.error_records import describe_error, is_permanent
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, request_of, time_of
 from timestep._core.runtime import tables_engine
 from timestep._core.tables import run_states_table
-from timestep.errors import RunNotFoundError
+from timestep.errors import RunNotFoundError, RunNotResumableError
 
 from .system import system
 
@@ -32,6 +33,7 @@ __all__ = [
     "list_runs",
     "require_run",
     "resume_run",
+    "run_error",
     "run_state_json",
 ]
 
@@ -100,8 +102,13 @@ async def get_run(workflow_id: str) -> RunInfo:
         agent_name=request_of(status).get("agent"),
         created_at=time_of(status.created_at),
         updated_at=time_of(status.updated_at),
-        error=str(status.error) if status.error else None,
+        error=run_error(status),
     )
+
+
+def run_error(status: WorkflowStatus) -> str | None:
+    """A failed run's error as one line (``Class: message``), secret-free; None otherwise."""
+    return describe_error(status.error) if status.error is not None else None
 
 
 async def list_runs(
@@ -136,8 +143,33 @@ async def cancel_run(workflow_id: str) -> None:
 
 
 async def resume_run(workflow_id: str) -> None:
-    """Resume a cancelled or failed run from its last finished step (a worker executes it)."""
-    await system().resume_workflow_async(workflow_id)
+    """Resume a run from its last finished step; a worker executes it.
+
+    A cancelled (or stuck) run goes on where it stopped. A failed run is rewound to the step
+    that failed, which runs again: a model call that failed on a transient provider error (a
+    timeout, a 5xx, a rate limit) is asked again. ``RunNotResumableError`` says why a run would
+    only fail the same way: a permanent provider error (a bad key, a bad request), or a failure
+    of the agent loop itself rather than of a step (fork the run with other inputs instead).
+    """
+    status = await require_run(workflow_id)
+    if status.status != "ERROR":
+        await system().resume_workflow_async(workflow_id)
+        return
+    failed = [s for s in await system().list_workflow_steps_async(workflow_id) if s["error"]]
+    if not failed:
+        raise RunNotResumableError(
+            f"run {workflow_id!r} failed in its agent loop, not in a step "
+            f"({run_error(status)}); resuming would fail the same way: fork it instead"
+        )
+    step = failed[-1]
+    error = step["error"]
+    if isinstance(error, BaseException) and is_permanent(error):
+        raise RunNotResumableError(
+            f"run {workflow_id!r} failed on a permanent error in step {step['function_id']} "
+            f"({step['function_name']}: {describe_error(error)}); asking again would fail the "
+            "same way: fix the cause (a key, the request) and fork the run"
+        )
+    await system().rewind_workflow_async(workflow_id, start_step=step["function_id"])
 
 
 async def fork_run(workflow_id: str, start_step: int = 1) -> str:

@@ -14,6 +14,7 @@ from dbos import DBOS, DBOSClient, WorkflowHandleAsync, WorkflowStatus
 
 from timestep._core.process import process_state
 from timestep._core.runtime import current_database
+from timestep._core.serializer import TimestepSerializer
 
 __all__ = ["DurableSystem", "stream_polling_interval", "system"]
 
@@ -47,6 +48,10 @@ class DurableSystem(Protocol):
 
     async def resume_workflow_async(self, workflow_id: str) -> WorkflowHandleAsync[Any]: ...
 
+    async def rewind_workflow_async(
+        self, workflow_id: str, *, start_step: int | None = None
+    ) -> WorkflowHandleAsync[Any]: ...
+
     async def fork_workflow_async(
         self, workflow_id: str, start_step: int
     ) -> WorkflowHandleAsync[Any]: ...
@@ -75,7 +80,9 @@ def system() -> DurableSystem:
         return DBOS  # type: ignore[return-value]  # its classmethods are the protocol's
     with process.lock:
         if process.dbos_client is None:
-            process.dbos_client = DBOSClient(system_database_url=current_database().url)
+            process.dbos_client = DBOSClient(
+                system_database_url=current_database().url, serializer=TimestepSerializer()
+            )
         return process.dbos_client  # type: ignore[return-value]
 
 

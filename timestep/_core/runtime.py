@@ -28,6 +28,8 @@ from .database import (
 )
 from .limits import LIMIT_OPTIONS, QueueSpec, provider_limit_queues
 from .process import DBOSRuntime, process_state
+from .secrets import install_log_redaction
+from .serializer import TimestepSerializer
 from .settings import load_settings
 
 __all__ = [
@@ -75,6 +77,8 @@ def configure_dbos(
             "name": name or settings.app_name,
             "system_database_url": database.url,
             "application_version": application_version or settings.application_version,
+            # Errors stored as secret-free records, never pickles (serializer.py).
+            "serializer": TimestepSerializer(),
         }
         if database.is_sqlite:
             # Prepares the file (folder, WAL) before DBOS opens it.
@@ -92,6 +96,7 @@ def configure_dbos(
         if log_level:
             config["log_level"] = log_level
         config.update(dbos_config)  # type: ignore[typeddict-item]
+        install_log_redaction()
         DBOS(config=config)
         process.runtime = DBOSRuntime(database=database, config=config)
         return config

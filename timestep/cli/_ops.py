@@ -8,7 +8,7 @@ from typing import Any
 from dbos import WorkflowStatus
 
 from timestep._client.approvals import get_pending_approvals
-from timestep._client.inspection import list_run_steps, list_runs, require_run
+from timestep._client.inspection import list_run_steps, list_runs, require_run, run_error
 from timestep._core.protocol import request_of
 
 __all__ = ["run_rows", "show_run"]
@@ -34,7 +34,7 @@ async def show_run(workflow_id: str) -> dict[str, Any]:
     info["steps"] = await list_run_steps(workflow_id)
     output = status.output if status.status == "SUCCESS" else None
     info["final_output"] = output.get("final_output") if isinstance(output, dict) else None
-    info["error"] = str(status.error) if status.error else None
+    info["error"] = run_error(status)
     info["pending_approvals"] = (
         await get_pending_approvals(workflow_id) if status.status == "PENDING" else []
     )

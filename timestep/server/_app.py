@@ -37,7 +37,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import register_agent, registered_agents
-from timestep._client.inspection import find_workflow, require_run, run_state_json
+from timestep._client.inspection import find_workflow, require_run, run_error, run_state_json
+from timestep._core.error_records import describe_error
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
 from timestep._core.registry import import_ref
@@ -53,6 +54,7 @@ from timestep.errors import (
     ApprovalError,
     ConfigurationError,
     RunNotFoundError,
+    RunNotResumableError,
     ScheduleError,
     StateNotFoundError,
     TimestepError,
@@ -231,7 +233,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _timestep_error(_request: Request, exc: TimestepError) -> JSONResponse:
         if isinstance(exc, RunNotFoundError | StateNotFoundError):
             code = 404
-        elif isinstance(exc, ApprovalError):
+        elif isinstance(exc, ApprovalError | RunNotResumableError):
             code = 409
         elif isinstance(exc, ConfigurationError):
             code = 503
@@ -242,9 +244,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error in the HTTP API")
-        return JSONResponse(
-            {"detail": f"internal error ({type(exc).__name__}): {exc}"}, status_code=500
-        )
+        return JSONResponse({"detail": f"internal error ({describe_error(exc)})"}, status_code=500)
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ async def _run_body(status: WorkflowStatus) -> Run:
         interrupted=bool(summary.get("interrupted")),
         pending_approvals=pending,
         usage=Usage(**{k: int(usage.get(k) or 0) for k in Usage.model_fields}) if usage else None,
-        error=str(status.error) if status.error is not None else None,
+        error=run_error(status),
     )
 
 
@@ -365,6 +365,19 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
     @router.get("/runs/{workflow_id}", response_model=Run, tags=["runs"], responses=_responses(404))
     async def get_run(workflow_id: WorkflowIdPath) -> Run:
         """A run's status; once it ended, its final output, usage or error."""
+        return await _run_body(await require_run(workflow_id))
+
+    @router.post(
+        "/runs/{workflow_id}/resume",
+        response_model=Run,
+        status_code=202,
+        tags=["runs"],
+        responses=_responses(404, 409),
+    )
+    async def resume_run(workflow_id: WorkflowIdPath) -> Run:
+        """Resume a cancelled run from its last finished step, or a run that failed on a
+        transient provider error from its failed model call (409 says why another can't)."""
+        await client_runs.resume_run(workflow_id)
         return await _run_body(await require_run(workflow_id))
 
     @router.get(
