@@ -20,12 +20,15 @@ from typing import Any
 from agents import (
     Agent,
     AgentHooks,
+    GuardrailFunctionOutput,
     ModelSettings,
     RunConfig,
     RunContextWrapper,
     RunHooks,
     SQLiteSession,
     function_tool,
+    input_guardrail,
+    output_guardrail,
 )
 from agents.run_error_handlers import RunErrorHandlerInput, RunErrorHandlerResult
 from pydantic import BaseModel
@@ -209,6 +212,39 @@ def _max_turns(_: Path) -> tuple[Agent[Any], Any, dict[str, Any]]:
     return agent, "add forever", {"max_turns": 1}
 
 
+@input_guardrail(run_in_parallel=False)  # before the model call: the same requests both ways
+def no_refunds(context: Any, agent: Any, given: Any) -> GuardrailFunctionOutput:
+    """Trips on any input that asks for a refund."""
+    return GuardrailFunctionOutput(
+        output_info={"asked_for": "refund"}, tripwire_triggered="refund" in str(given)
+    )
+
+
+@output_guardrail
+def no_numbers(context: Any, agent: Any, output: Any) -> GuardrailFunctionOutput:
+    """Trips on a final output with a digit in it."""
+    return GuardrailFunctionOutput(
+        output_info={"output": str(output)}, tripwire_triggered=any(c.isdigit() for c in output)
+    )
+
+
+def _input_tripwire(_: Path) -> tuple[Agent[Any], Any, dict[str, Any]]:
+    agent = Agent(
+        name="guarded-in", instructions="guarded-in: help.", input_guardrails=[no_refunds]
+    )
+    return agent, "a refund, please", {}
+
+
+def _output_tripwire(_: Path) -> tuple[Agent[Any], Any, dict[str, Any]]:
+    agent = Agent(
+        name="guarded-out",
+        instructions="guarded-out: add.",
+        tools=[add],
+        output_guardrails=[no_numbers],
+    )
+    return agent, "add 2 and 2", {}
+
+
 def _server_conversation(kind: str) -> Callable[[Path], tuple[Agent[Any], Any, dict[str, Any]]]:
     options: dict[str, dict[str, Any]] = {
         "previous_response_id": {"previous_response_id": "resp_earlier"},
@@ -280,6 +316,13 @@ SCENARIOS = [
     ),
     Scenario(
         "max_turns_exceeded", "looping", _max_turns, [function_call("add", {"a": 1, "b": 1})], False
+    ),
+    Scenario("input_tripwire", "guarded-in", _input_tripwire, [text("Sure.")], False),
+    Scenario(
+        "output_tripwire",
+        "guarded-out",
+        _output_tripwire,
+        [function_call("add", {"a": 2, "b": 2}), text("4")],
     ),
     Scenario(
         "previous_response_id",

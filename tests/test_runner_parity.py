@@ -110,6 +110,26 @@ async def _durable(scenario: sc.Scenario, folder: Path) -> tuple[Any, Any, dict[
         return agent, result, _outcome(result, fake.requests)
 
 
+def _error_attributes(error: Exception) -> dict[str, Any]:
+    """What the SDK puts on its exceptions: the run so far, the guardrail's verdict."""
+    found: dict[str, Any] = {}
+    run_data = getattr(error, "run_data", None)
+    if run_data is not None:
+        found["run_data"] = (
+            run_data.last_agent.name,
+            [_item(i) for i in run_data.new_items],
+            len(run_data.raw_responses),
+        )
+    guardrail = getattr(error, "guardrail_result", None)
+    if guardrail is not None:
+        found["guardrail"] = (
+            guardrail.guardrail.get_name(),
+            guardrail.output.tripwire_triggered,
+            guardrail.output.output_info,
+        )
+    return found
+
+
 @pytest.fixture
 def folders(tmp_path: Path) -> Path:
     for side in ("plain", "durable"):
@@ -127,6 +147,7 @@ async def test_timestep_runs_like_runner(name: str, folders: Path):
     if isinstance(plain, Exception):
         assert type(durable) is type(plain)
         assert str(durable) == str(plain)
+        assert _error_attributes(durable) == _error_attributes(plain)
         return
     assert not isinstance(durable, Exception), durable
     # The durable run executed the caller's own objects.
@@ -236,7 +257,31 @@ def _rebuilt_outcome(result: Any) -> dict[str, Any]:
     return outcome
 
 
-@pytest.mark.parametrize("name", [s.name for s in sc.SCENARIOS if s.name != "max_turns_exceeded"])
+RAISING = ("max_turns_exceeded", "input_tripwire", "output_tripwire")
+
+
+@pytest.mark.parametrize("name", RAISING)
+async def test_a_failed_run_fetched_again_raises_the_sdk_class_with_its_message(
+    name: str, folders: Path
+):
+    """Rebuilt from the run's error record: the SDK's class and message, nothing asked again."""
+    scenario = sc.BY_NAME[name]
+    agent, given, kwargs = scenario.build(folders / "durable")
+    with _fake(scenario.script) as fake:
+        kwargs = _with_provider(kwargs, fake)
+        workflow_id = f"again-{name}-{id(agent)}"
+        with pytest.raises(Exception) as live:
+            await timestep.run_agent_workflow(agent, given, workflow_id=workflow_id, **kwargs)
+        requests = len(fake.requests)
+        with pytest.raises(type(live.value)) as again:
+            await timestep.run_agent_workflow(agent, given, workflow_id=workflow_id, **kwargs)
+        with pytest.raises(type(live.value)) as fetched:
+            await timestep.get_run_result(workflow_id, agent)
+        assert len(fake.requests) == requests
+    assert str(again.value) == str(fetched.value) == str(live.value)
+
+
+@pytest.mark.parametrize("name", [s.name for s in sc.SCENARIOS if s.name not in RAISING])
 async def test_a_finished_run_fetched_again_is_the_same_result(name: str, folders: Path):
     """The same workflow id again rebuilds the result from the run's recorded output: outputs
     keep their JSON types, items their kinds and agents, the last agent is the right one."""

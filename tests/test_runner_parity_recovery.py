@@ -110,6 +110,10 @@ def test_each_scenario_killed_mid_run_finishes_the_same_in_a_fresh_process(
         for scenario in RECOVERABLE:
             (tmp_path / "durable").mkdir(exist_ok=True)
             _, result, _ = asyncio.run(_durable(scenario, tmp_path))
+            if isinstance(result, Exception):  # raised: the same class and message
+                expected_error = [type(result).__name__, str(result)]
+                assert recovered[scenario.name].get("error") == expected_error, scenario.name
+                continue
             expected = {
                 "scenario": scenario.name,
                 "final_output": json.loads(json.dumps(result.final_output, default=str)),

@@ -20,7 +20,6 @@ import json
 from typing import Any
 
 from agents import Agent, RunConfig, Runner, RunState
-from agents.exceptions import AgentsException
 from agents.models.multi_provider import MultiProvider
 from agents.result import RunResult, RunResultStreaming
 from agents.run import DEFAULT_MAX_TURNS
@@ -137,23 +136,20 @@ async def _run(
         "conversation_id": request.get("conversation_id"),
         "session": session,
     }
-    try:
-        if not run.stream:
-            return await Runner.run(agent, run_input, **options)
-        streamed = Runner.run_streamed(agent, run_input, **options)
-        if live is not None:
-            live.streaming = streamed
-        if run.publisher is None:
-            run.publisher = StreamPublisher(
-                starting_agent=agent, subscribers=live.subscribers if live is not None else []
-            )
-        await run.publisher.consume(streamed)
-        await run.publisher.write_tail(close=False)
-        return streamed
-    except AgentsException as exc:
-        # run_data holds live agents and tools: DBOS could not record the error with them.
-        exc.run_data = None
-        raise
+    # An SDK exception reaches the caller here as raised (run_data and all); DBOS records it
+    # as a secret-free record (timestep/_core/serializer.py), never a pickle of live objects.
+    if not run.stream:
+        return await Runner.run(agent, run_input, **options)
+    streamed = Runner.run_streamed(agent, run_input, **options)
+    if live is not None:
+        live.streaming = streamed
+    if run.publisher is None:
+        run.publisher = StreamPublisher(
+            starting_agent=agent, subscribers=live.subscribers if live is not None else []
+        )
+    await run.publisher.consume(streamed)
+    await run.publisher.write_tail(close=False)
+    return streamed
 
 
 def _durable_run_config(given: RunConfig | None) -> RunConfig:

@@ -53,7 +53,9 @@ async def main() -> None:
                 agent, given, workflow_id=workflow_id, **kwargs
             )  # type: ignore[arg-type]
         except Exception as exc:
-            record = {"error": [type(exc).__name__, str(exc)]}
+            record = {"scenario": name, "error": [type(exc).__name__, str(exc)]}
+            print("RESULT " + json.dumps(record), flush=True)
+            return
         else:
             record = {
                 "final_output": result.final_output,
