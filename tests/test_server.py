@@ -270,6 +270,27 @@ def test_a_token_is_required_unless_auth_is_turned_off():
     assert "only allowed when binding to localhost" in " ".join(result.stderr.split())
 
 
+def test_a_short_token_is_refused_at_start_up_unless_allowed(monkeypatch: pytest.MonkeyPatch):
+    for short in ("x", "a" * 31):
+        with pytest.raises(ConfigurationError, match=rf"too short \({len(short)} characters"):
+            create_app(ServerSettings(api_token=short))
+    assert create_app(ServerSettings(api_token="a" * 32)) is not None
+    assert create_app(ServerSettings(api_token="x", allow_short_token=True)) is not None
+    monkeypatch.setenv("TIMESTEP_API_ALLOW_SHORT_TOKEN", "true")
+    assert ServerSettings().allow_short_token is True
+
+    serve_command = [sys.executable, "-c", "from timestep.cli import main; main()", "serve"]
+    env = {**os.environ, "TIMESTEP_API_TOKEN": "x", "TIMESTEP_API_ALLOW_SHORT_TOKEN": "false"}
+    refused = subprocess.run(
+        [*serve_command, "--port", "0"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert refused.returncode == 1, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "TIMESTEP_API_TOKEN is too short (1 characters, at least 32 required" in lines[0]
+    assert "Uvicorn running" not in refused.stderr
+
+
 def test_settings_read_timestep_variables_only(monkeypatch: pytest.MonkeyPatch):
     for name, value in {"HOST": "0.0.0.0", "PORT": "1", "AUTH": "false"}.items():
         monkeypatch.setenv(name, value)

@@ -81,7 +81,7 @@ from ._models import (
     Usage,
     ValidationProblem,
 )
-from ._settings import ServerSettings
+from ._settings import MIN_TOKEN_LENGTH, ServerSettings
 
 __all__ = ["create_app"]
 
@@ -122,7 +122,8 @@ def create_app(
 
     ``settings`` defaults to the ``TIMESTEP_API_*`` environment. Refuses to build an app that
     would require a token nobody configured: auth is off only when asked for explicitly.
-    ``database_url`` is passed to ``configure_dbos`` (ignored if DBOS is already configured).
+    A token shorter than ``MIN_TOKEN_LENGTH`` characters is refused too, unless
+    ``settings.allow_short_token``. ``database_url`` is passed to ``configure_dbos`` (ignored if DBOS is already configured).
     """
     settings = settings or ServerSettings()
     if settings.auth and not (settings.api_token and settings.api_token.get_secret_value()):
@@ -130,6 +131,15 @@ def create_app(
             "TIMESTEP_API_TOKEN is not set: the HTTP API requires a bearer token. Set it, or "
             "serve without auth on localhost only (timestep serve --no-auth)"
         )
+    if settings.auth and settings.api_token is not None:
+        length = len(settings.api_token.get_secret_value())
+        if length < MIN_TOKEN_LENGTH and not settings.allow_short_token:
+            raise ConfigurationError(
+                f"TIMESTEP_API_TOKEN is too short ({length} characters, at least "
+                f"{MIN_TOKEN_LENGTH} required; make one with: openssl rand -hex 32). For local "
+                "development only: TIMESTEP_API_ALLOW_SHORT_TOKEN=true or "
+                "timestep serve --allow-short-token"
+            )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -11,7 +11,10 @@ import ipaddress
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServerSettings", "is_loopback"]
+__all__ = ["MIN_TOKEN_LENGTH", "ServerSettings", "is_loopback"]
+
+MIN_TOKEN_LENGTH = 32
+"""The shortest ``TIMESTEP_API_TOKEN`` the server accepts (``openssl rand -hex 32`` gives 64)."""
 
 
 class ServerSettings(BaseSettings):
@@ -27,7 +30,13 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIMESTEP_", extra="ignore", populate_by_name=True)
 
     api_token: SecretStr | None = None
-    """The bearer token (``TIMESTEP_API_TOKEN``)."""
+    """The bearer token (``TIMESTEP_API_TOKEN``); at least ``MIN_TOKEN_LENGTH`` characters."""
+
+    allow_short_token: bool = Field(
+        default=False, validation_alias="TIMESTEP_API_ALLOW_SHORT_TOKEN"
+    )
+    """Accept a token shorter than ``MIN_TOKEN_LENGTH`` characters: for local development only
+    (``timestep serve --allow-short-token``)."""
 
     auth: bool = Field(default=True, validation_alias="TIMESTEP_API_AUTH")
     """Require the token. False only for local development, on localhost."""
