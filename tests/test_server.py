@@ -31,6 +31,7 @@ import uvicorn
 from agents import Agent, function_tool
 
 import timestep
+from timestep._core.process import process_state
 from timestep.errors import ConfigurationError
 from timestep.runstate import detect_format, to_python_json
 from timestep.server import ServerSettings, create_app, serve
@@ -381,19 +382,150 @@ async def test_post_run_is_idempotent(client: httpx.AsyncClient, fake_model):
     assert mismatch.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
-async def test_agents_by_module_reference(client: httpx.AsyncClient, fake_model):
-    fake_model.add_turns(text("Imported."))
-    response = await client.post("/runs", json={"agent": f"{__name__}:REF_AGENT", "input": "hi"})
-    assert response.status_code == 201, response.text
-    run = await _wait_run(client, response.json()["workflow_id"])
-    assert (run["agent"], run["final_output"]) == ("server-ref-agent", "Imported.")
+@asynccontextmanager
+async def ref_client(prefixes: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app that imports agent references from modules under ``prefixes``."""
+    settings = ServerSettings(api_token=TOKEN, allow_agent_refs=True, agent_ref_prefixes=prefixes)
+    async with (
+        served(create_app(settings)) as server,
+        httpx.AsyncClient(base_url=server.url(), headers=AUTH, timeout=60) as c,
+    ):
+        yield c
 
-    wrong = await client.post("/runs", json={"agent": f"{__name__}:NOT_AN_AGENT", "input": "x"})
-    assert wrong.status_code == 422
-    assert "is a str, not an agents.Agent" in wrong.json()["detail"]
-    missing = await client.post("/runs", json={"agent": "no_such_module_xyz:agent", "input": "x"})
-    assert missing.status_code == 422
-    assert "cannot import agent 'no_such_module_xyz:agent'" in missing.json()["detail"]
+
+def _agent_module(directory: Path, name: str, body: str) -> str:
+    """Write module ``name`` (importable from ``directory``); importing it appends its name to
+    ``imported.log``, so a test sees whether it ran."""
+    log = directory / "imported.log"
+    (directory / f"{name}.py").write_text(
+        "from agents import Agent\n"
+        "import timestep\n"
+        f"open({str(log)!r}, 'a').write({name!r} + '\\n')\n" + body
+    )
+    return name
+
+
+async def test_agents_by_module_reference(durable: str, fake_model):
+    fake_model.add_turns(text("Imported."))
+    async with ref_client(__name__) as client:
+        response = await client.post(
+            "/runs", json={"agent": f"{__name__}:REF_AGENT", "input": "hi"}
+        )
+        assert response.status_code == 201, response.text
+        run = await _wait_run(client, response.json()["workflow_id"])
+        assert (run["agent"], run["final_output"]) == ("server-ref-agent", "Imported.")
+
+        wrong = await client.post("/runs", json={"agent": f"{__name__}:NOT_AN_AGENT", "input": "x"})
+        assert wrong.status_code == 422
+        assert "is a str, not an agents.Agent" in wrong.json()["detail"]
+        missing = await client.post(
+            "/runs", json={"agent": f"{__name__}.no_such_module:agent", "input": "x"}
+        )
+        assert missing.status_code == 422
+        assert f"cannot import agent '{__name__}.no_such_module:agent'" in missing.json()["detail"]
+
+
+async def test_agent_references_are_off_by_default(
+    client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assert ServerSettings().allow_agent_refs is False
+    assert "this" not in sys.modules  # the Zen of Python, printed on import
+    module = _agent_module(
+        tmp_path, f"refs_off_{uuid.uuid4().hex[:8]}", "agent = Agent(name='refs-off')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for route, body in (
+        ("/runs", {"agent": f"{module}:agent", "input": "hi"}),
+        ("/runs", {"agent": "this:s", "input": "hi"}),
+        (
+            "/schedules",
+            {"name": "refs-off", "agent": f"{module}:agent", "input": "x", "cron": "0 0 0 1 1 *"},
+        ),
+    ):
+        refused = await client.post(route, json=body)
+        assert refused.status_code == 403, refused.text
+        assert "agent references are off" in refused.json()["detail"]
+    assert module not in sys.modules and "this" not in sys.modules
+    assert not (tmp_path / "imported.log").exists()
+    runs = (await client.get("/runs", params={"limit": 100})).json()
+    assert not [r for r in runs if r["agent"] == "refs-off"]
+
+
+async def test_agent_references_import_only_under_the_prefixes(
+    durable: str, fake_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tag = uuid.uuid4().hex[:8]
+    package = tmp_path / f"allowed_{tag}"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    inside = _agent_module(package, "agents_mod", f"agent = Agent(name='ref-inside-{tag}')\n")
+    outside = _agent_module(tmp_path, f"allowed_{tag}x", "agent = Agent(name='ref-outside')\n")
+    assert inside == "agents_mod"
+    fake_model.add_turns(text("From the allowed module."))
+    async with ref_client(f"allowed_{tag}, other.prefix") as client:
+        for ref in (f"allowed_{tag}x:agent", "this:s", "other:agent"):
+            refused = await client.post("/runs", json={"agent": ref, "input": "hi"})
+            assert refused.status_code == 403, refused.text
+            assert "is not under TIMESTEP_API_AGENT_REF_PREFIXES" in refused.json()["detail"]
+            assert ref.partition(":")[0] not in sys.modules
+        assert not (tmp_path / "imported.log").exists()
+
+        ok = await client.post(
+            "/runs", json={"agent": f"allowed_{tag}.agents_mod:agent", "input": "hi"}
+        )
+        assert ok.status_code == 201, ok.text
+        run = await _wait_run(client, ok.json()["workflow_id"])
+        assert (run["agent"], run["final_output"]) == (
+            f"ref-inside-{tag}",
+            "From the allowed module.",
+        )
+        assert (package / "imported.log").read_text().split() == ["agents_mod"]
+        assert outside not in sys.modules
+    with pytest.raises(ConfigurationError, match="needs TIMESTEP_API_AGENT_REF_PREFIXES"):
+        create_app(ServerSettings(api_token=TOKEN, allow_agent_refs=True))
+    with pytest.raises(ConfigurationError, match="not 'bad prefix'"):
+        create_app(
+            ServerSettings(api_token=TOKEN, allow_agent_refs=True, agent_ref_prefixes="bad prefix")
+        )
+
+
+async def test_an_imported_agent_never_replaces_a_served_one(
+    durable: str, fake_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tag = uuid.uuid4().hex[:8]
+    clash = _agent_module(
+        tmp_path, f"clash_{tag}", "agent = Agent(name='server-support', instructions='Impostor.')\n"
+    )
+    registers = _agent_module(
+        tmp_path,
+        f"clash_{tag}_registers",
+        "timestep.register_agent(Agent(name='server-greeter', instructions='Impostor.'))\n"
+        "agent = Agent(name='ref-registers')\n",
+    )
+    refunds.clear()
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "R9"}, call_id="call_r9"), text("Refunded R9.")
+    )
+    async with ref_client(f"clash_{tag},{registers}") as client:
+        taken = await client.post("/runs", json={"agent": f"{clash}:agent", "input": "hi"})
+        assert taken.status_code == 409, taken.text
+        assert "an agent named 'server-support'" in taken.json()["detail"]
+        side_effect = await client.post("/runs", json={"agent": f"{registers}:agent", "input": "x"})
+        assert side_effect.status_code == 409, side_effect.text
+        assert "server-greeter" in side_effect.json()["detail"]
+        assert process_state().agents.get("server-support") is SUPPORT
+        assert process_state().agents.get("server-greeter") is GREETER
+
+        # The served agent still runs as itself, with its tool.
+        created = await client.post("/runs", json={"agent": "server-support", "input": "R9"})
+        workflow_id = created.json()["workflow_id"]
+        await _wait_run(client, workflow_id, _waiting)
+        await client.post(f"/runs/{workflow_id}/approvals/call_r9", json={"decision": "approve"})
+        run = await _wait_run(client, workflow_id)
+        assert (run["status"], run["final_output"]) == ("SUCCESS", "Refunded R9.")
+        assert refunds == ["R9"]
 
 
 async def test_4xx_bodies_say_what_is_wrong(client: httpx.AsyncClient):

@@ -43,11 +43,15 @@ from ._client.usage import UsageSummary, get_usage
 from ._core.runtime import configure_dbos, ensure_dbos_launched, flush_records
 from .errors import (
     AgentDefinitionChangedError,
+    AgentNameConflictError,
     AgentNotRegisteredError,
+    AgentRefNotAllowedError,
     ApprovalError,
     ApprovalTimeoutError,
     ConfigurationError,
     DatabaseUnreachableError,
+    DecisionConflictError,
+    InputTooLargeError,
     MalformedStateError,
     RecoveryError,
     RunNotFoundError,
@@ -75,7 +79,9 @@ Session = TimestepSession
 
 __all__ = [
     "AgentDefinitionChangedError",
+    "AgentNameConflictError",
     "AgentNotRegisteredError",
+    "AgentRefNotAllowedError",
     "AgentRunHandle",
     "AgentRunResult",
     "ApprovalDecision",
@@ -83,6 +89,8 @@ __all__ = [
     "ApprovalTimeoutError",
     "ConfigurationError",
     "DatabaseUnreachableError",
+    "DecisionConflictError",
+    "InputTooLargeError",
     "MalformedStateError",
     "MultiModelProvider",
     "MultiModelProviderMap",

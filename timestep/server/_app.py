@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -36,7 +37,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 import timestep
 from timestep._client import inspection as client_runs
-from timestep._client.agents import register_agent, registered_agents
+from timestep._client.agents import registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_state_json
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
@@ -50,6 +51,8 @@ from timestep._core.runtime import (
     tables_engine,
 )
 from timestep.errors import (
+    AgentNameConflictError,
+    AgentRefNotAllowedError,
     ApprovalError,
     ConfigurationError,
     RunNotFoundError,
@@ -103,7 +106,11 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described: dict[int, dict[str, Any]] = {
         400: _problem("The body cannot be parsed (it is not UTF-8 text)."),
         401: _problem("Missing or invalid bearer token."),
-        403: _problem("Auth is off and the client is not on the loopback interface."),
+        403: _problem(
+            "Auth is off and the client is not on the loopback interface, or the request "
+            "names an agent by 'module:attr' that may not be imported (agent references off, "
+            "or the module outside TIMESTEP_API_AGENT_REF_PREFIXES)."
+        ),
         404: _problem("No such run."),
         409: _problem("The request conflicts with the run's current state."),
         422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
@@ -139,6 +146,15 @@ def create_app(
                 f"{MIN_TOKEN_LENGTH} required; make one with: openssl rand -hex 32). For local "
                 "development only: TIMESTEP_API_ALLOW_SHORT_TOKEN=true or "
                 "timestep serve --allow-short-token"
+            )
+
+    if settings.allow_agent_refs:
+        bad = [p for p in settings.ref_prefixes if not _MODULE_NAME.match(p)]
+        if bad or not settings.ref_prefixes:
+            raise ConfigurationError(
+                "TIMESTEP_API_ALLOW_AGENT_REFS=true needs TIMESTEP_API_AGENT_REF_PREFIXES: "
+                "comma-separated module names agents may be imported from"
+                + (f" (not {', '.join(map(repr, bad))})" if bad else "")
             )
 
     @asynccontextmanager
@@ -241,7 +257,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _timestep_error(_request: Request, exc: TimestepError) -> JSONResponse:
         if isinstance(exc, RunNotFoundError | StateNotFoundError):
             code = 404
-        elif isinstance(exc, ApprovalError):
+        elif isinstance(exc, AgentRefNotAllowedError):
+            code = 403
+        elif isinstance(exc, ApprovalError | AgentNameConflictError):
             code = 409
         elif isinstance(exc, ConfigurationError):
             code = 503
@@ -260,23 +278,51 @@ def _install_error_handlers(app: FastAPI) -> None:
 # -- runs -----------------------------------------------------------------------------------
 
 
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 async def _resolve_agent(name: str, settings: ServerSettings, loc: Sequence[str]) -> Agent[Any]:
-    """The agent a request names: registered here, else imported from ``module:attr``."""
+    """The agent a request names: registered here, else (when agent references are on)
+    imported from ``module:attr`` under an allowed prefix. Nothing is imported before the
+    module is known to be allowed, and an imported agent never replaces a registered one."""
     agent = process_state().agents.get(name)
     if agent is not None:
         return agent
-    if ":" in name and settings.allow_agent_refs:
-        try:
-            found = await run_in_threadpool(import_ref, name)
-        except Exception as exc:
-            raise _invalid(loc, f"cannot import agent {name!r}: {exc}") from exc
-        if not isinstance(found, Agent):
-            raise _invalid(loc, f"{name!r} is a {type(found).__name__}, not an agents.Agent")
-        register_agent(found, ref=name)
-        return found
-    known = ", ".join(sorted(registered_agents())) or "none"
-    hint = " or a 'module:attr' reference" if settings.allow_agent_refs else ""
-    raise _invalid(loc, f"unknown agent {name!r}: use a registered name{hint} ({known})")
+    if ":" not in name:
+        known = ", ".join(sorted(registered_agents())) or "none"
+        raise _invalid(loc, f"unknown agent {name!r}: use a registered name ({known})")
+    module_name, _, attr = name.partition(":")
+    if not settings.allow_agent_refs:
+        raise AgentRefNotAllowedError(
+            f"agent references are off: {name!r} was not imported. Serve the agent with "
+            "--agents, or set TIMESTEP_API_ALLOW_AGENT_REFS=true and "
+            "TIMESTEP_API_AGENT_REF_PREFIXES"
+        )
+    if not _MODULE_NAME.match(module_name) or not _MODULE_NAME.match(attr):
+        raise _invalid(loc, f"{name!r} is not a 'package.module:attr' reference")
+    if not settings.ref_allowed(module_name):
+        raise AgentRefNotAllowedError(
+            f"module {module_name!r} is not under TIMESTEP_API_AGENT_REF_PREFIXES "
+            f"({', '.join(settings.ref_prefixes)}): {name!r} was not imported"
+        )
+    registry = process_state().agents
+    before = registry.entries()
+    try:
+        found = await run_in_threadpool(import_ref, name)
+    except Exception as exc:
+        raise _invalid(loc, f"cannot import agent {name!r}: {exc}") from exc
+    finally:
+        # Importing may register agents itself: none of them replaces a served one.
+        replaced = registry.restore(before)
+    if replaced:
+        raise AgentNameConflictError(
+            f"importing {module_name!r} registered agents named {', '.join(sorted(replaced))}, "
+            "which are already served here; the served ones are kept"
+        )
+    if not isinstance(found, Agent):
+        raise _invalid(loc, f"{name!r} is a {type(found).__name__}, not an agents.Agent")
+    registry.register(found, ref=name, replace=False)
+    return found
 
 
 def _jsonable(value: Any) -> Any:
@@ -317,7 +363,11 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
         tags=["runs"],
         responses={
             200: {"model": Run, "description": "A run with this workflow id already exists."},
-            **_responses(409, 400),
+            409: _problem(
+                "The workflow id is used by another request, or an agent imported by "
+                "'module:attr' has the name of an agent the server already serves."
+            ),
+            **_responses(400),
         },
     )
     async def create_run(
@@ -500,7 +550,13 @@ def _add_approval_routes(router: APIRouter) -> None:
         response_model=DecisionOut,
         status_code=202,
         tags=["approvals"],
-        responses=_responses(404, 409, 400),
+        responses={
+            409: _problem(
+                "The run is not waiting on this call, or the call already has a decision: "
+                "the first decision wins and `detail` names it."
+            ),
+            **_responses(404, 400),
+        },
     )
     async def decide(
         workflow_id: WorkflowIdPath, call_id: CallIdPath, body: DecisionIn
@@ -547,7 +603,13 @@ def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
         response_model=Schedule,
         status_code=201,
         tags=["schedules"],
-        responses={409: _problem("A schedule with this name exists."), **_responses(400)},
+        responses={
+            409: _problem(
+                "A schedule with this name exists, or an agent imported by 'module:attr' has "
+                "the name of an agent the server already serves."
+            ),
+            **_responses(400),
+        },
     )
     async def create_schedule(body: ScheduleCreate, response: Response) -> Schedule:
         """Run an agent at every time of a cron expression (six fields, seconds first)."""
