@@ -624,12 +624,26 @@ async def test_approval_over_http(client: httpx.AsyncClient, fake_model):
         "decision": "approve",
         "always": False,
     }
+    # The first decision wins: a second one, the same or not, is told which won.
+    second = await client.post(
+        f"/runs/{workflow_id}/approvals/call_a1",
+        json={"decision": "reject", "message": "no", "by": "bob"},
+    )
+    assert second.status_code == 409, second.text
+    assert second.json()["decision"] == "approve"
+    assert second.json()["decided_by"] == "alice"
+    assert "already approved by alice" in second.json()["detail"]
     run = await _wait_run(client, workflow_id)
     assert (run["status"], run["final_output"]) == ("SUCCESS", "Refunded A1.")
     assert refunds == ["A1"]
     late = await client.post(f"/runs/{workflow_id}/approvals/call_a1", json={"decision": "approve"})
     assert late.status_code == 409
-    assert "SUCCESS, not waiting for approvals" in late.json()["detail"]
+    assert (late.json()["decision"], late.json()["decided_by"]) == ("approve", "alice")
+    never = await client.post(
+        f"/runs/{workflow_id}/approvals/call_zz", json={"decision": "approve"}
+    )
+    assert never.status_code == 409
+    assert "SUCCESS, not waiting for approvals" in never.json()["detail"]
     still_pending = (await client.get("/approvals")).json()
     assert not [a for a in still_pending if a["workflow_id"] == workflow_id]
 

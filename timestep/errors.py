@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "AgentDefinitionChangedError",
@@ -169,7 +169,7 @@ class DecisionConflictError(ApprovalError):
         )
 
     @property
-    def decision(self) -> str:
+    def decision(self) -> Literal["approve", "reject"]:
         """``"approve"`` or ``"reject"``: what the winning decision was."""
         return "approve" if self.winner.get("approve") else "reject"
 

@@ -39,6 +39,7 @@ import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_state_json
+from timestep._core.decisions import winning_decisions
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
 from timestep._core.registry import import_ref
@@ -55,6 +56,7 @@ from timestep.errors import (
     AgentRefNotAllowedError,
     ApprovalError,
     ConfigurationError,
+    DecisionConflictError,
     RunNotFoundError,
     ScheduleError,
     StateNotFoundError,
@@ -71,6 +73,7 @@ from ._models import (
     Approval,
     BackfillIn,
     BackfillOut,
+    DecisionConflict,
     DecisionIn,
     DecisionOut,
     Health,
@@ -255,6 +258,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TimestepError)
     async def _timestep_error(_request: Request, exc: TimestepError) -> JSONResponse:
+        if isinstance(exc, DecisionConflictError):
+            winner = exc.winner
+            body = DecisionConflict(
+                detail=str(exc),
+                decision=exc.decision,
+                always=bool(winner.get("always")),
+                message=winner.get("message"),
+                decided_by=winner.get("by"),
+                decided_at=winner.get("at") or None,
+            )
+            return JSONResponse(body.model_dump(), status_code=409)
         if isinstance(exc, RunNotFoundError | StateNotFoundError):
             code = 404
         elif isinstance(exc, AgentRefNotAllowedError):
@@ -551,10 +565,12 @@ def _add_approval_routes(router: APIRouter) -> None:
         status_code=202,
         tags=["approvals"],
         responses={
-            409: _problem(
-                "The run is not waiting on this call, or the call already has a decision: "
-                "the first decision wins and `detail` names it."
-            ),
+            409: {
+                "model": DecisionConflict | Problem,
+                "description": "The call already has a decision: the first decision wins, and "
+                "the body names it (`decision`, `decided_by`, `decided_at`). Or the run is not "
+                "waiting on this call (then the body has `detail` only).",
+            },
             **_responses(404, 400),
         },
     )
@@ -562,9 +578,13 @@ def _add_approval_routes(router: APIRouter) -> None:
         workflow_id: WorkflowIdPath, call_id: CallIdPath, body: DecisionIn
     ) -> DecisionOut:
         """Approve or reject a pending tool call. Accepted (202): the run, wherever it is
-        executed, receives the decision durably and goes on."""
+        executed, receives the decision durably and goes on. The first decision on a call
+        wins: any later one (the same or another) is refused with 409, naming the winner."""
         status = await require_run(workflow_id)
         if status.status != "PENDING":
+            decided = await winning_decisions(workflow_id, [call_id])
+            if call_id in decided:
+                raise DecisionConflictError(workflow_id, call_id, dict(decided[call_id]))
             raise ApprovalError(
                 f"run {workflow_id!r} is {status.status}, not waiting for approvals"
             )

@@ -67,6 +67,17 @@ class Problem(BaseModel):
     detail: str
 
 
+class DecisionConflict(Problem):
+    """A 409 to a decision on a call that already has one: the first decision wins."""
+
+    decision: Literal["approve", "reject"]
+    """The decision that won."""
+    always: bool = False
+    message: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+
+
 class FieldProblem(BaseModel):
     loc: list[str | int]
     """Where: ``["body", "input"]``, ``["header", "Idempotency-Key"]``..."""
