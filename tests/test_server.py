@@ -20,19 +20,23 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from agents import Agent, function_tool
 
 import timestep
 from timestep._core.process import process_state
-from timestep.errors import ConfigurationError
+from timestep._core.runtime import tables_engine
+from timestep._core.settings import Settings
+from timestep._core.tables import session_items_table
+from timestep.errors import ConfigurationError, InputTooLargeError, StateTooLargeError
 from timestep.runstate import detect_format, to_python_json
 from timestep.server import ServerSettings, create_app, serve
 from timestep.testing import (
@@ -582,6 +586,102 @@ async def test_4xx_bodies_say_what_is_wrong(client: httpx.AsyncClient):
     )
     assert bad_cron.status_code == 422
     assert "invalid cron expression 'every day'" in bad_cron.json()["detail"]
+
+
+# -- size limits ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_input_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """TIMESTEP_MAX_INPUT_BYTES=2048 for this test (and the settings read again after it)."""
+    monkeypatch.setenv("TIMESTEP_MAX_INPUT_BYTES", "2048")
+    process_state().reload_settings()
+    try:
+        yield 2048
+    finally:
+        monkeypatch.undo()
+        process_state().reload_settings()
+
+
+async def _stored_rows(session_id: str) -> tuple[int, int]:
+    """Session items of ``session_id`` and workflows in the database."""
+    engine = await tables_engine()
+    workflows = "workflow_status" if engine.dialect.name == "sqlite" else "dbos.workflow_status"
+    async with engine.connect() as conn:
+        items = await conn.execute(
+            sa.select(sa.func.count()).where(session_items_table.c.session_id == session_id)
+        )
+        runs = await conn.execute(sa.text(f"SELECT count(*) FROM {workflows}"))
+        return int(items.scalar_one()), int(runs.scalar_one())
+
+
+async def test_inputs_over_the_limit_are_refused_with_413(
+    small_input_limit: int, client: httpx.AsyncClient, fake_model
+):
+    assert Settings().max_input_bytes == 2048
+    assert Settings.model_fields["max_input_bytes"].default == 1024 * 1024
+    session_id = f"big-{uuid.uuid4().hex[:8]}"
+    before = await _stored_rows(session_id)
+    too_big: list[Any] = [
+        "x" * 2047,  # 2049 bytes as JSON, with its quotes
+        "é" * 1024,  # 2048 characters' worth of UTF-8, plus the quotes
+        [{"role": "user", "content": "y" * 2100}],
+    ]
+    for value in too_big:
+        workflow_id = f"big-{uuid.uuid4().hex[:8]}"
+        body = {"agent": "server-greeter", "input": value, "session_id": session_id}
+        refused = await client.post("/runs", json={**body, "workflow_id": workflow_id})
+        assert refused.status_code == 413, refused.text
+        detail = refused.json()["detail"]
+        assert "\n" not in detail and "over the limit of 2048 (TIMESTEP_MAX_INPUT_BYTES)" in detail
+        assert (await client.get(f"/runs/{workflow_id}")).status_code == 404
+    schedule = await client.post(
+        "/schedules",
+        json={
+            "name": "big-input",
+            "agent": "server-greeter",
+            "input": "z" * 3000,
+            "cron": "0 0 0 1 1 *",
+        },
+    )
+    assert schedule.status_code == 413, schedule.text
+    assert (await client.get("/schedules/big-input")).status_code == 404
+
+    # A body too big to be that of an allowed run is refused before it is read.
+    huge = json.dumps({"agent": "server-greeter", "input": "w" * (2048 + 70_000)})
+    early = await client.post("/runs", content=huge, headers={"Content-Type": "application/json"})
+    assert early.status_code == 413, early.text
+    assert "the request body is" in early.json()["detail"]
+    assert await _stored_rows(session_id) == before  # nothing was written
+
+    fake_model.add_turns(text("Small enough."))
+    fits = await client.post(
+        "/runs", json={"agent": "server-greeter", "input": "x" * 2046, "session_id": session_id}
+    )
+    assert fits.status_code == 201, fits.text
+    run = await _wait_run(client, fits.json()["workflow_id"])
+    assert run["final_output"] == "Small enough."
+
+
+async def test_run_agent_refuses_inputs_and_states_over_the_limits(
+    small_input_limit: int, durable: str, fake_model, monkeypatch: pytest.MonkeyPatch
+):
+    session = timestep.Session(f"big-client-{uuid.uuid4().hex[:8]}")
+    before = await _stored_rows(session.session_id)
+    with pytest.raises(InputTooLargeError, match="over the limit of 2048"):
+        await timestep.run_agent(GREETER, "x" * 3000, session)
+    with pytest.raises(InputTooLargeError):
+        await timestep.start_agent_run(GREETER, [{"role": "user", "content": "y" * 3000}])
+    assert await _stored_rows(session.session_id) == before
+
+    fake_model.add_turns(function_call("refund", {"order_id": "L1"}, call_id="call_l1"))
+    interrupted = await timestep.run_agent(SUPPORT, "refund L1", wait_for_approvals=False)
+    state = interrupted.to_state()
+    monkeypatch.setenv("TIMESTEP_MAX_STATE_BYTES", "100")
+    process_state().reload_settings()
+    with pytest.raises(StateTooLargeError, match="TIMESTEP_MAX_STATE_BYTES"):
+        await timestep.run_agent(SUPPORT, state)
+    assert (await _stored_rows(session.session_id))[1] == before[1] + 1  # the interrupted run
 
 
 # -- approvals and events ---------------------------------------------------------------------

@@ -34,11 +34,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_state_json
+from timestep._client.runs import check_input_size
 from timestep._core.decisions import winning_decisions
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
@@ -57,9 +59,11 @@ from timestep.errors import (
     ApprovalError,
     ConfigurationError,
     DecisionConflictError,
+    InputTooLargeError,
     RunNotFoundError,
     ScheduleError,
     StateNotFoundError,
+    StateTooLargeError,
     TimestepError,
 )
 from timestep.runstate import to_typescript
@@ -116,6 +120,10 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         ),
         404: _problem("No such run."),
         409: _problem("The request conflicts with the run's current state."),
+        413: _problem(
+            "The run's input is over TIMESTEP_MAX_INPUT_BYTES (or the body over that plus "
+            "64 KiB, refused before it is read); nothing was started or stored."
+        ),
         422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
     }
     return {code: described[code] for code in codes}
@@ -185,6 +193,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.add_middleware(_BodyLimit)
     _install_error_handlers(app)
 
     protected = APIRouter(
@@ -230,6 +239,35 @@ def _version() -> str:
 # -- errors ---------------------------------------------------------------------------------
 
 
+_BODY_OVERHEAD = 64 * 1024
+"""Room in a request body for what goes with a run's input (agent, ids, options)."""
+
+
+class _BodyLimit:
+    """Refuse (413) a request whose Content-Length says its body is over
+    ``TIMESTEP_MAX_INPUT_BYTES`` plus ``_BODY_OVERHEAD``, before it is read; the input itself
+    is measured again once parsed. Pure ASGI, so event streams pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            limit = process_state().settings.max_input_bytes + _BODY_OVERHEAD
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > limit:
+                response = JSONResponse(
+                    {
+                        "detail": f"the request body is {int(length)} bytes, over the limit "
+                        f"of {limit} (TIMESTEP_MAX_INPUT_BYTES plus {_BODY_OVERHEAD})"
+                    },
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _invalid(loc: Sequence[str | int], msg: str) -> RequestValidationError:
     """A 422 with the same body as pydantic's own validation errors."""
     return RequestValidationError([{"loc": tuple(loc), "msg": msg, "type": "value_error"}])
@@ -271,6 +309,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(body.model_dump(), status_code=409)
         if isinstance(exc, RunNotFoundError | StateNotFoundError):
             code = 404
+        elif isinstance(exc, InputTooLargeError | StateTooLargeError):
+            code = 413
         elif isinstance(exc, AgentRefNotAllowedError):
             code = 403
         elif isinstance(exc, ApprovalError | AgentNameConflictError):
@@ -381,7 +421,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
                 "The workflow id is used by another request, or an agent imported by "
                 "'module:attr' has the name of an agent the server already serves."
             ),
-            **_responses(400),
+            **_responses(413, 400),
         },
     )
     async def create_run(
@@ -405,6 +445,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
                 f"{body.workflow_id!r}: send one, or the same value in both",
             )
         workflow_id = body.workflow_id or idempotency_key
+        check_input_size(body.input)
         agent = await _resolve_agent(body.agent, settings, ["body", "agent"])
         if workflow_id is not None:
             existing = await find_workflow(workflow_id)
@@ -628,11 +669,12 @@ def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
                 "A schedule with this name exists, or an agent imported by 'module:attr' has "
                 "the name of an agent the server already serves."
             ),
-            **_responses(400),
+            **_responses(413, 400),
         },
     )
     async def create_schedule(body: ScheduleCreate, response: Response) -> Schedule:
         """Run an agent at every time of a cron expression (six fields, seconds first)."""
+        check_input_size(body.input)
         agent = await _resolve_agent(body.agent, settings, ["body", "agent"])
         session: Any = timestep.Session(body.session_id) if body.session_id else body.session
 
