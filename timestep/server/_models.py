@@ -101,7 +101,8 @@ class RunCreate(BaseModel):
         min_length=1,
         max_length=512,
         pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="A registered agent's name, or 'package.module:attr' to import it.",
+        description="A served agent's name, or 'package.module:attr' to import it (only "
+        "with TIMESTEP_API_ALLOW_AGENT_REFS, from TIMESTEP_API_AGENT_REF_PREFIXES).",
         examples=["support-agent"],
     )
     input: (
