@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from agents import Agent, function_tool
 
+import timestep
 from timestep import (
     RunStateStore,
     Session,
@@ -21,11 +26,15 @@ from timestep import (
     run_agent,
     start_agent_run,
 )
+from timestep._core.protocol import DECISION_TOPIC
 from timestep._core.runtime import reset_process, tables_engine
-from timestep.errors import ApprovalError, ApprovalTimeoutError
+from timestep._core.tables import tool_calls_table
+from timestep.errors import ApprovalError, ApprovalTimeoutError, DecisionConflictError
 from timestep.testing import function_call, text
 
 pytestmark = pytest.mark.usefixtures("durable")
+
+WORKERS = Path(__file__).parent / "workers"
 
 refunds: list[str] = []
 
@@ -247,3 +256,127 @@ async def test_waiting_snapshot_is_stored_for_both_sdks_without_secrets(fake_mod
     assert row.state_type == "interrupted"
     assert secret not in row.payload and secret not in row.payload_typescript
     assert json.loads(row.payload_typescript)["$schemaVersion"] == "1.22"
+
+
+# -- first-wins decisions ---------------------------------------------------------------------
+
+
+async def _decision_messages(workflow_id: str) -> list[bool]:
+    """Whether each decision message sent to the run was consumed, read from DBOS's own
+    notifications table (beside Timestep's, in the same database)."""
+    engine = await tables_engine()
+    table = "notifications" if engine.dialect.name == "sqlite" else "dbos.notifications"
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                f"SELECT consumed FROM {table} WHERE destination_uuid = :wf AND topic = :topic"
+            ),
+            {"wf": workflow_id, "topic": DECISION_TOPIC},
+        )
+        return [bool(row.consumed) for row in rows]
+
+
+async def test_the_first_decision_wins(fake_model):
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "W1"}, call_id="call_w1"), text("Refunded W1.")
+    )
+    handle = await start_agent_run(_agent(), "refund W1", wait_for_approvals=True)
+    await _pending(handle.workflow_id)
+    await approve(handle.workflow_id, "call_w1", by="alice")
+    for later in (
+        approve(handle.workflow_id, "call_w1", by="bob"),
+        reject(handle.workflow_id, "call_w1", "no", by="carol"),
+    ):
+        with pytest.raises(DecisionConflictError, match="already approved by alice") as info:
+            await later
+        assert (info.value.decision, info.value.winner["by"]) == ("approve", "alice")
+    assert (await handle.result()).final_output == "Refunded W1."
+    assert refunds == ["W1"]
+    # After the run went on, a decision still names the winner rather than "not waiting".
+    with pytest.raises(DecisionConflictError, match="already approved by alice"):
+        await reject(handle.workflow_id, "call_w1", by="dave")
+    assert await _decision_messages(handle.workflow_id) == [True]
+
+
+async def test_a_decision_after_the_timeout_is_told_the_timeout_won(fake_model):
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "W2"}, call_id="call_w2"), text("Too late.")
+    )
+    handle = await start_agent_run(
+        _agent(), "refund W2", wait_for_approvals=True, approval_timeout=0.3
+    )
+    assert (await handle.result()).final_output == "Too late."
+    with pytest.raises(DecisionConflictError, match="already rejected by timeout") as info:
+        await approve(handle.workflow_id, "call_w2", by="alice")
+    assert info.value.decision == "reject"
+    assert refunds == []
+    assert await _decision_messages(handle.workflow_id) == []  # the run decided it itself
+
+
+async def test_concurrent_deciders_in_two_processes_exactly_one_wins(
+    fake_model, durable: str, tmp_path: Path
+):
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "W3"}, call_id="call_w3"), text("Decided W3.")
+    )
+    handle = await start_agent_run(_agent(), "refund W3", wait_for_approvals=True)
+    await _pending(handle.workflow_id)
+    start_at = time.time() + 8  # both processes import and connect before it
+    deciders = [
+        subprocess.Popen(
+            [sys.executable, str(WORKERS / "decider.py"), durable, handle.workflow_id]
+            + ["call_w3", decision, "5", str(start_at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for decision in ("approve", "reject")
+    ]
+    outcomes: list[dict] = []
+    for process in deciders:
+        out, err = await asyncio.to_thread(process.communicate, timeout=120)
+        assert process.returncode == 0, err
+        line = next(line for line in out.splitlines() if line.startswith("OUTCOME "))
+        outcomes += json.loads(line.removeprefix("OUTCOME "))
+    assert len(outcomes) == 10
+    winners = [o for o in outcomes if o["won"]]
+    assert len(winners) == 1, outcomes
+    winner = winners[0]["by"]
+    decision = winner.split("-")[0]
+    assert all(
+        (o["winner"], o["winner_by"]) == (decision, winner) for o in outcomes if not o["won"]
+    )
+
+    result = await handle.result()
+    assert result.final_output == "Decided W3."
+    assert refunds == (["W3"] if decision == "approve" else [])
+    # One message reached the run and it was consumed: none is left over.
+    assert await _decision_messages(handle.workflow_id) == [True]
+    rows = [r for r in await _tool_call_rows(handle.workflow_id) if r["call_id"] == "call_w3"]
+    assert [(json.loads(r["decision"])["approve"], r["decided_by"]) for r in rows] == [
+        (decision == "approve", winner)
+    ]
+
+    # The CLI says it in one line, with exit code 1.
+    cli = subprocess.run(
+        [sys.executable, "-c", "from timestep.cli import main; main()", "approvals", "approve"]
+        + [handle.workflow_id, "call_w3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TIMESTEP_DATABASE_URL": durable},
+    )
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    lines = cli.stderr.strip().splitlines()
+    assert len(lines) == 1, cli.stderr
+    verb = "approved" if decision == "approve" else "rejected"
+    assert f"already {verb} by {winner}" in lines[0]
+
+
+async def _tool_call_rows(workflow_id: str) -> list[dict]:
+    await timestep.flush_records()
+    engine = await tables_engine()
+    t = tool_calls_table
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.select(t).where(t.c.workflow_id == workflow_id))
+        return [dict(row._mapping) for row in rows]

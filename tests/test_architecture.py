@@ -20,7 +20,9 @@ ROOT = static_checks.ROOT
 # change to this list, on purpose.
 PUBLIC_NAMES = [
     "AgentDefinitionChangedError",
+    "AgentNameConflictError",
     "AgentNotRegisteredError",
+    "AgentRefNotAllowedError",
     "AgentRunHandle",
     "AgentRunResult",
     "ApprovalDecision",
@@ -28,6 +30,8 @@ PUBLIC_NAMES = [
     "ApprovalTimeoutError",
     "ConfigurationError",
     "DatabaseUnreachableError",
+    "DecisionConflictError",
+    "InputTooLargeError",
     "MalformedStateError",
     "MultiModelProvider",
     "MultiModelProviderMap",

@@ -20,18 +20,23 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from agents import Agent, function_tool
 
 import timestep
-from timestep.errors import ConfigurationError
+from timestep._core.process import process_state
+from timestep._core.runtime import tables_engine
+from timestep._core.settings import Settings
+from timestep._core.tables import session_items_table
+from timestep.errors import ConfigurationError, InputTooLargeError, StateTooLargeError
 from timestep.runstate import detect_format, to_python_json
 from timestep.server import ServerSettings, create_app, serve
 from timestep.testing import (
@@ -270,6 +275,27 @@ def test_a_token_is_required_unless_auth_is_turned_off():
     assert "only allowed when binding to localhost" in " ".join(result.stderr.split())
 
 
+def test_a_short_token_is_refused_at_start_up_unless_allowed(monkeypatch: pytest.MonkeyPatch):
+    for short in ("x", "a" * 31):
+        with pytest.raises(ConfigurationError, match=rf"too short \({len(short)} characters"):
+            create_app(ServerSettings(api_token=short))
+    assert create_app(ServerSettings(api_token="a" * 32)) is not None
+    assert create_app(ServerSettings(api_token="x", allow_short_token=True)) is not None
+    monkeypatch.setenv("TIMESTEP_API_ALLOW_SHORT_TOKEN", "true")
+    assert ServerSettings().allow_short_token is True
+
+    serve_command = [sys.executable, "-c", "from timestep.cli import main; main()", "serve"]
+    env = {**os.environ, "TIMESTEP_API_TOKEN": "x", "TIMESTEP_API_ALLOW_SHORT_TOKEN": "false"}
+    refused = subprocess.run(
+        [*serve_command, "--port", "0"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert refused.returncode == 1, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "TIMESTEP_API_TOKEN is too short (1 characters, at least 32 required" in lines[0]
+    assert "Uvicorn running" not in refused.stderr
+
+
 def test_settings_read_timestep_variables_only(monkeypatch: pytest.MonkeyPatch):
     for name, value in {"HOST": "0.0.0.0", "PORT": "1", "AUTH": "false"}.items():
         monkeypatch.setenv(name, value)
@@ -360,19 +386,150 @@ async def test_post_run_is_idempotent(client: httpx.AsyncClient, fake_model):
     assert mismatch.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
-async def test_agents_by_module_reference(client: httpx.AsyncClient, fake_model):
-    fake_model.add_turns(text("Imported."))
-    response = await client.post("/runs", json={"agent": f"{__name__}:REF_AGENT", "input": "hi"})
-    assert response.status_code == 201, response.text
-    run = await _wait_run(client, response.json()["workflow_id"])
-    assert (run["agent"], run["final_output"]) == ("server-ref-agent", "Imported.")
+@asynccontextmanager
+async def ref_client(prefixes: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app that imports agent references from modules under ``prefixes``."""
+    settings = ServerSettings(api_token=TOKEN, allow_agent_refs=True, agent_ref_prefixes=prefixes)
+    async with (
+        served(create_app(settings)) as server,
+        httpx.AsyncClient(base_url=server.url(), headers=AUTH, timeout=60) as c,
+    ):
+        yield c
 
-    wrong = await client.post("/runs", json={"agent": f"{__name__}:NOT_AN_AGENT", "input": "x"})
-    assert wrong.status_code == 422
-    assert "is a str, not an agents.Agent" in wrong.json()["detail"]
-    missing = await client.post("/runs", json={"agent": "no_such_module_xyz:agent", "input": "x"})
-    assert missing.status_code == 422
-    assert "cannot import agent 'no_such_module_xyz:agent'" in missing.json()["detail"]
+
+def _agent_module(directory: Path, name: str, body: str) -> str:
+    """Write module ``name`` (importable from ``directory``); importing it appends its name to
+    ``imported.log``, so a test sees whether it ran."""
+    log = directory / "imported.log"
+    (directory / f"{name}.py").write_text(
+        "from agents import Agent\n"
+        "import timestep\n"
+        f"open({str(log)!r}, 'a').write({name!r} + '\\n')\n" + body
+    )
+    return name
+
+
+async def test_agents_by_module_reference(durable: str, fake_model):
+    fake_model.add_turns(text("Imported."))
+    async with ref_client(__name__) as client:
+        response = await client.post(
+            "/runs", json={"agent": f"{__name__}:REF_AGENT", "input": "hi"}
+        )
+        assert response.status_code == 201, response.text
+        run = await _wait_run(client, response.json()["workflow_id"])
+        assert (run["agent"], run["final_output"]) == ("server-ref-agent", "Imported.")
+
+        wrong = await client.post("/runs", json={"agent": f"{__name__}:NOT_AN_AGENT", "input": "x"})
+        assert wrong.status_code == 422
+        assert "is a str, not an agents.Agent" in wrong.json()["detail"]
+        missing = await client.post(
+            "/runs", json={"agent": f"{__name__}.no_such_module:agent", "input": "x"}
+        )
+        assert missing.status_code == 422
+        assert f"cannot import agent '{__name__}.no_such_module:agent'" in missing.json()["detail"]
+
+
+async def test_agent_references_are_off_by_default(
+    client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assert ServerSettings().allow_agent_refs is False
+    assert "this" not in sys.modules  # the Zen of Python, printed on import
+    module = _agent_module(
+        tmp_path, f"refs_off_{uuid.uuid4().hex[:8]}", "agent = Agent(name='refs-off')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for route, body in (
+        ("/runs", {"agent": f"{module}:agent", "input": "hi"}),
+        ("/runs", {"agent": "this:s", "input": "hi"}),
+        (
+            "/schedules",
+            {"name": "refs-off", "agent": f"{module}:agent", "input": "x", "cron": "0 0 0 1 1 *"},
+        ),
+    ):
+        refused = await client.post(route, json=body)
+        assert refused.status_code == 403, refused.text
+        assert "agent references are off" in refused.json()["detail"]
+    assert module not in sys.modules and "this" not in sys.modules
+    assert not (tmp_path / "imported.log").exists()
+    runs = (await client.get("/runs", params={"limit": 100})).json()
+    assert not [r for r in runs if r["agent"] == "refs-off"]
+
+
+async def test_agent_references_import_only_under_the_prefixes(
+    durable: str, fake_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tag = uuid.uuid4().hex[:8]
+    package = tmp_path / f"allowed_{tag}"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    inside = _agent_module(package, "agents_mod", f"agent = Agent(name='ref-inside-{tag}')\n")
+    outside = _agent_module(tmp_path, f"allowed_{tag}x", "agent = Agent(name='ref-outside')\n")
+    assert inside == "agents_mod"
+    fake_model.add_turns(text("From the allowed module."))
+    async with ref_client(f"allowed_{tag}, other.prefix") as client:
+        for ref in (f"allowed_{tag}x:agent", "this:s", "other:agent"):
+            refused = await client.post("/runs", json={"agent": ref, "input": "hi"})
+            assert refused.status_code == 403, refused.text
+            assert "is not under TIMESTEP_API_AGENT_REF_PREFIXES" in refused.json()["detail"]
+            assert ref.partition(":")[0] not in sys.modules
+        assert not (tmp_path / "imported.log").exists()
+
+        ok = await client.post(
+            "/runs", json={"agent": f"allowed_{tag}.agents_mod:agent", "input": "hi"}
+        )
+        assert ok.status_code == 201, ok.text
+        run = await _wait_run(client, ok.json()["workflow_id"])
+        assert (run["agent"], run["final_output"]) == (
+            f"ref-inside-{tag}",
+            "From the allowed module.",
+        )
+        assert (package / "imported.log").read_text().split() == ["agents_mod"]
+        assert outside not in sys.modules
+    with pytest.raises(ConfigurationError, match="needs TIMESTEP_API_AGENT_REF_PREFIXES"):
+        create_app(ServerSettings(api_token=TOKEN, allow_agent_refs=True))
+    with pytest.raises(ConfigurationError, match="not 'bad prefix'"):
+        create_app(
+            ServerSettings(api_token=TOKEN, allow_agent_refs=True, agent_ref_prefixes="bad prefix")
+        )
+
+
+async def test_an_imported_agent_never_replaces_a_served_one(
+    durable: str, fake_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tag = uuid.uuid4().hex[:8]
+    clash = _agent_module(
+        tmp_path, f"clash_{tag}", "agent = Agent(name='server-support', instructions='Impostor.')\n"
+    )
+    registers = _agent_module(
+        tmp_path,
+        f"clash_{tag}_registers",
+        "timestep.register_agent(Agent(name='server-greeter', instructions='Impostor.'))\n"
+        "agent = Agent(name='ref-registers')\n",
+    )
+    refunds.clear()
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "R9"}, call_id="call_r9"), text("Refunded R9.")
+    )
+    async with ref_client(f"clash_{tag},{registers}") as client:
+        taken = await client.post("/runs", json={"agent": f"{clash}:agent", "input": "hi"})
+        assert taken.status_code == 409, taken.text
+        assert "an agent named 'server-support'" in taken.json()["detail"]
+        side_effect = await client.post("/runs", json={"agent": f"{registers}:agent", "input": "x"})
+        assert side_effect.status_code == 409, side_effect.text
+        assert "server-greeter" in side_effect.json()["detail"]
+        assert process_state().agents.get("server-support") is SUPPORT
+        assert process_state().agents.get("server-greeter") is GREETER
+
+        # The served agent still runs as itself, with its tool.
+        created = await client.post("/runs", json={"agent": "server-support", "input": "R9"})
+        workflow_id = created.json()["workflow_id"]
+        await _wait_run(client, workflow_id, _waiting)
+        await client.post(f"/runs/{workflow_id}/approvals/call_r9", json={"decision": "approve"})
+        run = await _wait_run(client, workflow_id)
+        assert (run["status"], run["final_output"]) == ("SUCCESS", "Refunded R9.")
+        assert refunds == ["R9"]
 
 
 async def test_4xx_bodies_say_what_is_wrong(client: httpx.AsyncClient):
@@ -431,6 +588,102 @@ async def test_4xx_bodies_say_what_is_wrong(client: httpx.AsyncClient):
     assert "invalid cron expression 'every day'" in bad_cron.json()["detail"]
 
 
+# -- size limits ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_input_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """TIMESTEP_MAX_INPUT_BYTES=2048 for this test (and the settings read again after it)."""
+    monkeypatch.setenv("TIMESTEP_MAX_INPUT_BYTES", "2048")
+    process_state().reload_settings()
+    try:
+        yield 2048
+    finally:
+        monkeypatch.undo()
+        process_state().reload_settings()
+
+
+async def _stored_rows(session_id: str) -> tuple[int, int]:
+    """Session items of ``session_id`` and workflows in the database."""
+    engine = await tables_engine()
+    workflows = "workflow_status" if engine.dialect.name == "sqlite" else "dbos.workflow_status"
+    async with engine.connect() as conn:
+        items = await conn.execute(
+            sa.select(sa.func.count()).where(session_items_table.c.session_id == session_id)
+        )
+        runs = await conn.execute(sa.text(f"SELECT count(*) FROM {workflows}"))
+        return int(items.scalar_one()), int(runs.scalar_one())
+
+
+async def test_inputs_over_the_limit_are_refused_with_413(
+    small_input_limit: int, client: httpx.AsyncClient, fake_model
+):
+    assert Settings().max_input_bytes == 2048
+    assert Settings.model_fields["max_input_bytes"].default == 1024 * 1024
+    session_id = f"big-{uuid.uuid4().hex[:8]}"
+    before = await _stored_rows(session_id)
+    too_big: list[Any] = [
+        "x" * 2047,  # 2049 bytes as JSON, with its quotes
+        "é" * 1024,  # 2048 characters' worth of UTF-8, plus the quotes
+        [{"role": "user", "content": "y" * 2100}],
+    ]
+    for value in too_big:
+        workflow_id = f"big-{uuid.uuid4().hex[:8]}"
+        body = {"agent": "server-greeter", "input": value, "session_id": session_id}
+        refused = await client.post("/runs", json={**body, "workflow_id": workflow_id})
+        assert refused.status_code == 413, refused.text
+        detail = refused.json()["detail"]
+        assert "\n" not in detail and "over the limit of 2048 (TIMESTEP_MAX_INPUT_BYTES)" in detail
+        assert (await client.get(f"/runs/{workflow_id}")).status_code == 404
+    schedule = await client.post(
+        "/schedules",
+        json={
+            "name": "big-input",
+            "agent": "server-greeter",
+            "input": "z" * 3000,
+            "cron": "0 0 0 1 1 *",
+        },
+    )
+    assert schedule.status_code == 413, schedule.text
+    assert (await client.get("/schedules/big-input")).status_code == 404
+
+    # A body too big to be that of an allowed run is refused before it is read.
+    huge = json.dumps({"agent": "server-greeter", "input": "w" * (2048 + 70_000)})
+    early = await client.post("/runs", content=huge, headers={"Content-Type": "application/json"})
+    assert early.status_code == 413, early.text
+    assert "the request body is" in early.json()["detail"]
+    assert await _stored_rows(session_id) == before  # nothing was written
+
+    fake_model.add_turns(text("Small enough."))
+    fits = await client.post(
+        "/runs", json={"agent": "server-greeter", "input": "x" * 2046, "session_id": session_id}
+    )
+    assert fits.status_code == 201, fits.text
+    run = await _wait_run(client, fits.json()["workflow_id"])
+    assert run["final_output"] == "Small enough."
+
+
+async def test_run_agent_refuses_inputs_and_states_over_the_limits(
+    small_input_limit: int, durable: str, fake_model, monkeypatch: pytest.MonkeyPatch
+):
+    session = timestep.Session(f"big-client-{uuid.uuid4().hex[:8]}")
+    before = await _stored_rows(session.session_id)
+    with pytest.raises(InputTooLargeError, match="over the limit of 2048"):
+        await timestep.run_agent(GREETER, "x" * 3000, session)
+    with pytest.raises(InputTooLargeError):
+        await timestep.start_agent_run(GREETER, [{"role": "user", "content": "y" * 3000}])
+    assert await _stored_rows(session.session_id) == before
+
+    fake_model.add_turns(function_call("refund", {"order_id": "L1"}, call_id="call_l1"))
+    interrupted = await timestep.run_agent(SUPPORT, "refund L1", wait_for_approvals=False)
+    state = interrupted.to_state()
+    monkeypatch.setenv("TIMESTEP_MAX_STATE_BYTES", "100")
+    process_state().reload_settings()
+    with pytest.raises(StateTooLargeError, match="TIMESTEP_MAX_STATE_BYTES"):
+        await timestep.run_agent(SUPPORT, state)
+    assert (await _stored_rows(session.session_id))[1] == before[1] + 1  # the interrupted run
+
+
 # -- approvals and events ---------------------------------------------------------------------
 
 
@@ -471,12 +724,26 @@ async def test_approval_over_http(client: httpx.AsyncClient, fake_model):
         "decision": "approve",
         "always": False,
     }
+    # The first decision wins: a second one, the same or not, is told which won.
+    second = await client.post(
+        f"/runs/{workflow_id}/approvals/call_a1",
+        json={"decision": "reject", "message": "no", "by": "bob"},
+    )
+    assert second.status_code == 409, second.text
+    assert second.json()["decision"] == "approve"
+    assert second.json()["decided_by"] == "alice"
+    assert "already approved by alice" in second.json()["detail"]
     run = await _wait_run(client, workflow_id)
     assert (run["status"], run["final_output"]) == ("SUCCESS", "Refunded A1.")
     assert refunds == ["A1"]
     late = await client.post(f"/runs/{workflow_id}/approvals/call_a1", json={"decision": "approve"})
     assert late.status_code == 409
-    assert "SUCCESS, not waiting for approvals" in late.json()["detail"]
+    assert (late.json()["decision"], late.json()["decided_by"]) == ("approve", "alice")
+    never = await client.post(
+        f"/runs/{workflow_id}/approvals/call_zz", json={"decision": "approve"}
+    )
+    assert never.status_code == 409
+    assert "SUCCESS, not waiting for approvals" in never.json()["detail"]
     still_pending = (await client.get("/approvals")).json()
     assert not [a for a in still_pending if a["workflow_id"] == workflow_id]
 

@@ -43,11 +43,15 @@ from ._client.usage import UsageSummary, get_usage
 from ._core.runtime import configure_dbos, ensure_dbos_launched, flush_records
 from .errors import (
     AgentDefinitionChangedError,
+    AgentNameConflictError,
     AgentNotRegisteredError,
+    AgentRefNotAllowedError,
     ApprovalError,
     ApprovalTimeoutError,
     ConfigurationError,
     DatabaseUnreachableError,
+    DecisionConflictError,
+    InputTooLargeError,
     MalformedStateError,
     RecordedError,
     RecoveryError,
@@ -77,7 +81,9 @@ Session = TimestepSession
 
 __all__ = [
     "AgentDefinitionChangedError",
+    "AgentNameConflictError",
     "AgentNotRegisteredError",
+    "AgentRefNotAllowedError",
     "AgentRunHandle",
     "AgentRunResult",
     "ApprovalDecision",
@@ -85,6 +91,8 @@ __all__ = [
     "ApprovalTimeoutError",
     "ConfigurationError",
     "DatabaseUnreachableError",
+    "DecisionConflictError",
+    "InputTooLargeError",
     "MalformedStateError",
     "MultiModelProvider",
     "MultiModelProviderMap",

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "AgentDefinitionChangedError",
+    "AgentNameConflictError",
     "AgentNotRegisteredError",
+    "AgentRefNotAllowedError",
     "ApprovalError",
     "ApprovalTimeoutError",
     "ConfigurationError",
     "DatabaseUnreachableError",
+    "DecisionConflictError",
+    "InputTooLargeError",
     "MalformedStateError",
     "RecordedError",
     "RecoveryError",
@@ -67,6 +71,17 @@ class AgentNotRegisteredError(TimestepError):
     def __reduce__(self) -> tuple[Any, ...]:
         # DBOS pickles a workflow's error; keep the constructor's arguments so it unpickles.
         return (type(self), (self.name, self.known, self.ref))
+
+
+class AgentRefNotAllowedError(TimestepError):
+    """An HTTP request named an agent by ``module:attr`` that the server may not import:
+    agent references are off (``TIMESTEP_API_ALLOW_AGENT_REFS``), or the module is outside
+    ``TIMESTEP_API_AGENT_REF_PREFIXES``. Nothing was imported."""
+
+
+class AgentNameConflictError(TimestepError):
+    """An agent imported by reference has the name of an agent the server already serves;
+    the served one is kept."""
 
 
 class RecoveryError(TimestepError):
@@ -141,12 +156,42 @@ class StateTooLargeError(StateError):
     """The payload exceeds the configured ``max_state_bytes``."""
 
 
+class InputTooLargeError(TimestepError):
+    """A run's input exceeds ``TIMESTEP_MAX_INPUT_BYTES`` (as JSON); nothing was started."""
+
+
 class StateNotFoundError(StateError):
     """No stored state matches the request."""
 
 
 class ApprovalError(TimestepError):
     """An approval decision could not be applied (unknown run or call id)."""
+
+
+class DecisionConflictError(ApprovalError):
+    """A tool call already has a decision: the first one wins and any later one (the same or
+    another) is refused. ``winner`` is the decision that won: ``approve``, ``always``,
+    ``message``, ``by``, ``at``."""
+
+    def __init__(self, workflow_id: str, call_id: str, winner: dict[str, Any]) -> None:
+        self.workflow_id = workflow_id
+        self.call_id = call_id
+        self.winner = dict(winner)
+        verb = "approved" if winner.get("approve") else "rejected"
+        by = f" by {winner['by']}" if winner.get("by") else ""
+        at = f" at {winner['at']}" if winner.get("at") else ""
+        super().__init__(
+            f"call {call_id!r} of run {workflow_id!r} was already {verb}{by}{at}; "
+            "the first decision wins"
+        )
+
+    @property
+    def decision(self) -> Literal["approve", "reject"]:
+        """``"approve"`` or ``"reject"``: what the winning decision was."""
+        return "approve" if self.winner.get("approve") else "reject"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.workflow_id, self.call_id, self.winner))
 
 
 class ApprovalTimeoutError(ApprovalError):

@@ -17,6 +17,7 @@ from agents.items import ToolApprovalItem
 from agents.run_state import CURRENT_SCHEMA_VERSION
 from dbos import DBOS
 
+from timestep._core.decisions import RUN_DECISION_PREFIX, claim_decision
 from timestep._core.protocol import (
     APPROVALS_EVENT,
     DECISION_TOPIC,
@@ -38,6 +39,7 @@ from timestep.steps import CurrentRun
 __all__ = ["wait_for_decisions"]
 
 _FOREVER_CHUNK_SEC = 24 * 3600.0
+_TAKEN_GRACE_SEC = 30.0
 _TOOL_CALL_KEY = ("workflow_id", "call_id")
 
 logger = logging.getLogger("timestep")
@@ -78,12 +80,10 @@ async def wait_for_decisions(
             on_timeout = policy.get("on_timeout", "reject")
             if on_timeout == "wait":
                 continue
-            if on_timeout == "fail":
-                raise ApprovalTimeoutError(
-                    f"run {run.workflow_id} waited {timeout:g}s for approval of "
-                    f"{', '.join(sorted(pending))}"
-                )
+            # The timeout decides each call still pending, first-wins against deciders: a
+            # call a decider took meanwhile gets its decision (its message may be on its way).
             stamp = _now(run)
+            taken: dict[str, Decision] = {}
             for call_id in list(pending):
                 decision_ = Decision(
                     call_id=call_id,
@@ -92,8 +92,29 @@ async def wait_for_decisions(
                     by="timeout",
                     at=stamp,
                 )
-                _apply(state, pending.pop(call_id), decision_)
-                await _record_decision(run, decision_)
+                won, winner, _ = await DBOS.run_step_async(
+                    {"name": "approval:timeout"},
+                    claim_decision,
+                    run.workflow_id,
+                    decision_,
+                    f"{RUN_DECISION_PREFIX}{call_id}",
+                )
+                if won and on_timeout == "reject":
+                    _apply(state, pending.pop(call_id), winner)
+                    await _record_decision(run, winner)
+                elif not won:
+                    taken[call_id] = winner
+            if on_timeout == "fail" and not taken:
+                raise ApprovalTimeoutError(
+                    f"run {run.workflow_id} waited {timeout:g}s for approval of "
+                    f"{', '.join(sorted(pending))}"
+                )
+            await _receive_taken(run, state, pending, taken)
+            if pending:  # "fail", with calls a decider took before the timeout
+                raise ApprovalTimeoutError(
+                    f"run {run.workflow_id} waited {timeout:g}s for approval of "
+                    f"{', '.join(sorted(pending))}"
+                )
             break
         item = pending.pop(decision.get("call_id", ""), None)
         if item is None:
@@ -106,6 +127,30 @@ async def wait_for_decisions(
         _apply(state, item, decision)
         await _record_decision(run, decision)
     await DBOS.set_event_async(APPROVALS_EVENT, [])
+
+
+async def _receive_taken(
+    run: CurrentRun,
+    state: RunState[Any],
+    pending: dict[str, ToolApprovalItem],
+    taken: dict[str, Decision],
+) -> None:
+    """Apply the decisions deciders took just before the timeout, consuming their messages
+    (each sent once, right after its row); one not come within a grace period is applied
+    from its row."""
+    waiting = dict(taken)
+    while waiting:
+        decision: Decision | None = await DBOS.recv_async(
+            DECISION_TOPIC, timeout_seconds=_TAKEN_GRACE_SEC
+        )
+        if decision is None:
+            break
+        waiting.pop(decision.get("call_id", ""), None)
+    for call_id, winner in taken.items():
+        item = pending.pop(call_id, None)
+        if item is not None:
+            _apply(state, item, winner)
+            await _record_decision(run, winner)
 
 
 def _apply(state: RunState[Any], item: ToolApprovalItem, decision: Decision) -> None:

@@ -6,6 +6,7 @@ A process that launched DBOS sends through it; any other process sends through a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,10 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from timestep._core.decisions import claim_decision, decision_idempotency_key, winning_decisions
 from timestep._core.protocol import APPROVALS_EVENT, DECISION_TOPIC, Decision, PendingApproval
 from timestep._core.runtime import flush_records, tables_engine
 from timestep._core.tables import tool_calls_table
-from timestep.errors import ApprovalError
+from timestep.errors import ApprovalError, DecisionConflictError
 
 from .system import system
 
@@ -44,7 +46,8 @@ async def approve(
     workflow_id: str, call_id: str, *, always: bool = False, by: str | None = None
 ) -> None:
     """Approve a pending tool call of a durable run. ``always`` approves later calls of the
-    same tool in this run too."""
+    same tool in this run too. The first decision on a call wins; a later one raises
+    ``DecisionConflictError``."""
     await decide(workflow_id, [ApprovalDecision(call_id, True, always)], by=by)
 
 
@@ -56,7 +59,8 @@ async def reject(
     always: bool = False,
     by: str | None = None,
 ) -> None:
-    """Reject a pending tool call; ``message`` is what the model is told instead of the output."""
+    """Reject a pending tool call; ``message`` is what the model is told instead of the output.
+    The first decision on a call wins; a later one raises ``DecisionConflictError``."""
     await decide(workflow_id, [ApprovalDecision(call_id, False, always, message)], by=by)
 
 
@@ -67,18 +71,25 @@ async def decide(
     by: str | None = None,
     check_pending: bool = True,
 ) -> None:
-    """Send several decisions to one run. With ``check_pending`` (default) a call id the run is
-    not waiting on raises ``ApprovalError`` instead of being silently ignored."""
+    """Send several decisions to one run. The first decision on a call wins: a call that
+    already has one (from any process) raises ``DecisionConflictError``, which names the
+    winner; the others of the batch are still sent. With ``check_pending`` (default) a call
+    id the run is not waiting on raises ``ApprovalError`` instead of being silently ignored."""
     decisions = list(decisions)
     if check_pending:
         pending = {p["call_id"] for p in await get_pending_approvals(workflow_id)}
         unknown = [d.call_id for d in decisions if d.call_id not in pending]
         if unknown:
+            decided = await winning_decisions(workflow_id, unknown)
+            if decided:
+                call_id, winner = next(iter(decided.items()))
+                raise DecisionConflictError(workflow_id, call_id, dict(winner))
             listed = ", ".join(sorted(pending)) or "none"
             raise ApprovalError(
                 f"run {workflow_id!r} is not waiting on {', '.join(unknown)} (pending: {listed})"
             )
     at = datetime.now(UTC).isoformat()
+    conflicts: list[DecisionConflictError] = []
     for d in decisions:
         message: Decision = {
             "call_id": d.call_id,
@@ -88,7 +99,20 @@ async def decide(
             "by": by,
             "at": at,
         }
-        await system().send_async(workflow_id, message, DECISION_TOPIC)
+        won, winner, by_run = await claim_decision(workflow_id, message, uuid.uuid4().hex)
+        if not by_run:  # the run applies its own timeout decisions
+            # The winner's decision, sent once whoever sends it: a loser's send delivers it
+            # if the winner died before sending.
+            await system().send_async(
+                workflow_id,
+                winner,
+                DECISION_TOPIC,
+                idempotency_key=decision_idempotency_key(d.call_id),
+            )
+        if not won:
+            conflicts.append(DecisionConflictError(workflow_id, d.call_id, dict(winner)))
+    if conflicts:
+        raise conflicts[0]
 
 
 async def get_pending_approvals(workflow_id: str) -> list[PendingApproval]:

@@ -10,6 +10,7 @@ recovery in another process each is also recorded in portable form (``_core.port
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any, Literal, overload
 
@@ -26,6 +27,7 @@ from timestep._core.portable import Portable, TypeCodecs, portable, portable_fie
 from timestep._core.process import process_state
 from timestep._core.protocol import RunRequest, RunSummary, request_of
 from timestep._core.runtime import ensure_dbos_launched
+from timestep.errors import InputTooLargeError, StateTooLargeError
 from timestep.steps import TimestepSession
 from timestep.workflows import agent_run_workflow
 
@@ -38,6 +40,7 @@ __all__ = [
     "AgentRunHandle",
     "RunInput",
     "RunOptions",
+    "check_input_size",
     "get_run_result",
     "run_agent",
     "run_agent_sync",
@@ -238,6 +241,28 @@ async def start_agent_run(
     return await _start(agent, input_or_state, session, stream, False, workflow_id, options)
 
 
+def check_input_size(input_or_state: Any) -> None:
+    """Refuse a run input over ``TIMESTEP_MAX_INPUT_BYTES`` (``InputTooLargeError``), or a
+    RunState over ``TIMESTEP_MAX_STATE_BYTES`` (``StateTooLargeError``), before anything is
+    written. An input is measured as its compact JSON in UTF-8."""
+    settings = process_state().settings
+    if isinstance(input_or_state, RunState):
+        size = len(input_or_state.to_string().encode())
+        if size > settings.max_state_bytes:
+            raise StateTooLargeError(
+                f"the RunState to resume is {size} bytes, over the limit of "
+                f"{settings.max_state_bytes} (TIMESTEP_MAX_STATE_BYTES)"
+            )
+        return
+    encoded = json.dumps(input_or_state, ensure_ascii=False, separators=(",", ":"), default=str)
+    size = len(encoded.encode())
+    if size > settings.max_input_bytes:
+        raise InputTooLargeError(
+            f"the run's input is {size} bytes, over the limit of {settings.max_input_bytes} "
+            "(TIMESTEP_MAX_INPUT_BYTES)"
+        )
+
+
 async def _start(
     agent: Agent[Any],
     input_or_state: RunInput,
@@ -260,6 +285,7 @@ async def _start(
     priority, deduplication_id = options.get("priority"), options.get("deduplication_id")
     if queue is None and (priority is not None or deduplication_id is not None):
         raise ValueError("priority and deduplication_id need a queue")
+    check_input_size(input_or_state)
     ensure_dbos_launched()
     process = process_state()
     codecs = process.type_codecs

@@ -24,7 +24,12 @@ class DurableSystem(Protocol):
     provide them."""
 
     async def send_async(
-        self, destination_id: str, message: Any, topic: str | None = None
+        self,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> None: ...
 
     async def get_event_async(

@@ -21,7 +21,11 @@ from typing import Any, Literal
 
 from agents import Agent
 
-from timestep.errors import AgentDefinitionChangedError, AgentNotRegisteredError
+from timestep.errors import (
+    AgentDefinitionChangedError,
+    AgentNameConflictError,
+    AgentNotRegisteredError,
+)
 
 from .fingerprint import AgentFingerprint, agents_in_graph, describe_changes, fingerprint
 
@@ -71,12 +75,20 @@ class AgentRegistry:
         *,
         ref: str | None = None,
         on_definition_change: DefinitionChange = "fail",
+        replace: bool = True,
     ) -> AgentEntry:
-        """Register ``agent`` under its name; see ``timestep.register_agent``."""
+        """Register ``agent`` under its name; see ``timestep.register_agent``. With
+        ``replace=False`` a name another agent holds raises ``AgentNameConflictError``."""
         if not isinstance(agent, Agent):
             raise TypeError(f"expected an agents.Agent, got {type(agent).__name__}")
         with self._lock:
             existing = self._agents.get(agent.name)
+            if not replace and existing is not None and existing.agent is not agent:
+                held = f" ({existing.ref})" if existing.ref else ""
+                raise AgentNameConflictError(
+                    f"an agent named {agent.name!r}{held} is already served here; "
+                    f"{ref or 'the new agent'} would replace it"
+                )
             if (
                 existing is not None
                 and existing.agent is agent
@@ -102,6 +114,15 @@ class AgentRegistry:
         with self._lock:
             self._agents[name] = entry
         return entry
+
+    def restore(self, entries: dict[str, AgentEntry]) -> list[str]:
+        """Put back each of ``entries`` (a snapshot from ``entries()``) that was replaced since;
+        returns the names put back."""
+        with self._lock:
+            replaced = [n for n, e in entries.items() if self._agents.get(n) is not e]
+            for name in replaced:
+                self._agents[name] = entries[name]
+        return replaced
 
     def get(self, name: str) -> Agent[Any] | None:
         """The agent registered under ``name`` (None for a factory, or none)."""

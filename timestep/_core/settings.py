@@ -96,7 +96,11 @@ class Settings(BaseSettings):
     """The model client's timeout; unset, the OpenAI client's default (600 s)."""
 
     max_state_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
-    """Largest RunState payload the store accepts."""
+    """Largest RunState payload the store accepts (and a run may start from)."""
+
+    max_input_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Largest run input (its compact JSON, UTF-8) a run may start with, from ``run_agent``
+    and the HTTP API (``TIMESTEP_MAX_INPUT_BYTES``)."""
 
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")

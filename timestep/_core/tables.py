@@ -20,6 +20,7 @@ from timestep.errors import ConfigurationError
 __all__ = [
     "SCHEMA_VERSION",
     "agents_table",
+    "decisions_table",
     "insert_ignoring_duplicates",
     "insert_ignoring_duplicates_statement",
     "metadata",
@@ -35,7 +36,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = sa.MetaData()
 
@@ -152,6 +153,22 @@ rate_slots_table = sa.Table(
     sa.Column("free_at", sa.Float, nullable=False),
 )
 
+# Schema 5: the decision each tool call of a waiting run got. The first insert of a call's row
+# wins (the primary key); every later decision on it is refused and told this one.
+decisions_table = sa.Table(
+    "timestep_decisions",
+    metadata,
+    sa.Column("workflow_id", sa.String(255), primary_key=True),
+    sa.Column("call_id", sa.String(255), primary_key=True),
+    # Who inserted the row: a decider's random id, or ``timeout:<call_id>`` for the run itself.
+    sa.Column("decision_id", sa.String(255), nullable=False),
+    sa.Column("approve", sa.Boolean, nullable=False),
+    sa.Column("always", sa.Boolean, nullable=False, default=False),
+    sa.Column("message", sa.Text),
+    sa.Column("decided_by", sa.String(255)),
+    sa.Column("decided_at", sa.String(64), nullable=False),  # ISO 8601, as in the message
+)
+
 sa.Index("ix_rate_slots_queue_free_at", rate_slots_table.c.queue_name, rate_slots_table.c.free_at)
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
@@ -182,12 +199,17 @@ def _migrate_to_4(conn: sa.Connection) -> None:
     rate_slots_table.create(conn, checkfirst=True)  # with its index
 
 
+def _migrate_to_5(conn: sa.Connection) -> None:
+    decisions_table.create(conn, checkfirst=True)
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
 _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
     _migrate_to_4,
+    _migrate_to_5,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

@@ -194,12 +194,23 @@ def serve(
     no_auth: bool = typer.Option(
         False, "--no-auth", help="Serve without TIMESTEP_API_TOKEN (localhost only)."
     ),
+    allow_short_token: bool = typer.Option(
+        False,
+        "--allow-short-token",
+        help="Accept a TIMESTEP_API_TOKEN under 32 characters (local development only).",
+    ),
 ) -> None:
     """Serve the HTTP API (runs, events, approvals, schedules); it also executes runs."""
     from timestep.server import serve as serve_api  # noqa: PLC0415 (start-up: only serve needs FastAPI)
 
     modules = [m.strip() for value in agents for m in value.split(",") if m.strip()]
-    serve_api(host, port, agents=modules, auth=False if no_auth else None)
+    serve_api(
+        host,
+        port,
+        agents=modules,
+        auth=False if no_auth else None,
+        allow_short_token=True if allow_short_token else None,
+    )
 
 
 @runs_app.command("list")

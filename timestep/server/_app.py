@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -33,11 +34,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import timestep
 from timestep._client import inspection as client_runs
-from timestep._client.agents import register_agent, registered_agents
+from timestep._client.agents import registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_error, run_state_json
+from timestep._client.runs import check_input_size
+from timestep._core.decisions import winning_decisions
 from timestep._core.error_records import describe_error
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
@@ -51,12 +55,17 @@ from timestep._core.runtime import (
     tables_engine,
 )
 from timestep.errors import (
+    AgentNameConflictError,
+    AgentRefNotAllowedError,
     ApprovalError,
     ConfigurationError,
+    DecisionConflictError,
+    InputTooLargeError,
     RunNotFoundError,
     RunNotResumableError,
     ScheduleError,
     StateNotFoundError,
+    StateTooLargeError,
     TimestepError,
 )
 from timestep.runstate import to_typescript
@@ -70,6 +79,7 @@ from ._models import (
     Approval,
     BackfillIn,
     BackfillOut,
+    DecisionConflict,
     DecisionIn,
     DecisionOut,
     Health,
@@ -83,7 +93,7 @@ from ._models import (
     Usage,
     ValidationProblem,
 )
-from ._settings import ServerSettings
+from ._settings import MIN_TOKEN_LENGTH, ServerSettings
 
 __all__ = ["create_app"]
 
@@ -105,9 +115,17 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described: dict[int, dict[str, Any]] = {
         400: _problem("The body cannot be parsed (it is not UTF-8 text)."),
         401: _problem("Missing or invalid bearer token."),
-        403: _problem("Auth is off and the client is not on the loopback interface."),
+        403: _problem(
+            "Auth is off and the client is not on the loopback interface, or the request "
+            "names an agent by 'module:attr' that may not be imported (agent references off, "
+            "or the module outside TIMESTEP_API_AGENT_REF_PREFIXES)."
+        ),
         404: _problem("No such run."),
         409: _problem("The request conflicts with the run's current state."),
+        413: _problem(
+            "The run's input is over TIMESTEP_MAX_INPUT_BYTES (or the body over that plus "
+            "64 KiB, refused before it is read); nothing was started or stored."
+        ),
         422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
     }
     return {code: described[code] for code in codes}
@@ -124,7 +142,8 @@ def create_app(
 
     ``settings`` defaults to the ``TIMESTEP_API_*`` environment. Refuses to build an app that
     would require a token nobody configured: auth is off only when asked for explicitly.
-    ``database_url`` is passed to ``configure_dbos`` (ignored if DBOS is already configured).
+    A token shorter than ``MIN_TOKEN_LENGTH`` characters is refused too, unless
+    ``settings.allow_short_token``. ``database_url`` is passed to ``configure_dbos`` (ignored if DBOS is already configured).
     """
     settings = settings or ServerSettings()
     if settings.auth and not (settings.api_token and settings.api_token.get_secret_value()):
@@ -132,6 +151,24 @@ def create_app(
             "TIMESTEP_API_TOKEN is not set: the HTTP API requires a bearer token. Set it, or "
             "serve without auth on localhost only (timestep serve --no-auth)"
         )
+    if settings.auth and settings.api_token is not None:
+        length = len(settings.api_token.get_secret_value())
+        if length < MIN_TOKEN_LENGTH and not settings.allow_short_token:
+            raise ConfigurationError(
+                f"TIMESTEP_API_TOKEN is too short ({length} characters, at least "
+                f"{MIN_TOKEN_LENGTH} required; make one with: openssl rand -hex 32). For local "
+                "development only: TIMESTEP_API_ALLOW_SHORT_TOKEN=true or "
+                "timestep serve --allow-short-token"
+            )
+
+    if settings.allow_agent_refs:
+        bad = [p for p in settings.ref_prefixes if not _MODULE_NAME.match(p)]
+        if bad or not settings.ref_prefixes:
+            raise ConfigurationError(
+                "TIMESTEP_API_ALLOW_AGENT_REFS=true needs TIMESTEP_API_AGENT_REF_PREFIXES: "
+                "comma-separated module names agents may be imported from"
+                + (f" (not {', '.join(map(repr, bad))})" if bad else "")
+            )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -158,6 +195,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.add_middleware(_BodyLimit)
     _install_error_handlers(app)
 
     protected = APIRouter(
@@ -203,6 +241,35 @@ def _version() -> str:
 # -- errors ---------------------------------------------------------------------------------
 
 
+_BODY_OVERHEAD = 64 * 1024
+"""Room in a request body for what goes with a run's input (agent, ids, options)."""
+
+
+class _BodyLimit:
+    """Refuse (413) a request whose Content-Length says its body is over
+    ``TIMESTEP_MAX_INPUT_BYTES`` plus ``_BODY_OVERHEAD``, before it is read; the input itself
+    is measured again once parsed. Pure ASGI, so event streams pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            limit = process_state().settings.max_input_bytes + _BODY_OVERHEAD
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > limit:
+                response = JSONResponse(
+                    {
+                        "detail": f"the request body is {int(length)} bytes, over the limit "
+                        f"of {limit} (TIMESTEP_MAX_INPUT_BYTES plus {_BODY_OVERHEAD})"
+                    },
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _invalid(loc: Sequence[str | int], msg: str) -> RequestValidationError:
     """A 422 with the same body as pydantic's own validation errors."""
     return RequestValidationError([{"loc": tuple(loc), "msg": msg, "type": "value_error"}])
@@ -231,9 +298,24 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TimestepError)
     async def _timestep_error(_request: Request, exc: TimestepError) -> JSONResponse:
+        if isinstance(exc, DecisionConflictError):
+            winner = exc.winner
+            body = DecisionConflict(
+                detail=str(exc),
+                decision=exc.decision,
+                always=bool(winner.get("always")),
+                message=winner.get("message"),
+                decided_by=winner.get("by"),
+                decided_at=winner.get("at") or None,
+            )
+            return JSONResponse(body.model_dump(), status_code=409)
         if isinstance(exc, RunNotFoundError | StateNotFoundError):
             code = 404
-        elif isinstance(exc, ApprovalError | RunNotResumableError):
+        elif isinstance(exc, InputTooLargeError | StateTooLargeError):
+            code = 413
+        elif isinstance(exc, AgentRefNotAllowedError):
+            code = 403
+        elif isinstance(exc, ApprovalError | AgentNameConflictError | RunNotResumableError):
             code = 409
         elif isinstance(exc, ConfigurationError):
             code = 503
@@ -250,23 +332,51 @@ def _install_error_handlers(app: FastAPI) -> None:
 # -- runs -----------------------------------------------------------------------------------
 
 
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 async def _resolve_agent(name: str, settings: ServerSettings, loc: Sequence[str]) -> Agent[Any]:
-    """The agent a request names: registered here, else imported from ``module:attr``."""
+    """The agent a request names: registered here, else (when agent references are on)
+    imported from ``module:attr`` under an allowed prefix. Nothing is imported before the
+    module is known to be allowed, and an imported agent never replaces a registered one."""
     agent = process_state().agents.get(name)
     if agent is not None:
         return agent
-    if ":" in name and settings.allow_agent_refs:
-        try:
-            found = await run_in_threadpool(import_ref, name)
-        except Exception as exc:
-            raise _invalid(loc, f"cannot import agent {name!r}: {exc}") from exc
-        if not isinstance(found, Agent):
-            raise _invalid(loc, f"{name!r} is a {type(found).__name__}, not an agents.Agent")
-        register_agent(found, ref=name)
-        return found
-    known = ", ".join(sorted(registered_agents())) or "none"
-    hint = " or a 'module:attr' reference" if settings.allow_agent_refs else ""
-    raise _invalid(loc, f"unknown agent {name!r}: use a registered name{hint} ({known})")
+    if ":" not in name:
+        known = ", ".join(sorted(registered_agents())) or "none"
+        raise _invalid(loc, f"unknown agent {name!r}: use a registered name ({known})")
+    module_name, _, attr = name.partition(":")
+    if not settings.allow_agent_refs:
+        raise AgentRefNotAllowedError(
+            f"agent references are off: {name!r} was not imported. Serve the agent with "
+            "--agents, or set TIMESTEP_API_ALLOW_AGENT_REFS=true and "
+            "TIMESTEP_API_AGENT_REF_PREFIXES"
+        )
+    if not _MODULE_NAME.match(module_name) or not _MODULE_NAME.match(attr):
+        raise _invalid(loc, f"{name!r} is not a 'package.module:attr' reference")
+    if not settings.ref_allowed(module_name):
+        raise AgentRefNotAllowedError(
+            f"module {module_name!r} is not under TIMESTEP_API_AGENT_REF_PREFIXES "
+            f"({', '.join(settings.ref_prefixes)}): {name!r} was not imported"
+        )
+    registry = process_state().agents
+    before = registry.entries()
+    try:
+        found = await run_in_threadpool(import_ref, name)
+    except Exception as exc:
+        raise _invalid(loc, f"cannot import agent {name!r}: {exc}") from exc
+    finally:
+        # Importing may register agents itself: none of them replaces a served one.
+        replaced = registry.restore(before)
+    if replaced:
+        raise AgentNameConflictError(
+            f"importing {module_name!r} registered agents named {', '.join(sorted(replaced))}, "
+            "which are already served here; the served ones are kept"
+        )
+    if not isinstance(found, Agent):
+        raise _invalid(loc, f"{name!r} is a {type(found).__name__}, not an agents.Agent")
+    registry.register(found, ref=name, replace=False)
+    return found
 
 
 def _jsonable(value: Any) -> Any:
@@ -307,7 +417,11 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
         tags=["runs"],
         responses={
             200: {"model": Run, "description": "A run with this workflow id already exists."},
-            **_responses(409, 400),
+            409: _problem(
+                "The workflow id is used by another request, or an agent imported by "
+                "'module:attr' has the name of an agent the server already serves."
+            ),
+            **_responses(413, 400),
         },
     )
     async def create_run(
@@ -331,6 +445,7 @@ def _add_run_routes(router: APIRouter, settings: ServerSettings) -> None:
                 f"{body.workflow_id!r}: send one, or the same value in both",
             )
         workflow_id = body.workflow_id or idempotency_key
+        check_input_size(body.input)
         agent = await _resolve_agent(body.agent, settings, ["body", "agent"])
         if workflow_id is not None:
             existing = await find_workflow(workflow_id)
@@ -503,15 +618,27 @@ def _add_approval_routes(router: APIRouter) -> None:
         response_model=DecisionOut,
         status_code=202,
         tags=["approvals"],
-        responses=_responses(404, 409, 400),
+        responses={
+            409: {
+                "model": DecisionConflict | Problem,
+                "description": "The call already has a decision: the first decision wins, and "
+                "the body names it (`decision`, `decided_by`, `decided_at`). Or the run is not "
+                "waiting on this call (then the body has `detail` only).",
+            },
+            **_responses(404, 400),
+        },
     )
     async def decide(
         workflow_id: WorkflowIdPath, call_id: CallIdPath, body: DecisionIn
     ) -> DecisionOut:
         """Approve or reject a pending tool call. Accepted (202): the run, wherever it is
-        executed, receives the decision durably and goes on."""
+        executed, receives the decision durably and goes on. The first decision on a call
+        wins: any later one (the same or another) is refused with 409, naming the winner."""
         status = await require_run(workflow_id)
         if status.status != "PENDING":
+            decided = await winning_decisions(workflow_id, [call_id])
+            if call_id in decided:
+                raise DecisionConflictError(workflow_id, call_id, dict(decided[call_id]))
             raise ApprovalError(
                 f"run {workflow_id!r} is {status.status}, not waiting for approvals"
             )
@@ -550,10 +677,17 @@ def _add_schedule_routes(router: APIRouter, settings: ServerSettings) -> None:
         response_model=Schedule,
         status_code=201,
         tags=["schedules"],
-        responses={409: _problem("A schedule with this name exists."), **_responses(400)},
+        responses={
+            409: _problem(
+                "A schedule with this name exists, or an agent imported by 'module:attr' has "
+                "the name of an agent the server already serves."
+            ),
+            **_responses(413, 400),
+        },
     )
     async def create_schedule(body: ScheduleCreate, response: Response) -> Schedule:
         """Run an agent at every time of a cron expression (six fields, seconds first)."""
+        check_input_size(body.input)
         agent = await _resolve_agent(body.agent, settings, ["body", "agent"])
         session: Any = timestep.Session(body.session_id) if body.session_id else body.session
 

@@ -67,6 +67,17 @@ class Problem(BaseModel):
     detail: str
 
 
+class DecisionConflict(Problem):
+    """A 409 to a decision on a call that already has one: the first decision wins."""
+
+    decision: Literal["approve", "reject"]
+    """The decision that won."""
+    always: bool = False
+    message: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+
+
 class FieldProblem(BaseModel):
     loc: list[str | int]
     """Where: ``["body", "input"]``, ``["header", "Idempotency-Key"]``..."""
@@ -90,7 +101,8 @@ class RunCreate(BaseModel):
         min_length=1,
         max_length=512,
         pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="A registered agent's name, or 'package.module:attr' to import it.",
+        description="A served agent's name, or 'package.module:attr' to import it (only "
+        "with TIMESTEP_API_ALLOW_AGENT_REFS, from TIMESTEP_API_AGENT_REF_PREFIXES).",
         examples=["support-agent"],
     )
     input: (

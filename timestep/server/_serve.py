@@ -42,6 +42,7 @@ def serve(
     *,
     agents: Sequence[str] = (),
     auth: bool | None = None,
+    allow_short_token: bool | None = None,
     database_url: str | None = None,
     settings: ServerSettings | None = None,
     log_level: str = "info",
@@ -53,7 +54,7 @@ def serve(
     would let anyone on the network start runs and answer approvals.
     """
 
-    updates = {"host": host, "port": port, "auth": auth}
+    updates = {"host": host, "port": port, "auth": auth, "allow_short_token": allow_short_token}
     settings = (settings or ServerSettings()).model_copy(
         update={k: v for k, v in updates.items() if v is not None}
     )

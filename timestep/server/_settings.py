@@ -11,7 +11,10 @@ import ipaddress
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServerSettings", "is_loopback"]
+__all__ = ["MIN_TOKEN_LENGTH", "ServerSettings", "is_loopback"]
+
+MIN_TOKEN_LENGTH = 32
+"""The shortest ``TIMESTEP_API_TOKEN`` the server accepts (``openssl rand -hex 32`` gives 64)."""
 
 
 class ServerSettings(BaseSettings):
@@ -27,7 +30,13 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIMESTEP_", extra="ignore", populate_by_name=True)
 
     api_token: SecretStr | None = None
-    """The bearer token (``TIMESTEP_API_TOKEN``)."""
+    """The bearer token (``TIMESTEP_API_TOKEN``); at least ``MIN_TOKEN_LENGTH`` characters."""
+
+    allow_short_token: bool = Field(
+        default=False, validation_alias="TIMESTEP_API_ALLOW_SHORT_TOKEN"
+    )
+    """Accept a token shorter than ``MIN_TOKEN_LENGTH`` characters: for local development only
+    (``timestep serve --allow-short-token``)."""
 
     auth: bool = Field(default=True, validation_alias="TIMESTEP_API_AUTH")
     """Require the token. False only for local development, on localhost."""
@@ -36,11 +45,32 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, validation_alias="TIMESTEP_API_PORT")
 
     allow_agent_refs: bool = Field(
-        default=True,
+        default=False,
         validation_alias="TIMESTEP_API_ALLOW_AGENT_REFS",
     )
-    """Let ``POST /runs`` name an agent as ``module:attr`` (imported on first use). Set to false
-    to serve only the agents registered at startup (``--agents``)."""
+    """Let ``POST /runs`` (and ``POST /schedules``) name an agent as ``module:attr``, imported
+    on first use, from modules under ``agent_ref_prefixes`` only. Off by default: only the
+    agents registered at startup (``--agents``) are served."""
+
+    agent_ref_prefixes: str = Field(
+        default="",
+        validation_alias="TIMESTEP_API_AGENT_REF_PREFIXES",
+    )
+    """Comma-separated module prefixes an agent reference may import from (``myapp.agents``
+    allows ``myapp.agents`` and ``myapp.agents.*``, not ``myapp.agentsx``). Required when
+    ``allow_agent_refs`` is on."""
+
+    @property
+    def ref_prefixes(self) -> tuple[str, ...]:
+        """``agent_ref_prefixes`` as a tuple of module names."""
+        return tuple(p.strip() for p in self.agent_ref_prefixes.split(",") if p.strip())
+
+    def ref_allowed(self, module_name: str) -> bool:
+        """Whether an agent reference may import ``module_name``."""
+        return self.allow_agent_refs and any(
+            module_name == prefix or module_name.startswith(prefix + ".")
+            for prefix in self.ref_prefixes
+        )
 
     heartbeat_sec: float = Field(
         default=15.0,
