@@ -4,15 +4,20 @@ within the timeout, with a typed error naming the address and never the password
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from netfaults import BlackHole
+from netfaults import BlackHole, FaultProxy
+from sqlalchemy.engine import make_url
 
 import timestep
 from timestep._core.database import (
@@ -24,6 +29,7 @@ from timestep._core.process import process_state
 from timestep._core.runtime import reset_process
 from timestep._core.settings import Settings, load_settings
 from timestep.errors import ConfigurationError, DatabaseUnreachableError
+from timestep.testing import WorkerProcess, temporary_postgres_database
 
 TIMESTEP = str(Path(sys.executable).parent / "timestep")
 SECRET = "s3cret-pw"
@@ -132,3 +138,53 @@ def test_sqlite_busy_timeout_follows_the_setting(tmp_path: Path):
         holder.close()
     finally:
         engine.dispose()
+
+
+# -- the HTTP API during an outage ----------------------------------------------------------
+
+
+async def test_http_api_answers_503_during_an_outage_then_recovers(postgres_url, tmp_path):
+    """``timestep serve`` on Postgres behind a proxy; the proxy then drops every connection
+    and black-holes new ones. Routes answer 503 with one line instead of hanging, and 200
+    again once the database is back."""
+    server_url = make_url(postgres_url)
+    with (
+        temporary_postgres_database(postgres_url, prefix="timestep_outage") as db_url,
+        FaultProxy(server_url.host or "127.0.0.1", server_url.port or 5432) as proxy,
+    ):
+        via_proxy = make_url(db_url).set(host="127.0.0.1", port=proxy.port)
+        env = {
+            "PG_CONNECTION_URI": via_proxy.render_as_string(hide_password=False),
+            "TIMESTEP_DB_CONNECT_TIMEOUT_SEC": "2",
+            "TIMESTEP_API_REQUEST_TIMEOUT_SEC": "4",
+        }
+        command = [sys.executable, "-c", "from timestep.cli import main; main()", "serve"]
+        command += ["--port", "0", "--no-auth"]
+        with WorkerProcess(command, env=env, cwd=tmp_path) as server:
+            server.start()
+            line = await asyncio.to_thread(server.wait_for_line, "INFO:     Uvicorn running on", 90)
+            url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)  # type: ignore[union-attr]
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                assert (await client.get("/runs")).status_code == 200
+                assert (await client.get("/healthz")).status_code == 200
+
+                proxy.outage()
+                for path in ("/runs", "/runs/no-such-run", "/approvals", "/healthz"):
+                    started = time.monotonic()
+                    answer = await client.get(path)
+                    elapsed = time.monotonic() - started
+                    assert answer.status_code == 503, (path, answer.text)
+                    assert elapsed < 10, (path, elapsed)
+                    detail = answer.json()["detail"]
+                    assert detail and "\n" not in detail, detail
+                    assert "database" in detail, detail
+
+                proxy.restore()
+                deadline = time.monotonic() + 90
+                while (await client.get("/runs")).status_code != 200:
+                    assert time.monotonic() < deadline, "the API did not recover"
+                    await asyncio.sleep(1)
+                assert (await client.get("/healthz")).status_code == 200
+            os.kill(server.pid, signal.SIGTERM)  # type: ignore[arg-type]
+            code = await asyncio.to_thread(server.wait, 60)
+            assert code in (0, -signal.SIGTERM), server.output()

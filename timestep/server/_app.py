@@ -38,6 +38,7 @@ import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import register_agent, registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_state_json
+from timestep._core.database import unreachable
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
 from timestep._core.registry import import_ref
@@ -60,6 +61,7 @@ from timestep.errors import (
 from timestep.runstate import to_typescript
 
 from ._auth import require_token
+from ._deadline import RequestDeadline
 from ._events import parse_last_event_id, sse_events
 from ._models import (
     PATH_ID_PATTERN,
@@ -107,6 +109,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: _problem("No such run."),
         409: _problem("The request conflicts with the run's current state."),
         422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
+        503: _problem("The database does not answer (within the connect or request timeout)."),
     }
     return {code: described[code] for code in codes}
 
@@ -157,9 +160,10 @@ def create_app(
     )
     app.state.settings = settings
     _install_error_handlers(app)
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_sec)
 
     protected = APIRouter(
-        dependencies=[Depends(require_token)], responses=_responses(401, 403, 422)
+        dependencies=[Depends(require_token)], responses=_responses(401, 403, 422, 503)
     )
     _add_run_routes(protected, settings)
     _add_approval_routes(protected)
@@ -175,7 +179,7 @@ def create_app(
         "/healthz",
         response_model=Health,
         tags=["health"],
-        responses={503: _problem("The database does not answer.")},
+        responses=_responses(503),
     )
     async def healthz() -> Health:
         """Liveness and database reachability; the one route without auth."""
@@ -185,7 +189,7 @@ def create_app(
             async with engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
         except Exception as exc:
-            raise HTTPException(503, f"database unreachable: {exc}") from exc
+            raise HTTPException(503, str(unreachable(database.url, exc))) from exc
         return Health(status="ok", database="sqlite" if database.is_sqlite else "postgres")
 
     return app
@@ -238,6 +242,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         else:
             code = 400
         return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        # A connection that failed or timed out (TIMESTEP_DB_CONNECT_TIMEOUT_SEC), or a pool
+        # with no connection to give: the database, not the request, is the problem.
+        detail = str(unreachable(current_database().url, exc))
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
