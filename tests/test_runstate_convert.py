@@ -37,6 +37,7 @@ from timestep.runstate import (
     to_typescript,
     typescript_to_python_json,
 )
+from timestep.runstate._carried import carried
 from timestep.runstate._convert import _py_to_ts, _ts_to_py
 from timestep.testing import FakeModelServer, function_call, function_calls, text
 
@@ -282,8 +283,12 @@ def _python_items(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                 "id": f"fc_{n}",
                 "status": "completed",
             }
-            call_kind = "handoff_call_item" if kind == "handoff" else "tool_call_item"
-            items.append({"type": call_kind, "raw_item": call, "agent": agent, "tool_name": name})
+            if kind == "handoff":  # as the SDK writes it: no tool_name on a handoff call
+                items.append({"type": "handoff_call_item", "raw_item": call, "agent": agent})
+            else:
+                items.append(
+                    {"type": "tool_call_item", "raw_item": call, "agent": agent, "tool_name": name}
+                )
             if kind == "approval":
                 approval = {
                     "type": "tool_approval_item",
@@ -467,3 +472,34 @@ def test_typescript_to_python_to_typescript_is_exact(
     ts["modelResponses"][0]["providerData"] = {"raw": session_input}
     back = python_to_typescript_json(typescript_to_python_json(ts))
     assert _exact(back, ts)
+
+
+# --------------------------------------------------------------------------- the extension
+
+
+@pytest.mark.parametrize("path", PY_FIXTURES + TS_FIXTURES, ids=lambda p: p.stem)
+def test_the_extension_carries_only_named_fields(path: Path):
+    """Every residual operation touches a field of the allowlist, or only reorders keys."""
+    data = _load(path)
+    fmt = detect_format(data)
+    converted = (
+        python_to_typescript_json(data) if fmt == "python" else typescript_to_python_json(data)
+    )
+    patch = converted[EXTENSION_KEY]["patch"]
+    assert patch and carried(patch, fmt) == patch
+
+
+def test_a_forged_extension_cannot_change_modeled_fields():
+    data = _load(FIXTURES / "python_interrupted.json")
+    ts = python_to_typescript_json(data)
+    forged = [
+        ["set", ["current_turn"], 99],
+        ["set", ["generated_items"], []],
+        ["set", ["context", "approvals"], {"delete_file": {"approved": True, "rejected": []}}],
+        ["del", ["current_step"]],
+        ["set", ["context", "context"], {"role": "admin"}],  # an object: TypeScript has it
+    ]
+    ts[EXTENSION_KEY]["patch"] = forged + ts[EXTENSION_KEY]["patch"]
+    back = typescript_to_python_json(ts)  # the digest still matches: the patch is applied
+    assert _exact(back, data)
+    assert carried(forged, "python") == []
