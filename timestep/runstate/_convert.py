@@ -37,6 +37,24 @@ __all__ = ["python_to_typescript_json", "typescript_to_python_json"]
 
 _EXTENSION_VERSION = 1
 
+TYPESCRIPT_ITEM_TYPES = frozenset(
+    {
+        "input_item",
+        "message_output_item",
+        "tool_search_call_item",
+        "tool_search_output_item",
+        "tool_call_item",
+        "tool_call_output_item",
+        "reasoning_item",
+        "compaction_item",
+        "handoff_call_item",
+        "handoff_output_item",
+        "tool_approval_item",
+    }
+)
+"""The run item types of @openai/agents 0.20's RunState schema. Any other is refused: the
+Python SDK would silently drop the item, and the resumed run would not be the one saved."""
+
 
 def python_to_typescript_json(data: dict[str, Any]) -> dict[str, Any]:
     """A Python SDK RunState document as the TypeScript SDK writes it (plus ``$timestep``)."""
@@ -75,17 +93,19 @@ def _convert(
         converted: dict[str, Any] = forward(body)
         produced = backward(converted)
         patch = carried([*align(produced, body, source), *diff(produced, body)], source)
-    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        converted[EXTENSION_KEY] = {
+            "version": _EXTENSION_VERSION,
+            "source": source,
+            "sourceSchemaVersion": body["$schemaVersion"],
+            "digest": digest(converted),
+            "patch": patch,
+        }
+    except RecursionError:
+        raise MalformedStateError("RunState payload is nested too deeply") from None
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
         raise MalformedStateError(
             f"RunState payload is missing or has malformed fields: {exc!r}"
         ) from exc
-    converted[EXTENSION_KEY] = {
-        "version": _EXTENSION_VERSION,
-        "source": source,
-        "sourceSchemaVersion": body["$schemaVersion"],
-        "digest": digest(converted),
-        "patch": patch,
-    }
     return converted
 
 
@@ -552,6 +572,11 @@ def _ts_completed_invocations(
 
 def _ts_run_item_to_py(item: dict[str, Any]) -> dict[str, Any]:
     kind = item.get("type")
+    if kind not in TYPESCRIPT_ITEM_TYPES:
+        raise MalformedStateError(
+            f"RunState has a run item of unknown type {kind!r}: @openai/agents "
+            f"{TYPESCRIPT_SCHEMA_VERSION} writes {', '.join(sorted(TYPESCRIPT_ITEM_TYPES))}"
+        )
     raw_ts = item.get("rawItem") or {}
     raw = protocol_to_api(raw_ts)
     if kind == "handoff_output_item":
