@@ -149,6 +149,13 @@ def postgres_connect_timeout(seconds: float) -> int:
     return max(2, math.ceil(seconds))
 
 
+def _pg_connect_args(url: sa.URL, seconds: float) -> dict[str, Any]:
+    """psycopg's connect arguments: the timeout, unless the URL sets its own (which wins)."""
+    if "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": postgres_connect_timeout(seconds)}
+
+
 def connect_timeout_url(url: str, seconds: float) -> str:
     """``url`` with psycopg's ``connect_timeout`` in its query, for engines Timestep does not
     create itself (DBOS's, a ``DBOSClient``'s). A timeout already in the URL is kept; SQLite
@@ -189,7 +196,7 @@ def ensure_postgres_database(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_
         admin,
         isolation_level="AUTOCOMMIT",
         poolclass=sa.pool.NullPool,
-        connect_args={"connect_timeout": postgres_connect_timeout(timeout)},
+        connect_args=_pg_connect_args(admin, timeout),
     )
     try:
         with engine.connect() as conn:
@@ -228,7 +235,7 @@ def async_engine_for(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_SEC) -> 
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args={"connect_timeout": postgres_connect_timeout(timeout)},
+        connect_args=_pg_connect_args(target, timeout),
     )
 
 
@@ -243,7 +250,7 @@ def sync_engine_for(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_SEC) -> s
     return sa.create_engine(
         target,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": postgres_connect_timeout(timeout)},
+        connect_args=_pg_connect_args(target, timeout),
     )
 
 
