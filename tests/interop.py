@@ -92,3 +92,7 @@ def calls_and_outputs(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
         for item in items
         if item.get("type") in ("function_call", "function_call_output")
     ]
+
+
+OPS = agents()
+"""The same agent as a module attribute, for the CLI (``--agent interop:OPS``)."""

@@ -139,3 +139,86 @@ def test_schedule_commands(durable: str, fake_model: FakeModelServer) -> None:
     assert "backfilled 2 fire(s)" in filled.output
     assert runner.invoke(app, ["schedules", "delete", name]).exit_code == 0
     assert runner.invoke(app, ["schedules", "pause", name]).exit_code != 0
+
+
+# -- state import: bad files are typed, one-line errors and nothing is written -------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "runstate"
+
+
+def _state_rows(database_url: str, session_id: str) -> int:
+    import sqlalchemy as sa
+
+    from timestep._core.database import Engines
+    from timestep._core.tables import run_states_table
+
+    engines = Engines()  # migrates first: the tables may not exist yet
+    try:
+        with engines.sync(database_url).connect() as conn:
+            query = sa.select(sa.func.count()).where(run_states_table.c.session_id == session_id)
+            return int(conn.execute(query).scalar_one())
+    finally:
+        engines.dispose()
+
+
+def _bad_states() -> dict[str, bytes]:
+    typescript = json.loads((FIXTURES / "typescript_interrupted.json").read_text())
+    typescript["generatedItems"][1]["type"] = "tool_search_v2_item"
+    python = (FIXTURES / "python_interrupted.json").read_bytes()
+    return {
+        "truncated": python[: len(python) // 2],
+        "not-utf8": b'{"$schemaVersion": "1.21", "current_turn": "\xff\xfe"}',
+        "deep": b"[" * 100_000 + b"]" * 100_000,
+        "unknown-item": json.dumps(typescript).encode(),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_states()))
+def test_state_import_of_a_bad_file_is_one_line_exit_1_nothing_written(
+    database_url: str, tmp_path: Path, case: str
+) -> None:
+    path = tmp_path / f"{case}.json"
+    path.write_bytes(_bad_states()[case])
+    session = f"import-{case}-{uuid.uuid4().hex[:6]}"
+    env = {"TIMESTEP_DATABASE_URL": database_url, "PYTHONPATH": str(Path(__file__).parent)}
+    done = _cli(
+        "state",
+        "import",
+        str(path),
+        "--session",
+        session,
+        "--agent",
+        "interop:OPS",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    expected = {
+        "truncated": "is not valid JSON",
+        "not-utf8": "is not UTF-8 text",
+        "deep": "nested too deeply",
+        "unknown-item": "unknown type 'tool_search_v2_item'",
+    }[case]
+    assert expected in lines[0], lines[0]
+    assert _state_rows(database_url, session) == 0
+
+
+def test_state_import_of_a_good_typescript_file_is_stored(database_url: str, tmp_path: Path):
+    session = f"import-ok-{uuid.uuid4().hex[:6]}"
+    env = {"TIMESTEP_DATABASE_URL": database_url, "PYTHONPATH": str(Path(__file__).parent)}
+    done = _cli(
+        "state",
+        "import",
+        str(FIXTURES / "typescript_interrupted.json"),
+        "--session",
+        session,
+        "--agent",
+        "interop:OPS",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stored as state_" in done.stdout
+    assert _state_rows(database_url, session) == 1

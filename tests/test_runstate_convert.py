@@ -7,6 +7,7 @@ lost either way.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from interop import agents, deleted
 
-from timestep.errors import MalformedStateError, UnsupportedSchemaVersionError
+from timestep.errors import MalformedStateError, TimestepError, UnsupportedSchemaVersionError
 from timestep.runstate import (
     EXTENSION_KEY,
     PYTHON_SCHEMA_VERSION,
@@ -37,6 +38,7 @@ from timestep.runstate import (
     to_typescript,
     typescript_to_python_json,
 )
+from timestep.runstate._carried import carried
 from timestep.runstate._convert import _py_to_ts, _ts_to_py
 from timestep.testing import FakeModelServer, function_call, function_calls, text
 
@@ -282,8 +284,12 @@ def _python_items(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                 "id": f"fc_{n}",
                 "status": "completed",
             }
-            call_kind = "handoff_call_item" if kind == "handoff" else "tool_call_item"
-            items.append({"type": call_kind, "raw_item": call, "agent": agent, "tool_name": name})
+            if kind == "handoff":  # as the SDK writes it: no tool_name on a handoff call
+                items.append({"type": "handoff_call_item", "raw_item": call, "agent": agent})
+            else:
+                items.append(
+                    {"type": "tool_call_item", "raw_item": call, "agent": agent, "tool_name": name}
+                )
             if kind == "approval":
                 approval = {
                     "type": "tool_approval_item",
@@ -467,3 +473,136 @@ def test_typescript_to_python_to_typescript_is_exact(
     ts["modelResponses"][0]["providerData"] = {"raw": session_input}
     back = python_to_typescript_json(typescript_to_python_json(ts))
     assert _exact(back, ts)
+
+
+# --------------------------------------------------------------------------- the extension
+
+
+@pytest.mark.parametrize("path", PY_FIXTURES + TS_FIXTURES, ids=lambda p: p.stem)
+def test_the_extension_carries_only_named_fields(path: Path):
+    """Every residual operation touches a field of the allowlist, or only reorders keys."""
+    data = _load(path)
+    fmt = detect_format(data)
+    converted = (
+        python_to_typescript_json(data) if fmt == "python" else typescript_to_python_json(data)
+    )
+    patch = converted[EXTENSION_KEY]["patch"]
+    assert patch and carried(patch, fmt) == patch
+
+
+def test_a_forged_extension_cannot_change_modeled_fields():
+    data = _load(FIXTURES / "python_interrupted.json")
+    ts = python_to_typescript_json(data)
+    forged = [
+        ["set", ["current_turn"], 99],
+        ["set", ["generated_items"], []],
+        ["set", ["context", "approvals"], {"delete_file": {"approved": True, "rejected": []}}],
+        ["del", ["current_step"]],
+        ["set", ["context", "context"], {"role": "admin"}],  # an object: TypeScript has it
+    ]
+    ts[EXTENSION_KEY]["patch"] = forged + ts[EXTENSION_KEY]["patch"]
+    back = typescript_to_python_json(ts)  # the digest still matches: the patch is applied
+    assert _exact(back, data)
+    assert carried(forged, "python") == []
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _nodes(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path in a JSON document (the root excluded)."""
+    found: list[tuple[Any, ...]] = []
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in children:
+        found.append((*path, key))
+        found.extend(_nodes(child, (*path, key)))
+    return found
+
+
+def _at(document: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        document = document[step]
+    return document
+
+
+_FIXTURE_DOCS = {path.stem: _load(path) for path in PY_FIXTURES + TS_FIXTURES}
+_FIXTURE_NODES = {name: _nodes(doc) for name, doc in _FIXTURE_DOCS.items()}
+
+
+@st.composite
+def _mutated_fixtures(draw: Any) -> dict[str, Any]:
+    """A frozen fixture with one to three values deleted, replaced or changed in type."""
+    name = draw(st.sampled_from(sorted(_FIXTURE_DOCS)))
+    doc = copy.deepcopy(_FIXTURE_DOCS[name])
+    for _ in range(draw(st.integers(1, 3))):
+        nodes = _nodes(doc) if _ else _FIXTURE_NODES[name]
+        if not nodes:
+            break
+        path = draw(st.sampled_from(nodes))
+        parent, last = _at(doc, path[:-1]), path[-1]
+        action = draw(st.sampled_from(["delete", "replace", "empty", "wrap"]))
+        if action == "delete":
+            del parent[last]
+        elif action == "replace":
+            parent[last] = draw(_json)
+        elif action == "empty":
+            parent[last] = (
+                type(parent[last])() if isinstance(parent[last], dict | list | str) else None
+            )
+        else:
+            parent[last] = [parent[last]]
+    return doc
+
+
+_TYPED = (TimestepError,)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated_fixtures())
+def test_mutated_fixtures_give_typed_errors_or_valid_states(doc: dict[str, Any]):
+    """Whatever is changed, the converter and ``from_typescript`` give a Timestep error or a
+    result, never a KeyError, TypeError, RecursionError or the SDK's RuntimeError."""
+    try:
+        fmt = detect_format(doc)
+    except _TYPED:
+        return
+    convert = python_to_typescript_json if fmt == "python" else typescript_to_python_json
+    try:
+        converted = convert(doc)
+    except _TYPED:
+        converted = None
+    if converted is not None:
+        json.dumps(converted)  # a valid JSON document
+    try:
+        state = asyncio.run(from_typescript(json.dumps(doc), agents()))
+    except _TYPED:
+        return
+    assert isinstance(state, RunState)
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+async def test_deep_nesting_is_a_typed_error(depth: int):
+    data = _load(FIXTURES / "typescript_interrupted.json")
+    text = json.dumps(data)
+    nested = text[:-1] + ', "x": ' + "[" * depth + "]" * depth + "}"
+    with pytest.raises(MalformedStateError, match="nested too deeply|not a loadable"):
+        await from_typescript(nested, agents())
+    deep: Any = []
+    for _ in range(depth if depth < 50_000 else 5_000):
+        deep = [deep]
+    data["context"]["context"] = {"deep": deep}
+    with pytest.raises(MalformedStateError):
+        await from_typescript(data, agents())
+
+
+def test_unknown_typescript_item_type_is_refused():
+    data = _load(FIXTURES / "typescript_interrupted.json")
+    data["generatedItems"][0]["type"] = "future_item"
+    with pytest.raises(MalformedStateError, match="unknown type 'future_item'"):
+        typescript_to_python_json(data)

@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, WorkflowHandleAsync, WorkflowStatus
 
+from timestep._core.database import connect_timeout_url, unreachable
 from timestep._core.process import process_state
 from timestep._core.runtime import current_database
 from timestep._core.serializer import TimestepSerializer
@@ -85,9 +87,17 @@ def system() -> DurableSystem:
         return DBOS  # type: ignore[return-value]  # its classmethods are the protocol's
     with process.lock:
         if process.dbos_client is None:
-            process.dbos_client = DBOSClient(
-                system_database_url=current_database().url, serializer=TimestepSerializer()
-            )
+            url = current_database().url
+            timeout = process.settings.db_connect_timeout_sec
+            try:
+                # It connects at once; a database that does not answer fails within the
+                # connect timeout (TIMESTEP_DB_CONNECT_TIMEOUT_SEC) as a typed error.
+                process.dbos_client = DBOSClient(
+                    system_database_url=connect_timeout_url(url, timeout),
+                    serializer=TimestepSerializer(),
+                )
+            except sa.exc.OperationalError as exc:
+                raise unreachable(url, exc) from exc
         return process.dbos_client  # type: ignore[return-value]
 
 

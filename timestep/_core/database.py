@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import sqlite3
@@ -35,14 +36,21 @@ from .tables import migrate
 __all__ = [
     "Engines",
     "ResolvedDatabase",
+    "DEFAULT_CONNECT_TIMEOUT_SEC",
     "async_engine_for",
+    "connect_timeout_url",
     "dbos_sqlite_engine",
     "ensure_postgres_database",
+    "postgres_connect_timeout",
     "resolve_database",
     "sync_engine_for",
+    "unreachable",
 ]
 
 logger = logging.getLogger("timestep")
+
+DEFAULT_CONNECT_TIMEOUT_SEC = 10.0
+"""``TIMESTEP_DB_CONNECT_TIMEOUT_SEC``'s default, for engines made without the settings."""
 
 Source = Literal["argument", "PG_CONNECTION_URI", "DBOS", "localhost", "sqlite"]
 
@@ -75,7 +83,7 @@ def _resolve(url: str | None, settings: Settings) -> ResolvedDatabase:
     if settings.database_url:
         checked = _checked(settings.database_url, "PG_CONNECTION_URI")
         if not checked.startswith("sqlite"):
-            _require_reachable(checked)
+            _require_reachable(checked, settings.db_connect_timeout_sec)
         return ResolvedDatabase(checked, "PG_CONNECTION_URI")
     dbos_url = _dbos_configured_url()
     if dbos_url:
@@ -110,10 +118,10 @@ def _normalise(url: str) -> str:
     return url
 
 
-def _require_reachable(url: str) -> None:
+def _require_reachable(url: str, timeout: float) -> None:
     parsed = make_url(url)
     host, port = parsed.host or "localhost", parsed.port or 5432
-    if not _answers(host, port, timeout=3.0):
+    if not _answers(host, port, timeout=min(timeout, 3.0)):
         raise DatabaseUnreachableError(
             redact_url(url), host, port, "nothing answers there (is Postgres running?)"
         )
@@ -135,14 +143,61 @@ def _dbos_configured_url() -> str | None:
     return str(value) if value else None
 
 
-def ensure_postgres_database(url: str) -> None:
-    """Create the Postgres database named in ``url`` if it does not exist yet."""
+def postgres_connect_timeout(seconds: float) -> int:
+    """psycopg's ``connect_timeout`` for a timeout in seconds: whole seconds, at least 2 (what
+    psycopg enforces anyway)."""
+    return max(2, math.ceil(seconds))
+
+
+def _pg_connect_args(url: sa.URL, seconds: float) -> dict[str, Any]:
+    """psycopg's connect arguments: the timeout, unless the URL sets its own (which wins)."""
+    if "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": postgres_connect_timeout(seconds)}
+
+
+def connect_timeout_url(url: str, seconds: float) -> str:
+    """``url`` with psycopg's ``connect_timeout`` in its query, for engines Timestep does not
+    create itself (DBOS's, a ``DBOSClient``'s). A timeout already in the URL is kept; SQLite
+    URLs are returned as they are."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+        return url
+    timeout = str(postgres_connect_timeout(seconds))
+    return parsed.update_query_dict({"connect_timeout": timeout}).render_as_string(
+        hide_password=False
+    )
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnreachableError:
+    """The typed error for a failed connection to ``url``: its address and the driver's first
+    line, never the password."""
+    parsed = make_url(url)
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    reason = lines[0] if lines else type(orig).__name__
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    port = parsed.port or (5432 if parsed.get_backend_name() == "postgresql" else None)
+    return DatabaseUnreachableError(redact_url(url), parsed.host, port, reason)
+
+
+def ensure_postgres_database(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_SEC) -> None:
+    """Create the Postgres database named in ``url`` if it does not exist yet.
+
+    A server that does not answer within ``timeout`` seconds is a ``DatabaseUnreachableError``
+    naming its address."""
     parsed = make_url(url)
     name = parsed.database
     if not name:
         return
     admin = parsed.set(drivername="postgresql+psycopg", database="postgres")
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(
+        admin,
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        connect_args=_pg_connect_args(admin, timeout),
+    )
     try:
         with engine.connect() as conn:
             exists = conn.execute(
@@ -154,9 +209,7 @@ def ensure_postgres_database(url: str) -> None:
                 with contextlib.suppress(sa.exc.ProgrammingError):
                     conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
     except sa.exc.OperationalError as exc:
-        raise DatabaseUnreachableError(
-            redact_url(url), parsed.host, parsed.port or 5432, str(exc.orig).strip()
-        ) from exc
+        raise unreachable(url, exc) from exc
     finally:
         engine.dispose()
 
@@ -168,28 +221,40 @@ def _driver_url(url: str, *, asynchronous: bool) -> sa.URL:
     return parsed.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
 
 
-def async_engine_for(url: str) -> AsyncEngine:
-    """An async engine on Timestep's tables (psycopg 3 on Postgres, aiosqlite on SQLite)."""
+def async_engine_for(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_SEC) -> AsyncEngine:
+    """An async engine on Timestep's tables (psycopg 3 on Postgres, aiosqlite on SQLite);
+    ``timeout`` is the connect timeout (Postgres) or busy timeout (SQLite), in seconds."""
     target = _driver_url(url, asynchronous=True)
     if target.get_backend_name() == "sqlite":
-        prepare_sqlite(url)
-        engine = create_async_engine(target, connect_args={"timeout": 30})
-        _tune_sqlite(engine.sync_engine)
+        prepare_sqlite(url, timeout)
+        engine = create_async_engine(target, connect_args={"timeout": timeout})
+        _tune_sqlite(engine.sync_engine, timeout)
         return engine
-    return create_async_engine(target, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_async_engine(
+        target,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args=_pg_connect_args(target, timeout),
+    )
 
 
-def sync_engine_for(url: str) -> sa.Engine:
+def sync_engine_for(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_SEC) -> sa.Engine:
+    """The sync twin of ``async_engine_for``."""
     target = _driver_url(url, asynchronous=False)
     if target.get_backend_name() == "sqlite":
-        prepare_sqlite(url)
-        engine = sa.create_engine(target, connect_args={"timeout": 30})
-        _tune_sqlite(engine)
+        prepare_sqlite(url, timeout)
+        engine = sa.create_engine(target, connect_args={"timeout": timeout})
+        _tune_sqlite(engine, timeout)
         return engine
-    return sa.create_engine(target, pool_pre_ping=True)
+    return sa.create_engine(
+        target,
+        pool_pre_ping=True,
+        connect_args=_pg_connect_args(target, timeout),
+    )
 
 
-def prepare_sqlite(url: str) -> None:
+def prepare_sqlite(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_SEC) -> None:
     """Create an embedded database's folder and switch the file to WAL, before DBOS opens it.
 
     WAL lets readers (CLI, server) work while a worker writes, and the switch needs a moment
@@ -200,7 +265,7 @@ def prepare_sqlite(url: str) -> None:
     if target.database == ":memory:" or target.database.startswith("file:"):
         return
     Path(target.database).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(target.database, timeout=30)
+    connection = sqlite3.connect(target.database, timeout=timeout)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as exc:
@@ -209,7 +274,7 @@ def prepare_sqlite(url: str) -> None:
         connection.close()
 
 
-def dbos_sqlite_engine(url: str) -> sa.Engine:
+def dbos_sqlite_engine(url: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_SEC) -> sa.Engine:
     """DBOS's system database engine on SQLite, whose transactions really are IMMEDIATE.
 
     DBOS asks pysqlite for IMMEDIATE transactions, but pysqlite opens a transaction only at
@@ -218,7 +283,7 @@ def dbos_sqlite_engine(url: str) -> sa.Engine:
     of a 5-slot queue). SQLAlchemy's recipe for SQLite transactions makes ``BEGIN IMMEDIATE``
     the first statement of each, so a claim's reads and writes are one atomic unit.
     """
-    engine = sync_engine_for(url)  # the file in WAL mode, busy timeout, foreign keys
+    engine = sync_engine_for(url, timeout)  # the file in WAL mode, busy timeout, foreign keys
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -238,12 +303,14 @@ def dbos_sqlite_engine(url: str) -> sa.Engine:
     return engine
 
 
-def _tune_sqlite(engine: sa.Engine) -> None:
+def _tune_sqlite(engine: sa.Engine, timeout: float) -> None:
     # prepare_sqlite() switched the file to WAL; each connection still needs these.
+    busy_ms = max(1, int(timeout * 1000))
+
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -259,7 +326,8 @@ class Engines:
     per URL serves every thread (for writes made from a worker thread in one hop).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: Callable[[], float] | None = None) -> None:
+        self._timeout = timeout or (lambda: DEFAULT_CONNECT_TIMEOUT_SEC)
         self._async: dict[tuple[str, int], AsyncEngine] = {}
         self._sync: dict[str, sa.Engine] = {}
         self._migrated: set[str] = set()
@@ -269,7 +337,10 @@ class Engines:
     async def get(self, url: str) -> AsyncEngine:
         """The async engine for ``url`` on the running event loop."""
         engine = self._cached(
-            self._async, (url, id(asyncio.get_running_loop())), async_engine_for, url
+            self._async,
+            (url, id(asyncio.get_running_loop())),
+            lambda u: async_engine_for(u, self._timeout()),
+            url,
         )
         if url not in self._migrated:
             await asyncio.to_thread(self._migrate_once, url)
@@ -277,7 +348,7 @@ class Engines:
 
     def sync(self, url: str) -> sa.Engine:
         """The sync engine for ``url``, shared by every thread."""
-        engine = self._cached(self._sync, url, sync_engine_for, url)
+        engine = self._cached(self._sync, url, lambda u: sync_engine_for(u, self._timeout()), url)
         if url not in self._migrated:
             self._migrate_once(url)
         return engine
@@ -316,7 +387,7 @@ class Engines:
         with self._migrate_lock:
             if url in self._migrated:
                 return
-            engine = sync_engine_for(url)
+            engine = sync_engine_for(url, self._timeout())
             try:
                 if engine.dialect.name == "sqlite":
                     with engine.connect() as conn:

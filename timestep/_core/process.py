@@ -79,7 +79,7 @@ class ProcessState:
         with self.lock:
             self._settings: Settings | None = None
             self.runtime: DBOSRuntime | None = None
-            self.engines = Engines()
+            self.engines = Engines(lambda: self.settings.db_connect_timeout_sec)
             self.live_runs: dict[str, LiveRun] = {}
             self.agent_refs = AgentRefs()
             self.recorder = Recorder(self.engines.sync)

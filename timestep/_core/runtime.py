@@ -22,6 +22,7 @@ from timestep.errors import ConfigurationError, ScheduleError
 
 from .database import (
     ResolvedDatabase,
+    connect_timeout_url,
     dbos_sqlite_engine,
     ensure_postgres_database,
     resolve_database,
@@ -73,22 +74,24 @@ def configure_dbos(
         if name is not None:
             load_settings(app_name=name)  # the same rules as TIMESTEP_APP_NAME
         database = resolve_database(database_url, settings)
+        timeout = settings.db_connect_timeout_sec
         config: DBOSConfig = {
             "name": name or settings.app_name,
-            "system_database_url": database.url,
+            # DBOS's engine takes psycopg's connect_timeout from the URL's query.
+            "system_database_url": connect_timeout_url(database.url, timeout),
             "application_version": application_version or settings.application_version,
             # Errors stored as secret-free records, never pickles (serializer.py).
             "serializer": TimestepSerializer(),
         }
         if database.is_sqlite:
             # Prepares the file (folder, WAL) before DBOS opens it.
-            config["system_database_engine"] = dbos_sqlite_engine(database.url)
+            config["system_database_engine"] = dbos_sqlite_engine(database.url, timeout)
             # SQLite has no LISTEN/NOTIFY: DBOS polls, 1 s by default, which makes approvals late.
             config["notification_listener_polling_interval_sec"] = (
                 settings.sqlite_polling_interval_sec
             )
         else:
-            ensure_postgres_database(database.url)
+            ensure_postgres_database(database.url, timeout)
         config["scheduler_polling_interval_sec"] = settings.scheduler_polling_interval_sec
         executor_id = executor_id or settings.executor_id
         if executor_id:

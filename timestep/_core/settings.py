@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     model_timeout_sec: float | None = Field(default=None, gt=0)
     """The model client's timeout; unset, the OpenAI client's default (600 s)."""
 
+    db_connect_timeout_sec: float = Field(default=10.0, gt=0, le=3600)
+    """How long any database connection may take to open (``TIMESTEP_DB_CONNECT_TIMEOUT_SEC``):
+    psycopg's ``connect_timeout`` on every Postgres connection Timestep and DBOS open (whole
+    seconds, at least 2, psycopg's minimum), the busy timeout on SQLite. A database that
+    accepts connections but never answers fails within it instead of hanging."""
+
     max_state_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     """Largest RunState payload the store accepts (and a run may start from)."""
 

@@ -25,6 +25,7 @@ from agents.exceptions import AgentsException
 from agents.stream_events import RawResponsesStreamEvent
 from openai.types.responses import ResponseTextDeltaEvent
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import timestep
@@ -32,7 +33,7 @@ from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.streams import event_records
 from timestep._core.registry import import_ref
-from timestep.errors import TimestepError
+from timestep.errors import MalformedStateError, TimestepError
 from timestep.runstate import detect_format, from_typescript, to_typescript
 
 from . import _ops
@@ -430,15 +431,36 @@ def state_import(
     agent = _load_agent(agent_ref)
 
     async def do_import() -> str:
-        raw = path.read_text()
-
-        data = json.loads(raw)
+        data = _state_file(path)  # typed errors, before anything is written
         state: Any = (
-            await from_typescript(data, agent) if detect_format(data) == "typescript" else raw
+            await from_typescript(data, agent) if detect_format(data) == "typescript" else data
         )
         return await timestep.RunStateStore(agent, session_id).save(state)
 
     console.print(f"stored as {_run(do_import)}")
+
+
+def _state_file(path: Path) -> dict[str, Any]:
+    """A RunState file as JSON, or a ``MalformedStateError`` that says what is wrong with it."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedStateError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise MalformedStateError(f"{path} is nested too deeply to be a RunState") from None
+    except ValueError as exc:
+        raise MalformedStateError(f"{path} is not valid JSON (truncated?): {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedStateError(f"{path} holds a JSON {type(data).__name__}, not a RunState")
+    return data
 
 
 def main() -> None:
@@ -459,5 +481,6 @@ def main() -> None:
         if "--debug" in sys.argv[1:]:  # the app's own option; main() outlives its context
             raise
         kind = "error" if isinstance(exc, TimestepError | AgentsException) else type(exc).__name__
-        err_console.print(f"[bold red]{kind}:[/] {exc}", soft_wrap=True)  # one line, unwrapped
+        message = " ".join(str(exc).split())  # one line, whatever the error's own text holds
+        err_console.print(f"[bold red]{kind}:[/] {escape(message)}", soft_wrap=True)
         sys.exit(1)

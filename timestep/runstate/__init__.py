@@ -21,7 +21,6 @@ import json
 from typing import Any
 
 from agents import Agent, RunState
-from agents.exceptions import UserError
 
 from ..errors import MalformedStateError, UnsupportedSchemaVersionError
 from ._convert import python_to_typescript_json, typescript_to_python_json
@@ -55,9 +54,18 @@ __all__ = [
 
 
 def _document(value: Any) -> dict[str, Any]:
-    if isinstance(value, str | bytes):
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedStateError(
+                f"RunState payload is not UTF-8 text (byte {exc.start}: {exc.reason})"
+            ) from None
+    if isinstance(value, str):
         try:
             value = json.loads(value)
+        except RecursionError:
+            raise MalformedStateError("RunState payload is nested too deeply") from None
         except ValueError as exc:
             raise MalformedStateError(f"RunState payload is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
@@ -99,5 +107,12 @@ async def from_typescript(data: str | dict[str, Any], agent: Agent[Any]) -> RunS
     python_json = to_python_json(data)
     try:
         return await RunState.from_json(agent, python_json)
-    except (UserError, KeyError, TypeError, ValueError) as exc:
-        raise MalformedStateError(f"not a loadable RunState: {exc}") from exc
+    except RecursionError:
+        raise MalformedStateError("RunState payload is nested too deeply") from None
+    except Exception as exc:
+        # The SDK raises UserError, but also KeyError, TypeError or a RuntimeError whose
+        # details it redacts: say where the failure came from as well as what it said.
+        detail = " ".join(str(exc).split()) or "no details"
+        raise MalformedStateError(
+            f"not a loadable RunState ({type(exc).__name__}: {detail})"
+        ) from exc

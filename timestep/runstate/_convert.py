@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import MalformedStateError
+from ._carried import align, carried
 from ._extension import apply_patch, diff, digest
 from ._items import api_to_protocol, protocol_to_api
 from ._ledger import (
@@ -28,12 +29,31 @@ from ._versions import (
     EXTENSION_KEY,
     PYTHON_SCHEMA_VERSION,
     TYPESCRIPT_SCHEMA_VERSION,
+    StateFormat,
     check_version,
 )
 
 __all__ = ["python_to_typescript_json", "typescript_to_python_json"]
 
 _EXTENSION_VERSION = 1
+
+TYPESCRIPT_ITEM_TYPES = frozenset(
+    {
+        "input_item",
+        "message_output_item",
+        "tool_search_call_item",
+        "tool_search_output_item",
+        "tool_call_item",
+        "tool_call_output_item",
+        "reasoning_item",
+        "compaction_item",
+        "handoff_call_item",
+        "handoff_output_item",
+        "tool_approval_item",
+    }
+)
+"""The run item types of @openai/agents 0.20's RunState schema. Any other is refused: the
+Python SDK would silently drop the item, and the resumed run would not be the one saved."""
 
 
 def python_to_typescript_json(data: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +68,7 @@ def typescript_to_python_json(data: dict[str, Any]) -> dict[str, Any]:
 
 def _convert(
     data: dict[str, Any],
-    source: str,
+    source: StateFormat,
     forward: Callable[[dict[str, Any]], dict[str, Any]],
     backward: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> dict[str, Any]:
@@ -56,7 +76,8 @@ def _convert(
         raise MalformedStateError("RunState payload is not a JSON object")
     body = {k: v for k, v in data.items() if k != EXTENSION_KEY}
     extension = data.get(EXTENSION_KEY)
-    check_version(body, source)  # type: ignore[arg-type]
+    check_version(body, source)
+    target: StateFormat = "typescript" if source == "python" else "python"
     try:
         # A document that came from the other side unchanged converts back to the original.
         if (
@@ -64,23 +85,27 @@ def _convert(
             and extension.get("source") != source
             and extension.get("digest") == digest(body)
         ):
+            # Only what the other SDK lacks is restored (``_carried``), never anything else.
             restored: dict[str, Any] = apply_patch(
-                forward(body), copy.deepcopy(extension.get("patch") or [])
+                forward(body), copy.deepcopy(carried(extension.get("patch"), target))
             )
             return restored
         converted: dict[str, Any] = forward(body)
-        patch = diff(backward(converted), body)
-    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        produced = backward(converted)
+        patch = carried([*align(produced, body, source), *diff(produced, body)], source)
+        converted[EXTENSION_KEY] = {
+            "version": _EXTENSION_VERSION,
+            "source": source,
+            "sourceSchemaVersion": body["$schemaVersion"],
+            "digest": digest(converted),
+            "patch": patch,
+        }
+    except RecursionError:
+        raise MalformedStateError("RunState payload is nested too deeply") from None
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
         raise MalformedStateError(
             f"RunState payload is missing or has malformed fields: {exc!r}"
         ) from exc
-    converted[EXTENSION_KEY] = {
-        "version": _EXTENSION_VERSION,
-        "source": source,
-        "sourceSchemaVersion": body["$schemaVersion"],
-        "digest": digest(converted),
-        "patch": patch,
-    }
     return converted
 
 
@@ -485,9 +510,11 @@ def _py_context_to_ts(
             {"agentIdentity": owner, "approvals": approvals}
             for owner, approvals in function_approvals.items()
         ]
+    # In the order of functionApprovals, so the ledger's order survives a round trip.
     out["approvalInvocations"] = [
-        {"agentIdentity": owner, "invocations": calls, "approvals": {}}
-        for owner, calls in invocations.items()
+        {"agentIdentity": owner, "invocations": invocations[owner], "approvals": {}}
+        for owner in function_approvals
+        if owner in invocations
     ]
     user_context = context.get("context")
     out["context"] = copy.deepcopy(user_context) if isinstance(user_context, dict) else {}
@@ -545,6 +572,11 @@ def _ts_completed_invocations(
 
 def _ts_run_item_to_py(item: dict[str, Any]) -> dict[str, Any]:
     kind = item.get("type")
+    if kind not in TYPESCRIPT_ITEM_TYPES:
+        raise MalformedStateError(
+            f"RunState has a run item of unknown type {kind!r}: @openai/agents "
+            f"{TYPESCRIPT_SCHEMA_VERSION} writes {', '.join(sorted(TYPESCRIPT_ITEM_TYPES))}"
+        )
     raw_ts = item.get("rawItem") or {}
     raw = protocol_to_api(raw_ts)
     if kind == "handoff_output_item":

@@ -21,7 +21,8 @@ __all__ = ["apply_patch", "diff", "digest"]
 
 Path = list[str | int]
 Patch = list[list[Any]]
-"""``[["set", path, value] | ["del", path], ...]``, applied in order."""
+"""``[["set", path, value] | ["del", path] | ["order", path, keys] | ["permute", path,
+indices], ...]``, applied in order."""
 
 
 def digest(document: Any) -> str:
@@ -76,6 +77,8 @@ def apply_patch(document: Any, patch: Patch) -> Any:
             del parent[last]
         elif kind == "order":
             parent[last] = _reordered(parent[last], op[2])
+        elif kind == "permute" and sorted(op[2]) == list(range(len(parent[last]))):
+            parent[last] = [parent[last][i] for i in op[2]]
     return document
 
 

@@ -64,7 +64,7 @@ def check_version(data: dict[str, Any], fmt: StateFormat) -> str:
     """The payload's schema version, or a clear error when the converter does not know it."""
     version = data.get("$schemaVersion")
     supported = PYTHON_SCHEMA_VERSIONS if fmt == "python" else TYPESCRIPT_SCHEMA_VERSIONS
-    if version not in supported:
+    if not isinstance(version, str) or version not in supported:
         sdk = "openai-agents (Python)" if fmt == "python" else "@openai/agents (TypeScript)"
         raise UnsupportedSchemaVersionError(
             f"{sdk} RunState schema version {version!r} is not supported by timestep.runstate "

@@ -41,6 +41,7 @@ from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_error, run_state_json
 from timestep._client.runs import check_input_size
+from timestep._core.database import unreachable
 from timestep._core.decisions import winning_decisions
 from timestep._core.error_records import describe_error
 from timestep._core.process import process_state
@@ -71,6 +72,7 @@ from timestep.errors import (
 from timestep.runstate import to_typescript
 
 from ._auth import require_token
+from ._deadline import RequestDeadline
 from ._events import parse_last_event_id, sse_events
 from ._models import (
     PATH_ID_PATTERN,
@@ -127,6 +129,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             "64 KiB, refused before it is read); nothing was started or stored."
         ),
         422: {"model": ValidationProblem, "description": "The request is invalid; errors say how."},
+        503: _problem("The database does not answer (within the connect or request timeout)."),
     }
     return {code: described[code] for code in codes}
 
@@ -197,9 +200,10 @@ def create_app(
     app.state.settings = settings
     app.add_middleware(_BodyLimit)
     _install_error_handlers(app)
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_sec)
 
     protected = APIRouter(
-        dependencies=[Depends(require_token)], responses=_responses(401, 403, 422)
+        dependencies=[Depends(require_token)], responses=_responses(401, 403, 422, 503)
     )
     _add_run_routes(protected, settings)
     _add_approval_routes(protected)
@@ -215,7 +219,7 @@ def create_app(
         "/healthz",
         response_model=Health,
         tags=["health"],
-        responses={503: _problem("The database does not answer.")},
+        responses=_responses(503),
     )
     async def healthz() -> Health:
         """Liveness and database reachability; the one route without auth."""
@@ -225,7 +229,7 @@ def create_app(
             async with engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
         except Exception as exc:
-            raise HTTPException(503, f"database unreachable: {exc}") from exc
+            raise HTTPException(503, str(unreachable(database.url, exc))) from exc
         return Health(status="ok", database="sqlite" if database.is_sqlite else "postgres")
 
     return app
@@ -322,6 +326,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         else:
             code = 400
         return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        # A connection that failed or timed out (TIMESTEP_DB_CONNECT_TIMEOUT_SEC), or a pool
+        # with no connection to give: the database, not the request, is the problem.
+        detail = str(unreachable(current_database().url, exc))
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

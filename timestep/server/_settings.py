@@ -79,6 +79,14 @@ class ServerSettings(BaseSettings):
     )
     """How often an idle event stream sends a comment, so proxies keep the connection open."""
 
+    request_timeout_sec: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="TIMESTEP_API_REQUEST_TIMEOUT_SEC",
+    )
+    """The longest a request may wait before its answer starts; past it the answer is 503
+    (the database is not answering: DBOS waits for a lost database instead of failing)."""
+
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an address or ``localhost``) only accepts local connections."""
