@@ -11,8 +11,9 @@ and again when it is applied, so a document cannot smuggle other changes in eith
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from ._versions import StateFormat
@@ -129,12 +130,14 @@ def _approval_key(record: Any) -> str:
     return json.dumps([record.get("agent"), record.get("tool_key")], sort_keys=True)
 
 
-ORDERLESS: dict[StateFormat, dict[tuple[str, ...], Callable[[Any], str]]] = {
-    # One record per (agent, tool): a mapping in the SDK, kept as a list. TypeScript groups
-    # the records by agent, so their interleaving across agents has no place there.
-    "python": {("context", "function_tool_approvals"): _approval_key},
-    "typescript": {},
-}
+ORDERLESS: Mapping[StateFormat, Mapping[tuple[str, ...], Callable[[Any], str]]] = MappingProxyType(
+    {
+        # One record per (agent, tool): a mapping in the SDK, kept as a list. TypeScript
+        # groups the records by agent, so their interleaving across agents has no place there.
+        "python": MappingProxyType({("context", "function_tool_approvals"): _approval_key}),
+        "typescript": MappingProxyType({}),
+    }
+)
 """Lists whose order means nothing to their SDK, and the key that identifies an element."""
 
 
@@ -174,7 +177,9 @@ def carried(patch: Any, fmt: StateFormat) -> Patch:
     return [op for op in patch if _allowed(op, fields, ORDERLESS[fmt])]
 
 
-def _allowed(op: Any, fields: tuple[Carried, ...], orderless: dict[tuple[str, ...], Any]) -> bool:
+def _allowed(
+    op: Any, fields: tuple[Carried, ...], orderless: Mapping[tuple[str, ...], Any]
+) -> bool:
     if not isinstance(op, list) or len(op) < 2 or not isinstance(op[1], list):
         return False
     kind, path = op[0], op[1]
