@@ -7,6 +7,7 @@ instructions, guardrails, results and stream events see the user's objects, as u
 - every ``FunctionTool``'s invocation becomes a step (``_tools.make_tool_durable``), agents
   used as tools included (a sub-run is one step);
 - a ``Model`` instance on an agent has its calls made steps (``_model.make_model_durable``);
+- its MCP servers' tool listings and tool calls become steps (``_mcp.make_agent_mcp_durable``);
   models named by string come from the run's durable provider instead;
 - agents reached by handoff are made durable too (eagerly where the handoff knows its agent,
   else when the handoff returns it).
@@ -26,6 +27,7 @@ from agents import Agent, Handoff
 from agents.models.interface import Model
 from agents.tool import FunctionTool
 
+from ._mcp import make_agent_mcp_durable
 from ._model import make_model_durable
 from ._tools import make_tool_durable
 
@@ -48,6 +50,7 @@ def make_agent_durable(agent: Agent[Any]) -> Agent[Any]:
                 make_tool_durable(tool)
         if isinstance(current.model, Model):
             make_model_durable(current.model)
+        make_agent_mcp_durable(current)
         for handoff in current.handoffs:
             if isinstance(handoff, Agent):
                 stack.append(handoff)

@@ -49,6 +49,7 @@ from .errors import (
     ConfigurationError,
     DatabaseUnreachableError,
     MalformedStateError,
+    MCPServerUnavailableError,
     RecordedError,
     RecoveryError,
     RunNotFoundError,
@@ -70,7 +71,13 @@ from .providers import (
     set_price,
     web_search,
 )
-from .steps import TimestepSession, set_model_provider, set_tool_options, tool_idempotency_key
+from .steps import (
+    TimestepSession,
+    declare_mcp_server,
+    set_model_provider,
+    set_tool_options,
+    tool_idempotency_key,
+)
 
 Session = TimestepSession
 """The seeds' ``Session()``: conversation memory stored in Timestep's database."""
@@ -85,6 +92,7 @@ __all__ = [
     "ApprovalTimeoutError",
     "ConfigurationError",
     "DatabaseUnreachableError",
+    "MCPServerUnavailableError",
     "MalformedStateError",
     "MultiModelProvider",
     "MultiModelProviderMap",
@@ -116,6 +124,7 @@ __all__ = [
     "configure_dbos",
     "cost_of",
     "decide",
+    "declare_mcp_server",
     "declare_queue",
     "delete_schedule",
     "ensure_dbos_launched",
