@@ -9,6 +9,7 @@ is restarted and every tool runs exactly once; a server down at recovery fails t
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -241,3 +242,28 @@ def DBOS_status(database_url: str, workflow_id: str) -> str | None:
         return found[0].status if found else None
     finally:
         client.destroy()
+
+
+@pytest.mark.usefixtures("durable")
+async def test_an_mcp_approval_waits_durably_like_a_function_tool(fake_model, shop: ShopServer):
+    fake_model.add_turns(
+        function_call("charge", {"amount": 7}, call_id="call_charge"),
+        text("charged 7 EUR"),
+    )
+    agent, server = _shop_agent(shop.url, require_approval={"always": {"tool_names": ["charge"]}})
+    async with server:
+        handle = await timestep.start_agent_run(agent, "pay", wait_for_approvals=True)
+        deadline = time.monotonic() + 30
+        while not (pending := await timestep.get_pending_approvals(handle.workflow_id)):
+            assert time.monotonic() < deadline, "no pending approval published"
+            await asyncio.sleep(0.02)
+        assert [(p["call_id"], p["tool_name"]) for p in pending] == [("call_charge", "charge")]
+        listed = await timestep.list_pending_approvals()
+        assert any(row["workflow_id"] == handle.workflow_id for row in listed)
+        assert shop.calls() == []  # nothing charged while waiting
+        await timestep.approve(handle.workflow_id, "call_charge", by="alice")
+        result = await handle.result()
+    assert result.final_output == "charged 7 EUR"
+    assert [c[:2] for c in shop.calls()] == [["charge", "7"]]
+    steps = await DBOS.list_workflow_steps_async(handle.workflow_id)
+    assert [s["function_name"] for s in steps].count("mcp:shop:charge") == 1
