@@ -163,7 +163,14 @@ async def test_an_mcp_agent_runs_like_runner_and_each_call_is_a_step(shop: ShopS
     assert len(shop.calls()) == before
 
 
-def _worker(database_url: str, fake: FakeModelServer, tmp_path: Path, workflow_id: str, url: str):
+def _worker(
+    database_url: str,
+    fake: FakeModelServer,
+    tmp_path: Path,
+    workflow_id: str,
+    transport: str = "http",
+    target: str = "",
+) -> WorkerProcess:
     return WorkerProcess(
         [
             sys.executable,
@@ -172,8 +179,8 @@ def _worker(database_url: str, fake: FakeModelServer, tmp_path: Path, workflow_i
             fake.base_url,
             str(tmp_path),
             workflow_id,
-            "http",
-            url,
+            transport,
+            target,
         ]
     )
 
@@ -186,12 +193,20 @@ CRASH_SCRIPT = [
 ]
 
 
+def _tools_offered(request: Any) -> list[str]:
+    return sorted(tool["name"] for tool in request.json.get("tools", []))
+
+
+@pytest.mark.parametrize("transport", ["http", "stdio"])
 def test_a_worker_killed_after_an_mcp_call_runs_each_tool_once(
-    database_url: str, tmp_path: Path, shop: ShopServer
+    database_url: str, tmp_path: Path, shop: ShopServer, transport: str
 ):
-    workflow_id = f"mcp-crash-{uuid.uuid4().hex[:8]}"
+    """Over HTTP the server also gains a tool while the worker is down: the turn the killed
+    worker had listed is replayed with the tools it saw, the next turn sees the new one."""
+    workflow_id = f"mcp-crash-{transport}-{uuid.uuid4().hex[:8]}"
+    target = shop.url if transport == "http" else str(shop.log)
     with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
-        worker = _worker(database_url, fake, tmp_path, workflow_id, shop.url)
+        worker = _worker(database_url, fake, tmp_path, workflow_id, transport, target)
         with worker:
             # Killed when it asks for its second turn: the charge has returned and is recorded.
             fake.on_request(lambda req: req.index == 1 and worker.kill())
@@ -199,8 +214,12 @@ def test_a_worker_killed_after_an_mcp_call_runs_each_tool_once(
             worker.wait_killed(timeout=60)
             assert [c[0] for c in shop.calls()] == ["charge"]
             fake.on_request(None)
+            if transport == "http":
+                shop.stop()
+                shop.toolset = "v2"
+                shop.start()
             worker.restart()
-            line = worker.wait_for_line("RESULT", timeout=90)
+            line = worker.wait_for_line("RESULT", timeout=120)
             assert worker.wait(timeout=30) == 0
     assert "paid, shipped and looked up" in line
     calls = shop.calls()
@@ -208,8 +227,14 @@ def test_a_worker_killed_after_an_mcp_call_runs_each_tool_once(
     assert all(c[2].startswith(f"{workflow_id}:") for c in calls)
     lookups = (tmp_path / "calls.log").read_text().splitlines()
     assert len(lookups) == 1
-    # Three conversation positions, the killed one asked twice.
-    assert len(fake.requests) == 4
+    # Three conversation positions, the killed one asked twice, with the same tools.
+    requests = fake.requests
+    assert len(requests) == 4
+    v1 = ["charge", "lookup", "refund", "ship"]
+    assert _tools_offered(requests[1]) == _tools_offered(requests[2]) == v1
+    assert _tools_offered(requests[3]) == (
+        sorted([*v1, "gift_wrap"]) if transport == "http" else v1
+    )
 
 
 def test_a_server_down_at_recovery_fails_the_run_naming_it(
@@ -217,7 +242,7 @@ def test_a_server_down_at_recovery_fails_the_run_naming_it(
 ):
     workflow_id = f"mcp-down-{uuid.uuid4().hex[:8]}"
     with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
-        worker = _worker(database_url, fake, tmp_path, workflow_id, shop.url)
+        worker = _worker(database_url, fake, tmp_path, workflow_id, "http", shop.url)
         with worker:
             fake.on_request(lambda req: req.index == 1 and worker.kill())
             worker.start()
