@@ -64,12 +64,8 @@ _CONNECTION_ATTR = "__timestep_mcp_connection__"
 _AGENT_MARK = "__timestep_durable_mcp_tools__"
 _MCP_ERROR_KEY = "$mcp_error"
 
-# Connection retries when a server is declared without options: 1 + 2 + 4 + 8 s of backoff.
-DEFAULT_CONNECT_POLICY: StepOptions = {
-    "max_attempts": 5,
-    "interval_seconds": 1.0,
-    "backoff_rate": 2.0,
-}
+# Connection retries of a server declared without options: 5 attempts, 1 + 2 + 4 + 8 s apart.
+DEFAULT_MAX_ATTEMPTS, DEFAULT_INTERVAL_SECONDS, DEFAULT_BACKOFF_RATE = 5, 1.0, 2.0
 
 # The SDK invokes an MCP tool with its ToolContext; the server's call_tool is not given it.
 # The durable invocation puts it here for call_tool (reserved step id, idempotency key).
@@ -85,9 +81,9 @@ class _ServerUnreachable(Exception):
 def declare_mcp_server(
     server: MCPServer,
     *,
-    max_attempts: int = 5,
-    interval_seconds: float = 1.0,
-    backoff_rate: float = 2.0,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
+    backoff_rate: float = DEFAULT_BACKOFF_RATE,
 ) -> MCPServer:
     """Declare an MCP server a worker's runs use (at import, beside ``register_agent``).
 
@@ -229,7 +225,11 @@ async def _run_step(
     """``body`` as the step ``mcp:<name>``: retried while the server cannot be connected;
     the last failed attempt records ``MCPServerUnavailableError`` as the step's error, so a
     replay raises what the live run raised."""
-    policy = process_state().mcp_connect_policies.get(_server_name(server), DEFAULT_CONNECT_POLICY)
+    policy = process_state().mcp_connect_policies.get(_server_name(server)) or StepOptions(
+        max_attempts=DEFAULT_MAX_ATTEMPTS,
+        interval_seconds=DEFAULT_INTERVAL_SECONDS,
+        backoff_rate=DEFAULT_BACKOFF_RATE,
+    )
     options: StepOptions = {
         "retries_allowed": policy.get("max_attempts", 1) > 1,
         **policy,
