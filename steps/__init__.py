@@ -23,6 +23,7 @@ from ._stream import StreamPublisher
 from ._tools import (
     TOOL_STEP_PREFIX,
     get_tool_options,
+    make_local_tool_durable,
     make_tool_durable,
     set_tool_options,
     tool_idempotency_key,
@@ -46,6 +47,7 @@ __all__ = [
     "get_tool_options",
     "make_agent_durable",
     "make_agent_mcp_durable",
+    "make_local_tool_durable",
     "make_mcp_server_durable",
     "make_model_durable",
     "make_session_durable",
