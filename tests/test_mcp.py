@@ -209,12 +209,23 @@ def _tools_offered(request: Any) -> list[str]:
     return sorted(tool["name"] for tool in request.json.get("tools", []))
 
 
-@pytest.mark.parametrize("transport", ["http", "stdio"])
 def test_a_worker_killed_after_an_mcp_call_runs_each_tool_once(
-    database_url: str, tmp_path: Path, shop: ShopServer, transport: str
+    database_url: str, tmp_path: Path, shop: ShopServer
 ):
-    """Over HTTP the server also gains a tool while the worker is down: the turn the killed
-    worker had listed is replayed with the tools it saw, the next turn sees the new one."""
+    """The server also gains a tool while the worker is down: the turn the killed worker had
+    listed is replayed with the tools it saw, the next turn sees the new one."""
+    _crash_and_recover(database_url, tmp_path, shop, "http")
+
+
+def test_a_worker_killed_after_an_mcp_call_over_stdio_runs_each_tool_once(
+    sqlite_url: str, tmp_path: Path
+):
+    """The same over stdio (the worker spawns the server; the kill takes it down too). The
+    storage side is the HTTP test's, on both databases; this one is about the transport."""
+    _crash_and_recover(sqlite_url, tmp_path, ShopServer(tmp_path / "shop.log"), "stdio")
+
+
+def _crash_and_recover(database_url: str, tmp_path: Path, shop: ShopServer, transport: str):
     workflow_id = f"mcp-crash-{transport}-{uuid.uuid4().hex[:8]}"
     target = shop.url if transport == "http" else str(shop.log)
     with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
@@ -266,11 +277,11 @@ def test_a_server_down_at_recovery_fails_the_run_naming_it(
             assert worker.wait(timeout=30) == 0
     assert line.startswith("ERROR MCPServerUnavailableError MCP server 'shop' is unavailable")
     assert "after 3 attempt(s)" in line
-    status = DBOS_status(database_url, workflow_id)
+    status = _run_status(database_url, workflow_id)
     assert status == "ERROR"
 
 
-def DBOS_status(database_url: str, workflow_id: str) -> str | None:
+def _run_status(database_url: str, workflow_id: str) -> str | None:
     from dbos import DBOSClient
 
     client = DBOSClient(system_database_url=database_url)
