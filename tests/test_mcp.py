@@ -261,8 +261,10 @@ def _crash_and_recover(database_url: str, tmp_path: Path, shop: ShopServer, tran
 
 
 def test_a_server_down_at_recovery_fails_the_run_naming_it(
-    database_url: str, tmp_path: Path, shop: ShopServer
+    sqlite_url: str, tmp_path: Path, shop: ShopServer
 ):
+    """About connecting at recovery, not storage (the crash test covers both databases)."""
+    database_url = sqlite_url
     workflow_id = f"mcp-down-{uuid.uuid4().hex[:8]}"
     with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
         worker = _worker(database_url, fake, tmp_path, workflow_id, "http", shop.url)
