@@ -317,3 +317,27 @@ async def test_an_mcp_approval_waits_durably_like_a_function_tool(fake_model, sh
     assert [c[:2] for c in shop.calls()] == [["charge", "7"]]
     steps = await DBOS.list_workflow_steps_async(handle.workflow_id)
     assert [s["function_name"] for s in steps].count("mcp:shop:charge") == 1
+
+
+@pytest.mark.usefixtures("durable")
+async def test_an_unreachable_server_is_retried_then_fails_the_run_with_a_typed_error(fake_model):
+    fake_model.set_default(text("unused"))
+    server = MCPServerStreamableHttp(
+        name="gone", params={"url": f"http://127.0.0.1:{_free_port()}/mcp"}
+    )
+    timestep.declare_mcp_server(server, max_attempts=2, interval_seconds=0.05, backoff_rate=1.0)
+    agent = Agent(name="mcp-gone", instructions="Use the tools.", mcp_servers=[server])
+    workflow_id = f"mcp-gone-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(timestep.MCPServerUnavailableError) as raised:
+        await timestep.run_agent_workflow(agent, "go", workflow_id=workflow_id)
+    assert raised.value.server_name == "gone"
+    assert str(raised.value).startswith("MCP server 'gone' is unavailable after 2 attempt(s): ")
+    assert fake_model.requests == []  # the run failed before asking the model anything
+    steps = await DBOS.list_workflow_steps_async(workflow_id)
+    assert [(s["function_name"], type(s["error"]).__name__) for s in steps] == [
+        ("mcp:gone:list_tools", "MCPServerUnavailableError")
+    ]
+    # The recorded error comes back as itself, from the record.
+    with pytest.raises(timestep.MCPServerUnavailableError) as again:
+        await timestep.run_agent_workflow(agent, "go", workflow_id=workflow_id)
+    assert str(again.value) == str(raised.value)
