@@ -187,6 +187,9 @@ class _StepExecutor:
         data = getattr(request, "data", None)
         call_id = getattr(data, "call_id", None)
         reservation = run.reservations.pop(call_id, None) if call_id else None
+        while reservation is None and call_id is None and run.patch_calls:
+            # An editor operation: the next apply_patch call's id, in the model's order.
+            reservation = run.reservations.pop(run.patch_calls.pop(0), None)
         if reservation is not None:
             return await reservation.run_async(options, self._body, request)
         return await DBOS.run_step_async(options, self._body, request)

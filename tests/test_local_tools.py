@@ -25,8 +25,8 @@ from timestep.testing import FakeModelServer, RecordedRequest, Turn, output_item
 
 pytestmark = pytest.mark.usefixtures("durable")
 
-# The shell and the local shell at once (two categories the SDK runs concurrently), then a
-# patch, then the answer.
+# The shell, the local shell and a patch at once (three categories the SDK runs concurrently,
+# so their steps take ids reserved in the model's order), then the answer.
 TURNS = [
     output_items(
         {
@@ -43,15 +43,13 @@ TURNS = [
             "action": {"type": "exec", "command": ["ls"], "env": {}},
             "status": "completed",
         },
-    ),
-    output_items(
         {
             "type": "apply_patch_call",
             "id": "ap_1",
             "call_id": "call_patch",
             "operation": {"type": "create_file", "path": "notes.txt", "diff": "+hello"},
             "status": "completed",
-        }
+        },
     ),
     text("ran the shell, listed, patched"),
 ]
@@ -60,7 +58,7 @@ TURNS = [
 def _by_outputs(request: RecordedRequest) -> Turn:
     items = request.json.get("input", []) if isinstance(request.json, dict) else []
     outputs = sum(1 for i in items if str(i.get("type", "")).endswith("_call_output"))
-    return TURNS[{0: 0, 2: 1}.get(outputs, 2)]
+    return TURNS[min(outputs, 1)]
 
 
 class Tools:
@@ -118,6 +116,14 @@ async def test_local_tools_run_like_runner_as_steps_never_repeated():
     steps = await DBOS.list_workflow_steps_async(durable.workflow_id)
     names = Counter(s["function_name"] for s in steps if s["function_name"].startswith("tool:"))
     assert names == {"tool:shell": 1, "tool:local_shell": 1, "tool:apply_patch": 1}
+    # At the ids reserved right after the model step, in the model's order.
+    ids = {s["function_name"]: s["function_id"] for s in steps}
+    model_id = next(s["function_id"] for s in steps if s["function_name"].startswith("model:"))
+    assert [ids["tool:shell"], ids["tool:local_shell"], ids["tool:apply_patch"]] == [
+        model_id + 1,
+        model_id + 2,
+        model_id + 3,
+    ]
 
     # The same workflow id again replays the run: no tool executes again.
     with FakeModelServer(responder=_by_outputs) as fake:
