@@ -3,6 +3,12 @@ session reads and writes, made durable on the run's own objects, and the run's s
 
 from ._agent import make_agent_durable
 from ._current_run import CurrentRun, current_run, durable_run, reset_current_run, set_current_run
+from ._mcp import (
+    MCP_STEP_PREFIX,
+    declare_mcp_server,
+    make_agent_mcp_durable,
+    make_mcp_server_durable,
+)
 from ._model import (
     MODEL_STEP_PREFIX,
     DurableModel,
@@ -17,6 +23,7 @@ from ._stream import StreamPublisher
 from ._tools import (
     TOOL_STEP_PREFIX,
     get_tool_options,
+    make_local_tool_durable,
     make_tool_durable,
     set_tool_options,
     tool_idempotency_key,
@@ -26,6 +33,7 @@ __all__ = [
     "CurrentRun",
     "DurableModel",
     "DurableModelProvider",
+    "MCP_STEP_PREFIX",
     "MODEL_STEP_PREFIX",
     "PermitGate",
     "SESSION_STEP_PREFIX",
@@ -33,10 +41,14 @@ __all__ = [
     "TOOL_STEP_PREFIX",
     "TimestepSession",
     "current_run",
+    "declare_mcp_server",
     "durable_run",
     "get_model_provider",
     "get_tool_options",
     "make_agent_durable",
+    "make_agent_mcp_durable",
+    "make_local_tool_durable",
+    "make_mcp_server_durable",
     "make_model_durable",
     "make_session_durable",
     "make_tool_durable",

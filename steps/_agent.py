@@ -5,8 +5,10 @@ instructions, guardrails, results and stream events see the user's objects, as u
 ``Runner.run``. What touches the world is made durable on the objects themselves:
 
 - every ``FunctionTool``'s invocation becomes a step (``_tools.make_tool_durable``), agents
-  used as tools included (a sub-run is one step);
+  used as tools included (a sub-run is one step); so do the calls of local shell, shell and
+  apply-patch tools (``_tools.make_local_tool_durable``);
 - a ``Model`` instance on an agent has its calls made steps (``_model.make_model_durable``);
+- its MCP servers' tool listings and tool calls become steps (``_mcp.make_agent_mcp_durable``);
   models named by string come from the run's durable provider instead;
 - agents reached by handoff are made durable too (eagerly where the handoff knows its agent,
   else when the handoff returns it).
@@ -24,10 +26,11 @@ from typing import Any
 
 from agents import Agent, Handoff
 from agents.models.interface import Model
-from agents.tool import FunctionTool
+from agents.tool import ApplyPatchTool, FunctionTool, LocalShellTool, ShellTool
 
+from ._mcp import make_agent_mcp_durable
 from ._model import make_model_durable
-from ._tools import make_tool_durable
+from ._tools import make_local_tool_durable, make_tool_durable
 
 __all__ = ["make_agent_durable"]
 
@@ -46,8 +49,11 @@ def make_agent_durable(agent: Agent[Any]) -> Agent[Any]:
         for tool in current.tools:
             if isinstance(tool, FunctionTool):
                 make_tool_durable(tool)
+            elif isinstance(tool, LocalShellTool | ShellTool | ApplyPatchTool):
+                make_local_tool_durable(tool)
         if isinstance(current.model, Model):
             make_model_durable(current.model)
+        make_agent_mcp_durable(current)
         for handoff in current.handoffs:
             if isinstance(handoff, Agent):
                 stack.append(handoff)

@@ -29,6 +29,9 @@ class CurrentRun:
     # tool calls then checkpoint at ids fixed by the model's output order, whatever order the
     # SDK's tasks happen to start in, so a replay matches the log.
     reservations: dict[str, Any] = field(default_factory=dict)
+    patch_calls: list[str] = field(default_factory=list)
+    """The apply_patch call ids among ``reservations``, in the model's order: an editor
+    operation is not told its call id, and the SDK applies them one by one in that order."""
     model_names: list[str] = field(default_factory=list)
     publisher: StreamPublisher | None = None
     """Set while the SDK's streamed loop runs: it publishes the run's events."""

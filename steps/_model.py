@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 MODEL_STEP_PREFIX = "model:"
+# Local calls (beside function calls) whose single step can take a reserved id: the SDK runs
+# each category of tool calls concurrently with the others.
+_RESERVED_CALL_TYPES = frozenset({"local_shell_call", "shell_call", "apply_patch_call"})
 _DURABLE_MARK = "__timestep_durable_model__"
 _DONE = object()
 
@@ -319,10 +322,17 @@ def make_model_durable(model: Model) -> Model:
 
 def reserve_local_calls(run: CurrentRun, output: Sequence[Any]) -> None:
     """Reserve, in the model's output order, the step ids of a response's parallel calls."""
-    call_ids = [item.call_id for item in output if isinstance(item, ResponseFunctionToolCall)]
-    if len(call_ids) < 2:
+    calls = [
+        (item.call_id, getattr(item, "type", None))
+        for item in output
+        if isinstance(item, ResponseFunctionToolCall)
+        or getattr(item, "type", None) in _RESERVED_CALL_TYPES
+    ]
+    if len(calls) < 2:
+        run.patch_calls = []
         return  # a single call needs no ordering; it simply takes the next step id
-    run.reservations = {call_id: DBOS.reserve_step() for call_id in call_ids}
+    run.reservations = {call_id: DBOS.reserve_step() for call_id, _ in calls}
+    run.patch_calls = [call_id for call_id, kind in calls if kind == "apply_patch_call"]
 
 
 class DurableModelProvider(ModelProvider):

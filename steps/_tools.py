@@ -3,6 +3,10 @@
 Tool authors write plain ``@function_tool`` functions. ``make_tool_durable`` makes a tool's
 invocation a step named ``tool:<name>`` in durable runs; a finished invocation is never run
 again on replay.
+The tools that run code in the worker without being function tools (``LocalShellTool``,
+``ShellTool`` in local mode, ``ApplyPatchTool``) are made steps the same way
+(``make_local_tool_durable``): each executor call, or each editor operation, is a step named
+``tool:<name>``. Hosted tools run at the provider and are part of the model call's step.
 Per-tool step options (retries, timeout) are set with ``set_tool_options`` without touching the
 tool. Inside a tool, ``tool_idempotency_key()`` gives a key stable across replays and retries,
 for making external side effects exactly-once.
@@ -10,10 +14,17 @@ for making external side effects exactly-once.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agents.tool import FunctionTool, _FailureHandlingFunctionToolInvoker
+from agents.tool import (
+    ApplyPatchTool,
+    FunctionTool,
+    LocalShellTool,
+    ShellTool,
+    _FailureHandlingFunctionToolInvoker,
+)
 from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions
 
@@ -24,6 +35,7 @@ from ._current_run import durable_run
 __all__ = [
     "TOOL_STEP_PREFIX",
     "get_tool_options",
+    "make_local_tool_durable",
     "make_tool_durable",
     "set_tool_options",
     "tool_idempotency_key",
@@ -127,3 +139,61 @@ class _StepInvocation:
 
     async def _body(self, ctx: ToolContext[Any], tool_input: str) -> Any:
         return await self._invoke(ctx, tool_input)
+
+
+_EDITOR_OPERATIONS = ("create_file", "update_file", "delete_file")
+_EDITOR_MARK = "__timestep_durable_editor__"
+
+
+def make_local_tool_durable(tool: LocalShellTool | ShellTool | ApplyPatchTool) -> None:
+    """Make a local tool's executor (``LocalShellTool``, ``ShellTool``) or editor
+    (``ApplyPatchTool``) calls steps named ``tool:<name>`` in durable runs, on the tool's own
+    objects (idempotent); everywhere else they behave as before."""
+    if isinstance(tool, LocalShellTool | ShellTool):
+        executor = tool.executor
+        if executor is not None and not isinstance(executor, _StepExecutor):
+            tool.executor = _StepExecutor(executor, tool.name)
+        return
+    editor = tool.editor
+    if getattr(editor, _EDITOR_MARK, False):
+        return
+    for operation in _EDITOR_OPERATIONS:
+        method = getattr(editor, operation, None)
+        if method is not None:
+            setattr(editor, operation, _StepExecutor(method, tool.name))
+    setattr(editor, _EDITOR_MARK, True)
+
+
+class _StepExecutor:
+    """A local tool's executor (or editor operation) whose calls are steps ``tool:<name>`` in
+    durable runs, at the step id reserved for their call when the model made several calls;
+    outside them it is the executor itself (sync stays sync)."""
+
+    def __init__(self, call: Callable[[Any], Any], tool_name: str) -> None:
+        self._call = call
+        self._tool_name = tool_name
+
+    def __call__(self, request: Any) -> Any:
+        run = durable_run()
+        if run is None:
+            return self._call(request)
+        return self._step(run, request)
+
+    async def _step(self, run: Any, request: Any) -> Any:
+        options: StepOptions = {
+            "name": f"{TOOL_STEP_PREFIX}{self._tool_name}",
+            **get_tool_options(self._tool_name),
+        }
+        data = getattr(request, "data", None)
+        call_id = getattr(data, "call_id", None)
+        reservation = run.reservations.pop(call_id, None) if call_id else None
+        while reservation is None and call_id is None and run.patch_calls:
+            # An editor operation: the next apply_patch call's id, in the model's order.
+            reservation = run.reservations.pop(run.patch_calls.pop(0), None)
+        if reservation is not None:
+            return await reservation.run_async(options, self._body, request)
+        return await DBOS.run_step_async(options, self._body, request)
+
+    async def _body(self, request: Any) -> Any:
+        result = self._call(request)
+        return await result if inspect.isawaitable(result) else result

@@ -53,6 +53,7 @@ from .errors import (
     DecisionConflictError,
     InputTooLargeError,
     MalformedStateError,
+    MCPServerUnavailableError,
     RecordedError,
     RecoveryError,
     RunNotFoundError,
@@ -74,7 +75,13 @@ from .providers import (
     set_price,
     web_search,
 )
-from .steps import TimestepSession, set_model_provider, set_tool_options, tool_idempotency_key
+from .steps import (
+    TimestepSession,
+    declare_mcp_server,
+    set_model_provider,
+    set_tool_options,
+    tool_idempotency_key,
+)
 
 Session = TimestepSession
 """The seeds' ``Session()``: conversation memory stored in Timestep's database."""
@@ -93,6 +100,7 @@ __all__ = [
     "DatabaseUnreachableError",
     "DecisionConflictError",
     "InputTooLargeError",
+    "MCPServerUnavailableError",
     "MalformedStateError",
     "MultiModelProvider",
     "MultiModelProviderMap",
@@ -124,6 +132,7 @@ __all__ = [
     "configure_dbos",
     "cost_of",
     "decide",
+    "declare_mcp_server",
     "declare_queue",
     "delete_schedule",
     "ensure_dbos_launched",

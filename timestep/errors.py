@@ -15,6 +15,7 @@ __all__ = [
     "DatabaseUnreachableError",
     "DecisionConflictError",
     "InputTooLargeError",
+    "MCPServerUnavailableError",
     "MalformedStateError",
     "RecordedError",
     "RecoveryError",
@@ -115,6 +116,22 @@ class AgentDefinitionChangedError(RecoveryError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.agent_name, self.changes))
+
+
+class MCPServerUnavailableError(TimestepError):
+    """A durable run could not connect one of its MCP servers, after retrying with backoff
+    (``declare_mcp_server`` sets how); ``server_name`` names it."""
+
+    def __init__(self, server_name: str, attempts: int, reason: str) -> None:
+        self.server_name = server_name
+        self.attempts = attempts
+        self.reason = reason
+        super().__init__(
+            f"MCP server {server_name!r} is unavailable after {attempts} attempt(s): {reason}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.server_name, self.attempts, self.reason))
 
 
 class RecordedError(TimestepError):

@@ -11,6 +11,7 @@ variable, ``timestep.steps._current_run``):
 ``limits``                    provider limits and declared DBOS queues (``limit_provider``)
 ``schedules``                 schedules declared before launch (``schedule_agent``)
 ``tool_options``              DBOS step options per tool name (``set_tool_options``)
+``mcp_connect_policies``      connection retries per MCP server name (``declare_mcp_server``)
 ``model_provider``            the provider durable runs get models from (``set_model_provider``)
 ``prices``                    the price table usage is costed with (``set_price``)
 ``live_runs``                 the objects of the runs started here, and their live results
@@ -70,6 +71,7 @@ class ProcessState:
             self.limits = LimitRegistry()
             self.schedules: dict[str, dict[str, Any]] = {}
             self.tool_options: dict[str, StepOptions] = {}
+            self.mcp_connect_policies: dict[str, StepOptions] = {}
             self.model_provider: ModelProvider | None = None
             self.prices = PriceTable()
             self.type_codecs = TypeCodecs()

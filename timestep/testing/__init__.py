@@ -2,7 +2,7 @@
 
 - ``FakeModelServer``: the OpenAI API (Responses and Chat Completions, JSON and streaming) on
   127.0.0.1, answering a script of turns (``text``, ``function_call``, ``function_calls``,
-  ``error``) and logging every request.
+  ``output_items``, ``error``) and logging every request.
 - ``FakeFirecrawlServer``: Firecrawl's search API, for ``web_search``.
 - ``WorkerProcess``: a worker script in a real subprocess, to SIGKILL and restart.
 - ``temporary_postgres_database``: a fresh Postgres database, dropped afterwards.
@@ -18,6 +18,7 @@ from ._fake_openai import (
     error,
     function_call,
     function_calls,
+    output_items,
     text,
 )
 from ._postgres import postgres_unreachable, temporary_postgres_database
@@ -35,6 +36,7 @@ __all__ = [
     "error",
     "function_call",
     "function_calls",
+    "output_items",
     "postgres_unreachable",
     "temporary_postgres_database",
     "text",

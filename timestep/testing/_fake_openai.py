@@ -74,6 +74,8 @@ class Turn:
     """Seconds between streamed text deltas, so a reader can see them arrive one by one."""
     usage: Mapping[str, int] | None = None
     """Override the token counts: input_tokens, output_tokens, cached_tokens, reasoning_tokens."""
+    items: tuple[Mapping[str, Any], ...] = ()
+    """Other output items, as the Responses API sends them (a ``shell_call``...)."""
 
 
 def text(
@@ -115,6 +117,12 @@ def function_calls(
             call_id = f"call_{digest}"
         built.append(ToolCall(name=name, arguments=arguments, call_id=call_id))
     return Turn(calls=tuple(built), delay=delay)
+
+
+def output_items(*items: Mapping[str, Any]) -> Turn:
+    """A turn whose output is the given Responses API items (``local_shell_call``,
+    ``shell_call``, ``apply_patch_call``...), for the tools that are not function tools."""
+    return Turn(items=tuple(items))
 
 
 def error(status: int, *, retry_after: float | None = None, message: str | None = None) -> Turn:
@@ -369,6 +377,7 @@ def _response_output(turn: Turn, prefix: str) -> list[dict[str, Any]]:
                 "status": "completed",
             }
         )
+    output.extend(dict(item) for item in turn.items)
     return output
 
 
@@ -410,6 +419,9 @@ def _response_events(
     for index, item in enumerate(response["output"]):
         if item["type"] == "message":
             yield from _message_events(item, index, turn.chunk_delay)
+        elif item["type"] != "function_call":
+            yield {"type": "response.output_item.added", "output_index": index, "item": item}, 0.0
+            yield {"type": "response.output_item.done", "output_index": index, "item": item}, 0.0
         else:
             added = {**item, "arguments": "", "status": "in_progress"}
             yield {"type": "response.output_item.added", "output_index": index, "item": added}, 0.0

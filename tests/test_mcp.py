@@ -1,0 +1,343 @@
+"""Durable MCP: real servers built with the official ``mcp`` package, on 127.0.0.1.
+
+Each MCP tool call is a step ``mcp:<server>:<tool>`` and each tool listing a step
+``mcp:<server>:list_tools``; the same agent through plain ``Runner`` and through Timestep gives
+the same items, tool outputs and request bodies; a worker SIGKILLed after an MCP call returned
+is restarted and every tool runs exactly once; a server down at recovery fails the run with
+``MCPServerUnavailableError``; MCP approvals wait durably like function tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Agent, RunConfig, Runner, function_tool
+from agents.mcp import MCPServerStreamableHttp
+from dbos import DBOS
+
+import timestep
+from tests.test_runner_parity import _outcome
+from timestep.testing import (
+    FakeModelServer,
+    WorkerProcess,
+    conversation_script,
+    function_call,
+    function_calls,
+    text,
+)
+
+SHOP = Path(__file__).parent / "workers" / "mcp_shop_server.py"
+WORKER = Path(__file__).parent / "workers" / "mcp_worker.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ShopServer:
+    """``mcp_shop_server.py`` over streamable HTTP, in a process of its own (it outlives the
+    workers the tests kill); its log counts every tool execution."""
+
+    def __init__(self, log: Path, toolset: str = "v1") -> None:
+        self.log, self.toolset = log, toolset
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> ShopServer:
+        self.process = subprocess.Popen(
+            [sys.executable, str(SHOP), str(self.log), "http", str(self.port), self.toolset],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise AssertionError("the MCP server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [line.split() for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[ShopServer]:
+    server = ShopServer(tmp_path / "shop.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@function_tool
+def lookup(item: str) -> str:
+    """Look an item up in the catalogue."""
+    return f"{item}: in stock"
+
+
+# Two MCP calls at once (structured content), then one the server answers with isError.
+SCRIPT = [
+    function_calls(("charge", {"amount": 5}), ("ship", {"item": "book"})),
+    function_calls(("refund", {"order": "A1"}), ("lookup", {"item": "book"})),
+    text("charged and shipped; the refund was refused"),
+]
+
+
+def _shop_agent(url: str, **server_options: Any) -> tuple[Agent[Any], MCPServerStreamableHttp]:
+    server = MCPServerStreamableHttp(
+        name="shop", params={"url": url}, use_structured_content=True, **server_options
+    )
+    agent = Agent(
+        name="mcp-parity",
+        instructions="Use the shop.",
+        tools=[lookup],
+        mcp_servers=[server],
+        mcp_config={"convert_schemas_to_strict": True},
+    )
+    return agent, server
+
+
+@pytest.mark.usefixtures("durable")
+async def test_an_mcp_agent_runs_like_runner_and_each_call_is_a_step(shop: ShopServer):
+    outcomes = {}
+    for side in ("plain", "durable", "streamed"):
+        agent, server = _shop_agent(shop.url)
+        with FakeModelServer(responder=conversation_script(SCRIPT)) as fake:
+            config = RunConfig(model_provider=fake.provider())
+            async with server:
+                if side == "plain":
+                    result = await Runner.run(agent, "go", run_config=config)
+                elif side == "durable":
+                    result = await timestep.run_agent(agent, "go", run_config=config)
+                    durable = result
+                else:
+                    streamed = await timestep.run_agent(agent, "go", run_config=config, stream=True)
+                    async for _ in streamed.stream_events():
+                        pass
+                    result = await streamed.wait()
+            outcomes[side] = _outcome(result, fake.requests)
+    assert outcomes["durable"] == outcomes["plain"]
+    assert outcomes["streamed"]["items"] == outcomes["plain"]["items"]
+    charge = next(t for t in outcomes["plain"]["requests"][0][1]["tools"] if t["name"] == "charge")
+    assert charge["strict"] is True  # convert_schemas_to_strict, as under the SDK
+    outputs = [i[2][1] for i in outcomes["plain"]["items"] if i[0] == "ToolCallOutputItem"]
+    assert outputs[1] == '{"item": "book", "tracking": "TRK-BOOK"}'  # structured content
+    assert "order A1 cannot be refunded" in str(outputs[2])  # the server's isError content
+
+    steps = await DBOS.list_workflow_steps_async(durable.workflow_id)
+    names = [s["function_name"] for s in steps]
+    assert Counter(n for n in names if n.startswith("mcp:")) == {
+        "mcp:shop:list_tools": 3,  # one listing per turn
+        "mcp:shop:charge": 1,
+        "mcp:shop:ship": 1,
+        "mcp:shop:refund": 1,
+    }
+    assert "tool:lookup" in names and not any(n.startswith("tool:charge") for n in names)
+    # Each durable call carried its idempotency key (<workflow id>:<step id>) in _meta.
+    step_ids = {s["function_name"]: s["function_id"] for s in steps}
+    durable_calls = [c for c in shop.calls() if c[2].startswith(f"{durable.workflow_id}:")]
+    assert sorted(c[2] for c in durable_calls) == sorted(
+        f"{durable.workflow_id}:{step_ids[f'mcp:shop:{tool}']}"
+        for tool in ("charge", "ship", "refund")
+    )
+
+    # The same workflow id again replays: no tool runs again, not even listing them.
+    before = len(shop.calls())
+    again = await timestep.run_agent_workflow(
+        agent, "go", workflow_id=durable.workflow_id, run_config=config
+    )
+    assert again.final_output == durable.final_output
+    assert len(shop.calls()) == before
+
+
+def _worker(
+    database_url: str,
+    fake: FakeModelServer,
+    tmp_path: Path,
+    workflow_id: str,
+    transport: str = "http",
+    target: str = "",
+) -> WorkerProcess:
+    return WorkerProcess(
+        [
+            sys.executable,
+            str(WORKER),
+            database_url,
+            fake.base_url,
+            str(tmp_path),
+            workflow_id,
+            transport,
+            target,
+        ]
+    )
+
+
+# One MCP call, then another MCP call and a function tool at once.
+CRASH_SCRIPT = [
+    function_call("charge", {"amount": 5}),
+    function_calls(("ship", {"item": "book"}), ("lookup", {"item": "book"})),
+    text("paid, shipped and looked up"),
+]
+
+
+def _tools_offered(request: Any) -> list[str]:
+    return sorted(tool["name"] for tool in request.json.get("tools", []))
+
+
+def test_a_worker_killed_after_an_mcp_call_runs_each_tool_once(
+    database_url: str, tmp_path: Path, shop: ShopServer
+):
+    """The server also gains a tool while the worker is down: the turn the killed worker had
+    listed is replayed with the tools it saw, the next turn sees the new one."""
+    _crash_and_recover(database_url, tmp_path, shop, "http")
+
+
+def test_a_worker_killed_after_an_mcp_call_over_stdio_runs_each_tool_once(
+    sqlite_url: str, tmp_path: Path
+):
+    """The same over stdio (the worker spawns the server; the kill takes it down too). The
+    storage side is the HTTP test's, on both databases; this one is about the transport."""
+    _crash_and_recover(sqlite_url, tmp_path, ShopServer(tmp_path / "shop.log"), "stdio")
+
+
+def _crash_and_recover(database_url: str, tmp_path: Path, shop: ShopServer, transport: str):
+    workflow_id = f"mcp-crash-{transport}-{uuid.uuid4().hex[:8]}"
+    target = shop.url if transport == "http" else str(shop.log)
+    with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
+        worker = _worker(database_url, fake, tmp_path, workflow_id, transport, target)
+        with worker:
+            # Killed when it asks for its second turn: the charge has returned and is recorded.
+            fake.on_request(lambda req: req.index == 1 and worker.kill())
+            worker.start()
+            worker.wait_killed(timeout=60)
+            assert [c[0] for c in shop.calls()] == ["charge"]
+            fake.on_request(None)
+            if transport == "http":
+                shop.stop()
+                shop.toolset = "v2"
+                shop.start()
+            worker.restart()
+            line = worker.wait_for_line("RESULT", timeout=120)
+            assert worker.wait(timeout=30) == 0
+    assert "paid, shipped and looked up" in line
+    calls = shop.calls()
+    assert Counter(c[0] for c in calls) == {"charge": 1, "ship": 1}
+    assert all(c[2].startswith(f"{workflow_id}:") for c in calls)
+    lookups = (tmp_path / "calls.log").read_text().splitlines()
+    assert len(lookups) == 1
+    # Three conversation positions, the killed one asked twice, with the same tools.
+    requests = fake.requests
+    assert len(requests) == 4
+    v1 = ["charge", "lookup", "refund", "ship"]
+    assert _tools_offered(requests[1]) == _tools_offered(requests[2]) == v1
+    assert _tools_offered(requests[3]) == (
+        sorted([*v1, "gift_wrap"]) if transport == "http" else v1
+    )
+
+
+def test_a_server_down_at_recovery_fails_the_run_naming_it(
+    sqlite_url: str, tmp_path: Path, shop: ShopServer
+):
+    """About connecting at recovery, not storage (the crash test covers both databases)."""
+    database_url = sqlite_url
+    workflow_id = f"mcp-down-{uuid.uuid4().hex[:8]}"
+    with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
+        worker = _worker(database_url, fake, tmp_path, workflow_id, "http", shop.url)
+        with worker:
+            fake.on_request(lambda req: req.index == 1 and worker.kill())
+            worker.start()
+            worker.wait_killed(timeout=60)
+            fake.on_request(None)
+            shop.stop()
+            worker.restart()
+            line = worker.wait_for_line("ERROR", timeout=90)
+            assert worker.wait(timeout=30) == 0
+    assert line.startswith("ERROR MCPServerUnavailableError MCP server 'shop' is unavailable")
+    assert "after 3 attempt(s)" in line
+    status = _run_status(database_url, workflow_id)
+    assert status == "ERROR"
+
+
+def _run_status(database_url: str, workflow_id: str) -> str | None:
+    from dbos import DBOSClient
+
+    client = DBOSClient(system_database_url=database_url)
+    try:
+        found = client.list_workflows(workflow_ids=[workflow_id])
+        return found[0].status if found else None
+    finally:
+        client.destroy()
+
+
+@pytest.mark.usefixtures("durable")
+async def test_an_mcp_approval_waits_durably_like_a_function_tool(fake_model, shop: ShopServer):
+    fake_model.add_turns(
+        function_call("charge", {"amount": 7}, call_id="call_charge"),
+        text("charged 7 EUR"),
+    )
+    agent, server = _shop_agent(shop.url, require_approval={"always": {"tool_names": ["charge"]}})
+    async with server:
+        handle = await timestep.start_agent_run(agent, "pay", wait_for_approvals=True)
+        deadline = time.monotonic() + 30
+        while not (pending := await timestep.get_pending_approvals(handle.workflow_id)):
+            assert time.monotonic() < deadline, "no pending approval published"
+            await asyncio.sleep(0.02)
+        assert [(p["call_id"], p["tool_name"]) for p in pending] == [("call_charge", "charge")]
+        listed = await timestep.list_pending_approvals()
+        assert any(row["workflow_id"] == handle.workflow_id for row in listed)
+        assert shop.calls() == []  # nothing charged while waiting
+        await timestep.approve(handle.workflow_id, "call_charge", by="alice")
+        result = await handle.result()
+    assert result.final_output == "charged 7 EUR"
+    assert [c[:2] for c in shop.calls()] == [["charge", "7"]]
+    steps = await DBOS.list_workflow_steps_async(handle.workflow_id)
+    assert [s["function_name"] for s in steps].count("mcp:shop:charge") == 1
+
+
+@pytest.mark.usefixtures("durable")
+async def test_an_unreachable_server_is_retried_then_fails_the_run_with_a_typed_error(fake_model):
+    fake_model.set_default(text("unused"))
+    server = MCPServerStreamableHttp(
+        name="gone", params={"url": f"http://127.0.0.1:{_free_port()}/mcp"}
+    )
+    timestep.declare_mcp_server(server, max_attempts=2, interval_seconds=0.05, backoff_rate=1.0)
+    agent = Agent(name="mcp-gone", instructions="Use the tools.", mcp_servers=[server])
+    workflow_id = f"mcp-gone-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(timestep.MCPServerUnavailableError) as raised:
+        await timestep.run_agent_workflow(agent, "go", workflow_id=workflow_id)
+    assert raised.value.server_name == "gone"
+    assert str(raised.value).startswith("MCP server 'gone' is unavailable after 2 attempt(s): ")
+    assert fake_model.requests == []  # the run failed before asking the model anything
+    steps = await DBOS.list_workflow_steps_async(workflow_id)
+    assert [(s["function_name"], type(s["error"]).__name__) for s in steps] == [
+        ("mcp:gone:list_tools", "MCPServerUnavailableError")
+    ]
+    # The recorded error comes back as itself, from the record.
+    with pytest.raises(timestep.MCPServerUnavailableError) as again:
+        await timestep.run_agent_workflow(agent, "go", workflow_id=workflow_id)
+    assert str(again.value) == str(raised.value)
