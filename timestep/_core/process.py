@@ -73,6 +73,9 @@ class ProcessState:
             self.model_provider: ModelProvider | None = None
             self.prices = PriceTable()
             self.type_codecs = TypeCodecs()
+            # Check budgets before every durable model call (``set_budget`` here, a budget
+            # in the database at launch, or TIMESTEP_BUDGETS / TIMESTEP_ENFORCE_BUDGETS).
+            self.budgets_enforced = False
 
     def clear_runtime(self) -> None:
         """Start the runtime afresh; the caller tore the old one down (``reset_process``)."""
