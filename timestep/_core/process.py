@@ -17,6 +17,7 @@ variable, ``timestep.steps._current_run``):
 ``agent_refs``                each agent's ``module:attr`` (dropped with the agent)
 ``recorder``                  the background writer of usage and tool-call rows
 ``dbos_client``               a ``DBOSClient`` when this process did not launch DBOS
+``budgets_enforced``          whether durable model calls check budgets (``set_budget``)
 ============================  ==============================================================
 
 ``process_state()`` returns the one ``ProcessState``; ``timestep._core.runtime.reset_process()``
@@ -73,9 +74,6 @@ class ProcessState:
             self.model_provider: ModelProvider | None = None
             self.prices = PriceTable()
             self.type_codecs = TypeCodecs()
-            # Check budgets before every durable model call (``set_budget`` here, a budget
-            # in the database at launch, or TIMESTEP_BUDGETS / TIMESTEP_ENFORCE_BUDGETS).
-            self.budgets_enforced = False
 
     def clear_runtime(self) -> None:
         """Start the runtime afresh; the caller tore the old one down (``reset_process``)."""
@@ -87,6 +85,9 @@ class ProcessState:
             self.agent_refs = AgentRefs()
             self.recorder = Recorder(self.engines.sync)
             self.dbos_client: DBOSClient | None = None
+            # Check budgets before every durable model call (``set_budget`` here, a budget
+            # in the database at launch, or TIMESTEP_BUDGETS / TIMESTEP_ENFORCE_BUDGETS).
+            self.budgets_enforced = False
 
     @property
     def settings(self) -> Settings:

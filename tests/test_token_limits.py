@@ -1,0 +1,239 @@
+"""Token limits and spend budgets on the ledger of model calls: exact across worker processes,
+estimate before the call and settlement after it, nothing reserved by a replay, and a budget
+that stops a run before the call that would pass it."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from agents import Agent, ModelSettings, function_tool
+
+import timestep
+from timestep._client.inspection import resume_run
+from timestep._core.process import process_state
+from timestep._core.runtime import reset_process
+from timestep._core.tables import model_calls_table
+from timestep.errors import BudgetExceededError
+from timestep.testing import FakeModelServer, WorkerProcess, error, function_call, text
+
+WORKER = Path(__file__).parent / "workers" / "token_worker.py"
+USAGE = {"input_tokens": 20, "output_tokens": 180}  # 200 per call, at most its estimate
+
+
+@pytest.fixture(autouse=True)
+def _no_limits() -> Iterator[None]:
+    yield
+    process_state().limits.clear()
+
+
+async def _rows(url: str, *, workflow_ids: set[str] | None = None, tag: str | None = None) -> list:
+    t = model_calls_table
+    query = sa.select(t)
+    if workflow_ids is not None:
+        query = query.where(t.c.workflow_id.in_(workflow_ids))
+    if tag is not None:
+        query = query.where(t.c.tags.contains(f",{tag},"))
+    engine = await process_state().engines.get(url)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+def _run_workers(database_url: str, tmp_path: Path, prefix: str, mode: str, runs: int) -> tuple:
+    """Two worker processes, each making ``runs`` one-call runs at once; their requests at
+    the fake and each worker's ``RESULT`` lines."""
+    go = tmp_path / "go"
+    outcomes: list[str] = []
+    with FakeModelServer() as fake:
+        fake.set_default(text("ok", usage=USAGE))
+        command = [
+            sys.executable,
+            str(WORKER),
+            database_url,
+            fake.base_url,
+            prefix,
+            str(runs),
+            str(go),
+            mode,
+        ]
+        with (
+            WorkerProcess(command, env={"TIMESTEP_EXECUTOR_ID": f"{prefix}-1"}) as first,
+            WorkerProcess(command, env={"TIMESTEP_EXECUTOR_ID": f"{prefix}-2"}) as second,
+        ):
+            for worker in (first, second):
+                worker.start()
+            for worker in (first, second):
+                worker.wait_for_line("LAUNCHED", timeout=60)
+            go.touch()
+            for worker in (first, second):
+                worker.wait_for_line("DONE", timeout=120)
+                outcomes += [
+                    line.split()[2] for line in worker.lines() if line.startswith("RESULT")
+                ]
+        return list(fake.requests), outcomes
+
+
+def _tokens(request) -> int:
+    """The tokens the fake answered a request with (every turn here carries ``USAGE``)."""
+    return USAGE["input_tokens"] + USAGE["output_tokens"]
+
+
+async def test_two_workers_never_pass_a_token_limit(database_url: str, tmp_path: Path) -> None:
+    """12 calls of 200 tokens from two processes, limited to 1000 tokens per 2 s: no 2 s window
+    at the fake holds more than 1000 tokens; each call reserved an estimate at least its real
+    usage and settled to it."""
+    reset_process()  # only the workers call the model here
+    prefix = f"tok{uuid.uuid4().hex[:8]}"
+    requests, outcomes = _run_workers(database_url, tmp_path, prefix, "tokens", 6)
+
+    assert outcomes == ["ok"] * 12
+    arrivals = sorted((r.received_at, _tokens(r)) for r in requests)
+    assert len(arrivals) == 12
+    askers = {r.json["input"][0]["content"].split("-")[0] for r in requests}
+    assert len(askers) == 2, "both workers made calls"
+    windows = [sum(n for u, n in arrivals if t <= u < t + 2.0) for t, _ in arrivals]
+    assert max(windows) <= 1000, windows
+    assert max(windows) >= 800  # the limit is used, not just respected
+    # 2400 tokens at 1000 per 2 s take more than two windows.
+    assert arrivals[-1][0] - arrivals[0][0] >= 4.0
+
+    rows = [row for row in await _rows(database_url) if row.limit_key == prefix]
+    assert len(rows) == 12 and all(row.settled for row in rows)
+    assert all(row.tokens == 200 <= row.estimate_tokens for row in rows)
+    # The estimate: the request's bytes / 3 plus framing, and max_tokens (200) for the output.
+    assert all(200 < row.estimate_tokens < 300 for row in rows)
+
+
+@pytest.mark.usefixtures("durable")
+async def test_a_replayed_call_reserves_nothing(fake_model, database_url: str) -> None:
+    prefix = f"rep{uuid.uuid4().hex[:8]}"
+    timestep.limit_provider(prefix, tokens=5000, per_seconds=60.0)
+    fake_model.set_default(text("once", usage=USAGE))
+    agent = Agent(name="token-replay", instructions="Answer.", model=f"{prefix}/gpt-4.1")
+    workflow_id = f"token-once-{uuid.uuid4().hex[:8]}"
+
+    first = await timestep.run_agent_workflow(agent, "hi", workflow_id=workflow_id)
+    again = await timestep.run_agent_workflow(agent, "hi", workflow_id=workflow_id)
+
+    assert first.final_output == again.final_output == "once"
+    assert len(fake_model.requests) == 1
+    (row,) = await _rows(database_url, workflow_ids={workflow_id})
+    assert row.settled and row.tokens == 200
+    # No max_tokens: the output estimate is the limit's output_tokens (1024 by default).
+    assert row.estimate_tokens > 1024
+
+
+@pytest.mark.usefixtures("durable")
+async def test_a_429_with_retry_after_holds_back_the_next_calls(fake_model, database_url) -> None:
+    """A 429 that reaches the model step blocks the provider's admissions for its Retry-After,
+    for every run and every worker (the block is a row of the shared ledger)."""
+    prefix = f"ra{uuid.uuid4().hex[:8]}"
+    timestep.limit_provider(prefix, tokens=100_000, per_seconds=60.0)
+    # Three 429s: the OpenAI client's own two retries, then the error reaches the step.
+    fake_model.add_turns(*[error(429, retry_after=0.3)] * 2, error(429, retry_after=3.0))
+    fake_model.set_default(text("ok", usage=USAGE))
+    agent = Agent(name="token-429", instructions="Answer.", model=f"{prefix}/gpt-4.1")
+
+    with pytest.raises(Exception, match="429|rate"):
+        await timestep.run_agent(agent, "first")
+    blocked_at = fake_model.requests[-1].received_at
+    result = await timestep.run_agent(agent, "second")
+
+    assert result.final_output == "ok"
+    assert fake_model.requests[-1].received_at - blocked_at >= 2.5
+
+
+looked_up: list[str] = []
+
+
+@function_tool
+def look_up(order_id: str) -> str:
+    """Look an order up."""
+    looked_up.append(order_id)
+    return f"order {order_id}: shipped"
+
+
+BUDGETED = Agent(
+    name="budgeted-clerk",
+    instructions="Answer.",
+    model="gpt-4.1",
+    tools=[look_up],
+    model_settings=ModelSettings(max_tokens=200),
+)
+
+
+async def test_a_budget_stops_a_run_before_the_call_that_would_pass_it(
+    fake_model, database_url: str
+) -> None:
+    """The second model call would pass the run's budget: the run fails before it with
+    BudgetExceededError, state kept; after a restart and a larger budget it resumes there."""
+    from timestep import configure_dbos, ensure_dbos_launched
+
+    if process_state().runtime is not None:
+        reset_process(destroy=False)
+    configure_dbos(database_url)
+    timestep.register_agent(BUDGETED)
+    ensure_dbos_launched()
+    looked_up.clear()
+    workflow_id = f"budget-{uuid.uuid4().hex[:8]}"
+    scope = f"run:{workflow_id}"
+    # The first call's estimate (about 310 tokens: the request, the tool, max_tokens) fits;
+    # its 100 real tokens plus the second call's estimate do not.
+    await timestep.set_budget(scope, max_tokens=400)
+    small = {"input_tokens": 60, "output_tokens": 40}
+    fake_model.add_turns(
+        function_call("look_up", {"order_id": "7"}, usage=small),
+        text("Order 7 has shipped.", usage=small),
+    )
+    try:
+        with pytest.raises(BudgetExceededError, match=scope):
+            await timestep.run_agent_workflow(
+                BUDGETED, "where is order 7?", workflow_id=workflow_id
+            )
+        assert len(fake_model.requests) == 1 and looked_up == ["7"]
+        assert (await timestep.get_run(workflow_id)).status == "ERROR"
+        (status,) = [b for b in await timestep.get_budgets() if b.scope == scope]
+        assert status.spent_tokens == 100 and status.max_tokens == 400
+
+        reset_process()  # a restart: a fresh process state, DBOS launched again
+        configure_dbos(database_url)
+        timestep.set_model_provider(fake_model.provider())
+        ensure_dbos_launched()
+        assert process_state().budgets_enforced  # a budget in the database at launch
+        await timestep.set_budget(scope, max_tokens=1000)
+        await resume_run(workflow_id)
+        result = await timestep.get_run_result(workflow_id)
+
+        assert result.final_output == "Order 7 has shipped."
+        assert len(fake_model.requests) == 2 and looked_up == ["7"]
+        rows = await _rows(database_url, workflow_ids={workflow_id})
+        assert sorted(row.tokens for row in rows) == [100, 100]
+    finally:
+        await timestep.remove_budget(scope)
+        reset_process()
+
+
+async def test_a_tenants_daily_budget_is_shared_by_two_workers(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Runs tagged with one tenant in two processes share its daily budget of 1000 tokens:
+    calls of 200 tokens with estimates of about 240 fit four times, whatever the timing; the
+    other six runs stop before calling the model."""
+    reset_process()
+    prefix = f"bud{uuid.uuid4().hex[:8]}"
+    scope = f"tag:tenant-{prefix}"
+    await timestep.set_budget(scope, max_tokens=1000, per="day", database_url=database_url)
+    try:
+        requests, outcomes = _run_workers(database_url, tmp_path, prefix, "budget", 5)
+        rows = await _rows(database_url, tag=f"tenant-{prefix}")
+        assert len(rows) == 4 and all(230 < row.estimate_tokens < 250 for row in rows)
+        assert len(requests) == 4
+        assert sorted(outcomes) == ["BudgetExceededError"] * 6 + ["ok"] * 4
+        assert sum(row.tokens for row in rows) == 800
+    finally:
+        await timestep.remove_budget(scope, database_url=database_url)
+        reset_process()
