@@ -43,23 +43,15 @@ async def _rows(url: str, *, workflow_ids: set[str] | None = None, tag: str | No
         return list((await conn.execute(query)).all())
 
 
-def _run_workers(database_url: str, tmp_path: Path, prefix: str, mode: str, runs: int) -> tuple:
-    """Two worker processes, each making ``runs`` one-call runs at once; their requests at
-    the fake and each worker's ``RESULT`` lines."""
+def _run_workers(database_url: str, tmp_path: Path, prefix: str, runs: int) -> tuple:
+    """Two worker processes, each starting ``runs`` plain and ``runs`` tagged one-call runs
+    at once; the requests at the fake and the workers' ``(kind, outcome)`` results."""
     go = tmp_path / "go"
-    outcomes: list[str] = []
+    outcomes: list[tuple[str, str]] = []
     with FakeModelServer() as fake:
         fake.set_default(text("ok", usage=USAGE))
-        command = [
-            sys.executable,
-            str(WORKER),
-            database_url,
-            fake.base_url,
-            prefix,
-            str(runs),
-            str(go),
-            mode,
-        ]
+        command = [sys.executable, str(WORKER), database_url, fake.base_url, prefix, str(runs)]
+        command.append(str(go))
         with (
             WorkerProcess(command, env={"TIMESTEP_EXECUTOR_ID": f"{prefix}-1"}) as first,
             WorkerProcess(command, env={"TIMESTEP_EXECUTOR_ID": f"{prefix}-2"}) as second,
@@ -67,45 +59,64 @@ def _run_workers(database_url: str, tmp_path: Path, prefix: str, mode: str, runs
             for worker in (first, second):
                 worker.start()
             for worker in (first, second):
-                worker.wait_for_line("LAUNCHED", timeout=60)
+                worker.wait_for_line("LAUNCHED", timeout=90)
             go.touch()
             for worker in (first, second):
                 worker.wait_for_line("DONE", timeout=120)
                 outcomes += [
-                    line.split()[2] for line in worker.lines() if line.startswith("RESULT")
+                    (line.split()[1], line.split()[3])
+                    for line in worker.lines()
+                    if line.startswith("RESULT")
                 ]
         return list(fake.requests), outcomes
 
 
-def _tokens(request) -> int:
-    """The tokens the fake answered a request with (every turn here carries ``USAGE``)."""
-    return USAGE["input_tokens"] + USAGE["output_tokens"]
+async def test_two_workers_share_a_token_limit_and_a_tenants_daily_budget(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two processes share ``tokens=1000, per_seconds=2`` and a tenant's daily budget of 1000
+    tokens. Every call uses 200 tokens and reserves an estimate of about 240.
 
-
-async def test_two_workers_never_pass_a_token_limit(database_url: str, tmp_path: Path) -> None:
-    """12 calls of 200 tokens from two processes, limited to 1000 tokens per 2 s: no 2 s window
-    at the fake holds more than 1000 tokens; each call reserved an estimate at least its real
-    usage and settled to it."""
+    - Token limit: no 2 s window at the fake holds more than 1000 tokens; each call reserved
+      an estimate at least its real usage and settled to it.
+    - Budget: the tenant's calls fit four times whatever the timing (three settled or in
+      flight leave room for a fourth estimate, four do not); its other eight runs stop before
+      calling the model, with ``BudgetExceededError``.
+    """
     reset_process()  # only the workers call the model here
     prefix = f"tok{uuid.uuid4().hex[:8]}"
-    requests, outcomes = _run_workers(database_url, tmp_path, prefix, "tokens", 6)
+    scope = f"tag:tenant-{prefix}"
+    await timestep.set_budget(scope, max_tokens=1000, per="day", database_url=database_url)
+    try:
+        requests, outcomes = _run_workers(database_url, tmp_path, prefix, 6)
+        budget = {b.scope: b for b in await timestep.get_budgets(database_url=database_url)}
+        rows = [row for row in await _rows(database_url) if row.limit_key == prefix]
+    finally:
+        await timestep.remove_budget(scope, database_url=database_url)
+        reset_process()
 
-    assert outcomes == ["ok"] * 12
-    arrivals = sorted((r.received_at, _tokens(r)) for r in requests)
-    assert len(arrivals) == 12
+    assert sorted(o for kind, o in outcomes if kind == "plain") == ["ok"] * 12
+    tagged = sorted(o for kind, o in outcomes if kind == "tagged")
+    assert tagged == ["BudgetExceededError"] * 8 + ["ok"] * 4
+    assert len(requests) == 16
     askers = {r.json["input"][0]["content"].split("-")[0] for r in requests}
     assert len(askers) == 2, "both workers made calls"
+
+    # Every turn carries USAGE: each request is answered with 200 tokens.
+    per_call = USAGE["input_tokens"] + USAGE["output_tokens"]
+    arrivals = sorted((r.received_at, per_call) for r in requests)
     windows = [sum(n for u, n in arrivals if t <= u < t + 2.0) for t, _ in arrivals]
     assert max(windows) <= 1000, windows
     assert max(windows) >= 800  # the limit is used, not just respected
-    # 2400 tokens at 1000 per 2 s take more than two windows.
-    assert arrivals[-1][0] - arrivals[0][0] >= 4.0
+    assert arrivals[-1][0] - arrivals[0][0] >= 6.0  # 3200 tokens need four windows
 
-    rows = [row for row in await _rows(database_url) if row.limit_key == prefix]
-    assert len(rows) == 12 and all(row.settled for row in rows)
+    assert len(rows) == 16 and all(row.settled for row in rows)
     assert all(row.tokens == 200 <= row.estimate_tokens for row in rows)
     # The estimate: the request's bytes / 3 plus framing, and max_tokens (200) for the output.
-    assert all(200 < row.estimate_tokens < 300 for row in rows)
+    assert all(230 < row.estimate_tokens < 250 for row in rows)
+    tenant = [row for row in rows if f",tenant-{prefix}," in row.tags]
+    assert len(tenant) == 4
+    assert budget[scope].spent_tokens == 800 and budget[scope].max_tokens == 1000
 
 
 @pytest.mark.usefixtures("durable")
@@ -214,26 +225,4 @@ async def test_a_budget_stops_a_run_before_the_call_that_would_pass_it(
         assert sorted(row.tokens for row in rows) == [100, 100]
     finally:
         await timestep.remove_budget(scope)
-        reset_process()
-
-
-async def test_a_tenants_daily_budget_is_shared_by_two_workers(
-    database_url: str, tmp_path: Path
-) -> None:
-    """Runs tagged with one tenant in two processes share its daily budget of 1000 tokens:
-    calls of 200 tokens with estimates of about 240 fit four times, whatever the timing; the
-    other six runs stop before calling the model."""
-    reset_process()
-    prefix = f"bud{uuid.uuid4().hex[:8]}"
-    scope = f"tag:tenant-{prefix}"
-    await timestep.set_budget(scope, max_tokens=1000, per="day", database_url=database_url)
-    try:
-        requests, outcomes = _run_workers(database_url, tmp_path, prefix, "budget", 5)
-        rows = await _rows(database_url, tag=f"tenant-{prefix}")
-        assert len(rows) == 4 and all(230 < row.estimate_tokens < 250 for row in rows)
-        assert len(requests) == 4
-        assert sorted(outcomes) == ["BudgetExceededError"] * 6 + ["ok"] * 4
-        assert sum(row.tokens for row in rows) == 800
-    finally:
-        await timestep.remove_budget(scope, database_url=database_url)
         reset_process()
