@@ -5,10 +5,14 @@ against budgets (``set_budget``) has one row in ``timestep_model_calls``. The ro
 by ``admit`` before the call is made, holding the call's *estimate* (``estimate_call_tokens``),
 and ``settle`` rewrites it to the call's real usage once the call returned.
 
-Exactness: ``admit`` runs in one transaction that first updates the lock row of every limit
-and budget it reads (``timestep_ledger_locks``): Postgres holds those row locks, SQLite its
-write lock, until the commit, so the admissions of one limit or budget from every process run
-one after another and each sees all the rows committed before it.
+Exactness: ``admit`` runs in one transaction whose first write updates the lock row of every
+limit and budget it then reads (``timestep_ledger_locks``, an INSERT ... ON CONFLICT DO
+UPDATE). Postgres holds those row locks until the commit, and each later statement (READ
+COMMITTED) sees every admission committed before the lock was granted; on SQLite the write
+takes the database's write lock (the driver begins the transaction at that first write, and a
+WAL write transaction reads the latest commit), so no other admission commits in between.
+Either way the admissions of one limit or budget, from every process, run one after another.
+Only the budgets' own definitions are read before the lock.
 
 - Token limit: a row holds its tokens from its admission until ``per_seconds`` after its call
   ended. A call is admitted only if the tokens held by the rows not yet expired plus its own
