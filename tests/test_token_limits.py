@@ -284,3 +284,29 @@ def test_spend_shows_in_get_usage_the_cli_and_the_api(
     assert report["usage"]["input_tokens"] == 40
     assert [b["spent_tokens"] for b in report["budgets"] if b["scope"] == scope] == [400]
     assert table.exit_code == 0 and scope in table.output and "400 / 10000" in table.output
+
+
+@pytest.mark.usefixtures("durable")
+async def test_a_budget_that_waits_holds_the_call_until_it_fits(fake_model) -> None:
+    """``on_exceed="wait"``: the call that would pass the budget is not made and its run does
+    not fail; once the budget is raised the call goes out (within the 5 s recheck)."""
+    import asyncio
+
+    tag = f"patient-{uuid.uuid4().hex[:8]}"
+    scope = f"tag:{tag}"
+    fake_model.set_default(text("ok", usage=USAGE))
+    agent = Agent(name="patient", instructions="Answer.", model="gpt-4.1")
+    await timestep.set_budget(scope, max_tokens=10, per="day", on_exceed="wait")
+    try:
+        handle = await timestep.start_agent_run(agent, "hi", tags=[tag])
+        await asyncio.sleep(1.5)
+        assert fake_model.requests == []
+        assert (await timestep.get_run(handle.workflow_id)).status == "PENDING"
+
+        await timestep.set_budget(scope, max_tokens=10_000, per="day", on_exceed="wait")
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+    finally:
+        await timestep.remove_budget(scope)
+
+    assert result.final_output == "ok"
+    assert len(fake_model.requests) == 1

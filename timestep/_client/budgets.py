@@ -29,6 +29,7 @@ class BudgetStatus:
     spent_tokens: int
     """Tokens of the current period (``per="run"``: of every run in the scope, summed)."""
     spent_cost_usd: float
+    on_exceed: str = "stop"
 
 
 async def set_budget(
@@ -37,20 +38,29 @@ async def set_budget(
     max_cost_usd: float | None = None,
     max_tokens: int | None = None,
     per: Literal["run", "day", "month"] = "run",
+    on_exceed: Literal["stop", "wait"] = "stop",
     database_url: str | None = None,
 ) -> None:
     """Cap the spend of ``scope``: ``"run:<workflow id>"``, ``"session:<id>"``,
     ``"agent:<name>"`` or ``"tag:<tag>"`` (a tag given to runs with ``run_agent(..., tags=)``).
 
     ``per="run"``: each run in the scope has the budget to itself; ``"day"`` / ``"month"``: the
-    scope's runs share it for the UTC day or month. Calling it again replaces the budget. This
+    scope's runs share it for the UTC day or month. A call that would pass it is not made: with
+    ``on_exceed="stop"`` its run fails with ``BudgetExceededError`` (resumable), with ``"wait"``
+    the call waits, durably, until it fits (a raised budget, seen within 5 s, or the next
+    period). Calling it again replaces the budget. This
     process enforces budgets from now on; other workers do if they had one at launch, set one,
     or run with ``TIMESTEP_ENFORCE_BUDGETS=1``.
     """
     process = process_state()
     engine = await process.engines.get(database_url or current_database().url)
     await ledger.upsert_budget(
-        engine, scope, max_cost_usd=max_cost_usd, max_tokens=max_tokens, per=per
+        engine,
+        scope,
+        max_cost_usd=max_cost_usd,
+        max_tokens=max_tokens,
+        per=per,
+        on_exceed=on_exceed,
     )
     process.budgets_enforced = True
 
@@ -78,6 +88,7 @@ async def get_budgets(*, database_url: str | None = None) -> list[BudgetStatus]:
                     max_cost_usd=row.max_cost_usd,
                     spent_tokens=tokens,
                     spent_cost_usd=cost,
+                    on_exceed=row.on_exceed,
                 )
             )
     return out

@@ -23,7 +23,8 @@ Only the budgets' own definitions are read before the lock.
   settlement on, so the excess delays the calls after it, but it can pass ``N`` in a window).
 - Budgets: a call is admitted only if the spend of each budget's scope (settled calls at their
   real usage and cost, calls in flight at their estimate) plus the call's estimate stays within
-  the budget; otherwise ``BudgetExceededError``, before the model is asked.
+  the budget; otherwise ``BudgetExceededError``, before the model is asked, or (``on_exceed=
+  "wait"``) the call waits: it looks again every ``BUDGET_RECHECK_SECONDS``.
 
 Times are epoch seconds of the processes' clocks: keep them synchronized.
 """
@@ -49,7 +50,9 @@ from .limits import DEFAULT_OUTPUT_TOKENS
 from .tables import budgets_table, ledger_locks_table, model_calls_table, upsert, utcnow
 
 __all__ = [
+    "BUDGET_COLUMNS",
     "BUDGET_PERIODS",
+    "BUDGET_RECHECK_SECONDS",
     "BYTES_PER_TOKEN",
     "CallFacts",
     "IN_FLIGHT_HOLD_SECONDS",
@@ -60,6 +63,7 @@ __all__ = [
     "budget_scope",
     "delete_budget_row",
     "estimate_call_tokens",
+    "next_period_start",
     "period_start",
     "scope_spend",
     "settle",
@@ -75,6 +79,9 @@ PER_ITEM_TOKENS = 4
 IN_FLIGHT_HOLD_SECONDS = 900.0
 """A row whose call never settled (its worker died for good) frees itself after this long."""
 BUDGET_PERIODS = ("run", "day", "month")
+BUDGET_RECHECK_SECONDS = 5.0
+"""A call waiting for a budget (``on_exceed="wait"``) looks again this often (a raised budget),
+and at the start of the next period at the latest."""
 _SCOPE_KINDS = ("run", "session", "agent", "tag")
 # While calls are in flight, a waiting call looks again at least this often: their
 # settlement can free tokens (a real usage below the estimate).
@@ -167,6 +174,20 @@ def period_start(per: str, now: float) -> float | None:
         return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     if per == "month":
         return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return None
+
+
+def next_period_start(per: str, now: float) -> float | None:
+    """Epoch seconds when the next UTC ``day`` / ``month`` begins; ``None`` for ``run``."""
+    moment = datetime.fromtimestamp(now, UTC)
+    if per == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.timestamp() + 86_400
+    if per == "month":
+        year, month = (
+            (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+        )
+        return datetime(year, month, 1, tzinfo=UTC).timestamp()
     return None
 
 
@@ -264,15 +285,23 @@ async def admit(engine: AsyncEngine, facts: CallFacts, now: float | None = None)
             spent_tokens, spent_cost = await scope_spend(
                 conn, row.scope, row.per, now, facts.workflow_id
             )
+            exceeded: BudgetExceededError | None = None
+            cost = facts.estimate_cost_usd or 0.0
             if row.max_tokens is not None and spent_tokens + tokens > row.max_tokens:
-                raise BudgetExceededError(
+                exceeded = BudgetExceededError(
                     row.scope, row.per, "tokens", float(spent_tokens), float(row.max_tokens), tokens
                 )
-            cost = facts.estimate_cost_usd or 0.0
-            if row.max_cost_usd is not None and spent_cost + cost > row.max_cost_usd:
-                raise BudgetExceededError(
+            elif row.max_cost_usd is not None and spent_cost + cost > row.max_cost_usd:
+                exceeded = BudgetExceededError(
                     row.scope, row.per, "cost_usd", spent_cost, row.max_cost_usd, tokens
                 )
+            if exceeded is None:
+                continue
+            if row.on_exceed != "wait":
+                raise exceeded
+            next_start = next_period_start(row.per, now)
+            recheck = now + BUDGET_RECHECK_SECONDS
+            return min(recheck, next_start) if next_start is not None else recheck
         await conn.execute(
             sa.insert(t).values(
                 call_id=facts.call_id,
@@ -356,13 +385,23 @@ async def block_provider(engine: AsyncEngine, prefix: str, until: float) -> None
         )
 
 
+BUDGET_COLUMNS = ["max_cost_usd", "max_tokens", "per", "on_exceed", "updated_at"]
+
+
 def budget_row(
-    scope: str, *, max_cost_usd: float | None, max_tokens: int | None, per: str
+    scope: str,
+    *,
+    max_cost_usd: float | None,
+    max_tokens: int | None,
+    per: str,
+    on_exceed: str = "stop",
 ) -> dict[str, Any]:
     """A validated ``timestep_budgets`` row (``ConfigurationError`` says what is wrong)."""
     budget_scope(scope)
     if per not in BUDGET_PERIODS:
         raise ConfigurationError(f"budget {scope!r}: per must be run, day or month, not {per!r}")
+    if on_exceed not in ("stop", "wait"):
+        raise ConfigurationError(f"budget {scope!r}: on_exceed must be stop or wait")
     if max_cost_usd is None and max_tokens is None:
         raise ConfigurationError(f"budget {scope!r}: give max_cost_usd, max_tokens or both")
     for label, value in (("max_cost_usd", max_cost_usd), ("max_tokens", max_tokens)):
@@ -373,6 +412,7 @@ def budget_row(
         "max_cost_usd": max_cost_usd,
         "max_tokens": max_tokens,
         "per": per,
+        "on_exceed": on_exceed,
         "updated_at": utcnow(),
     }
 
@@ -384,16 +424,13 @@ async def upsert_budget(
     max_cost_usd: float | None,
     max_tokens: int | None,
     per: str,
+    on_exceed: str = "stop",
 ) -> None:
-    row = budget_row(scope, max_cost_usd=max_cost_usd, max_tokens=max_tokens, per=per)
+    row = budget_row(
+        scope, max_cost_usd=max_cost_usd, max_tokens=max_tokens, per=per, on_exceed=on_exceed
+    )
     async with engine.begin() as conn:
-        await upsert(
-            conn,
-            budgets_table,
-            [row],
-            ["scope"],
-            ["max_cost_usd", "max_tokens", "per", "updated_at"],
-        )
+        await upsert(conn, budgets_table, [row], ["scope"], BUDGET_COLUMNS)
 
 
 async def delete_budget_row(engine: AsyncEngine, scope: str) -> bool:

@@ -27,7 +27,7 @@ from .database import (
     ensure_postgres_database,
     resolve_database,
 )
-from .ledger import budget_row
+from .ledger import BUDGET_COLUMNS, budget_row
 from .limits import LIMIT_OPTIONS, QueueSpec, provider_limit_queues
 from .process import DBOSRuntime, process_state
 from .secrets import install_log_redaction
@@ -137,7 +137,7 @@ def _apply_budgets(url: str) -> None:
     settings = process.settings
     rows = []
     for scope, options in settings.budgets.items():
-        unknown = set(options) - {"max_cost_usd", "max_tokens", "per"}
+        unknown = set(options) - {"max_cost_usd", "max_tokens", "per", "on_exceed"}
         if unknown:
             raise ConfigurationError(
                 f"TIMESTEP_BUDGETS[{scope!r}]: unknown option(s) {sorted(unknown)}"
@@ -148,17 +148,13 @@ def _apply_budgets(url: str) -> None:
                 max_cost_usd=options.get("max_cost_usd"),
                 max_tokens=_whole(options.get("max_tokens")),
                 per=str(options.get("per", "run")),
+                on_exceed=str(options.get("on_exceed", "stop")),
             )
         )
     with process.engines.sync(url).begin() as conn:
         if rows:
             conn.execute(
-                upsert_statement(
-                    conn.dialect.name,
-                    budgets_table,
-                    ["scope"],
-                    ["max_cost_usd", "max_tokens", "per", "updated_at"],
-                ),
+                upsert_statement(conn.dialect.name, budgets_table, ["scope"], BUDGET_COLUMNS),
                 rows,
             )
         exists = conn.execute(sa.select(budgets_table.c.scope).limit(1)).first() is not None

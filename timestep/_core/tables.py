@@ -185,8 +185,11 @@ budgets_table = sa.Table(
     sa.Column("max_cost_usd", sa.Float),
     sa.Column("max_tokens", sa.BigInteger),
     sa.Column("per", sa.String(16), nullable=False),
+    # "stop": the run fails with BudgetExceededError; "wait": the call waits until it fits.
+    sa.Column("on_exceed", sa.String(8), nullable=False, default="stop"),
     sa.Column("updated_at", _ts, nullable=False, default=utcnow),
     sa.CheckConstraint("per IN ('run', 'day', 'month')", name="ck_budget_per"),
+    sa.CheckConstraint("on_exceed IN ('stop', 'wait')", name="ck_budget_on_exceed"),
 )
 
 # One row per token limit or budget; a ledger transaction updates the rows it reads under, so

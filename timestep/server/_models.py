@@ -149,6 +149,7 @@ class BudgetOut(BaseModel):
     max_cost_usd: float | None = None
     spent_tokens: int
     spent_cost_usd: float
+    on_exceed: Literal["stop", "wait"] = "stop"
 
 
 class UsageReport(BaseModel):
