@@ -385,7 +385,7 @@ async def block_provider(engine: AsyncEngine, prefix: str, until: float) -> None
         )
 
 
-BUDGET_COLUMNS = ["max_cost_usd", "max_tokens", "per", "on_exceed", "updated_at"]
+BUDGET_COLUMNS = ("max_cost_usd", "max_tokens", "per", "on_exceed", "updated_at")
 
 
 def budget_row(
@@ -430,7 +430,7 @@ async def upsert_budget(
         scope, max_cost_usd=max_cost_usd, max_tokens=max_tokens, per=per, on_exceed=on_exceed
     )
     async with engine.begin() as conn:
-        await upsert(conn, budgets_table, [row], ["scope"], BUDGET_COLUMNS)
+        await upsert(conn, budgets_table, [row], ["scope"], list(BUDGET_COLUMNS))
 
 
 async def delete_budget_row(engine: AsyncEngine, scope: str) -> bool:

@@ -154,7 +154,7 @@ def _apply_budgets(url: str) -> None:
     with process.engines.sync(url).begin() as conn:
         if rows:
             conn.execute(
-                upsert_statement(conn.dialect.name, budgets_table, ["scope"], BUDGET_COLUMNS),
+                upsert_statement(conn.dialect.name, budgets_table, ["scope"], list(BUDGET_COLUMNS)),
                 rows,
             )
         exists = conn.execute(sa.select(budgets_table.c.scope).limit(1)).first() is not None
