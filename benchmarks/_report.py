@@ -170,7 +170,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{sat['max_window_tokens']} | {'yes' if sat['exceeded'] else 'no'} | "
             f"{_f(100 * (sat['achieved_fraction'] or 0), 1)} % | "
             f"{_f(100 * (sat['min_fraction'] or 0), 1)} % | {sat['calls']} | "
-            f"{_f(sat['span_s'], 1)} |"
+            f"{_f(sat['span_s'], 1)} | {_f(sat.get('demand_calls_per_s'), 1)} |"
         )
         for name, fig in tok["check cost"].items():
             cost_rows.append(
@@ -183,11 +183,13 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "Target: at least 90 % of the configured tokens per window, never more. Every "
             "window starting at a call (after the first window, which holds the opening "
-            "burst) and ending before the last call: its tokens over the limit, mean and min.",
+            "burst) and ending before the last call: its tokens over the limit, mean and min. "
+            "The limit is half the demand (what the loops sustain unlimited, measured first), "
+            "at most 10 calls of 15 tokens per second.",
             "",
             "| database | limit | max window tokens | exceeded | achieved (mean) | min | calls "
-            "| span s |",
-            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
+            "| span s | demand calls/s |",
+            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
             *rows,
             "",
             "One-call runs, interleaved; the check's cost is the p50 over the unlimited run.",

@@ -1,7 +1,10 @@
 """(11) The token limiter at saturation, and the cost of the ledger check per model call.
 
-Saturation: ``CONCURRENCY`` loops start one-call runs back to back for ``duration`` seconds on
-a provider limited to ``tokens`` per ``window`` seconds (``limit_provider(..., tokens=)``).
+Saturation: ``CONCURRENCY`` loops start one-call runs back to back, first for a few seconds
+without a limit (the demand: calls per second this machine sustains), then for ``duration``
+seconds on a provider limited to ``tokens`` per ``window`` seconds (``limit_provider(...,
+tokens=)``), set at half the demand (at most 10 calls per second), so the limiter and not the
+machine is what holds the calls back.
 The zero-latency model answers every call with 15 tokens (10 in, 5 out), its estimate is a
 few dozen (the request's bytes / 3, plus ``max_tokens=5``). From the calls' times, every
 window of ``window`` seconds that starts at a call and ends before the last one holds some
@@ -54,13 +57,33 @@ def _windows(times: list[float], window: float, limit: int) -> dict[str, Any]:
     }
 
 
+async def _calls_per_second(seconds: float) -> float:
+    """What ``CONCURRENCY`` loops of one-call runs sustain here without a limit."""
+    agent = TOKEN_AGENTS["benchplain"]
+    deadline = time.monotonic() + seconds
+    calls = 0
+
+    async def loop() -> None:
+        nonlocal calls
+        while time.monotonic() < deadline:
+            await timestep.run_agent_workflow(agent, "go", workflow_id=new_id("bd"))
+            calls += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(loop() for _ in range(CONCURRENCY)))
+    return calls / (time.monotonic() - started)
+
+
 async def _saturation(
-    tokens: int, window: float, duration: float, progress: Progress, label: str
+    window: float, duration: float, progress: Progress, label: str
 ) -> dict[str, Any]:
+    demand = await _calls_per_second(10.0)
+    rate = min(10.0, demand / 2)
+    tokens = max(10 * TOKENS_PER_CALL, int(rate * window) * TOKENS_PER_CALL)
     timestep.limit_provider("benchtok", tokens=tokens, per_seconds=window)
     agent = TOKEN_AGENTS["benchtok"]
     _common.MODEL_CALL_TIMES = []
-    task = progress.add_task(label, total=int(duration))
+    task = progress.add_task(f"{label} {tokens}/{window:g}s", total=int(duration))
     deadline = time.monotonic() + duration
 
     async def loop() -> None:
@@ -75,7 +98,10 @@ async def _saturation(
 
     try:
         await asyncio.gather(tick(), *(loop() for _ in range(CONCURRENCY)))
-        return _windows(_common.MODEL_CALL_TIMES, window, tokens)
+        return {
+            **_windows(_common.MODEL_CALL_TIMES, window, tokens),
+            "demand_calls_per_s": demand,
+        }
     finally:
         _common.MODEL_CALL_TIMES = None
 
@@ -123,10 +149,7 @@ async def _check_cost(runs: int, progress: Progress, label: str) -> dict[str, An
 async def run(kind: str, quick: bool, progress: Progress) -> dict[str, Any]:
     # 60 s windows as providers count; --quick: 10 s windows, for a smoke test.
     window, duration, runs = (10.0, 35.0, 40) if quick else (60.0, 150.0, 200)
-    tokens = 1500 if quick else 9000  # 10 calls/s of 15 tokens, either way
     out: dict[str, Any] = {}
     out["check cost"] = await _check_cost(runs, progress, f"{kind}: (11) ledger check cost")
-    out["saturation"] = await _saturation(
-        tokens, window, duration, progress, f"{kind}: (11) token limit {tokens}/{window:g}s"
-    )
+    out["saturation"] = await _saturation(window, duration, progress, f"{kind}: (11) token limit")
     return out
