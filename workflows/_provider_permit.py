@@ -28,8 +28,8 @@ permits, runs, and releases them.
 A provider with a token limit, and every call while budgets are enforced, also goes through
 the ledger of model calls (``timestep._core.ledger``, which says why it is exact): the call's
 admission (``timestep.ledger.admit``, a step; a call with no room yet sleeps durably until
-the ledger says room frees up, and tries again) comes before its permits, and its settlement
-to the real usage (``timestep.ledger.settle``) after the call. A 429 that reaches the step
+the ledger says room frees up, and tries again) comes after its permits, right before the
+call, and its settlement to the real usage (``timestep.ledger.settle``) after the call. A 429 that reaches the step
 blocks the provider's admissions, in every worker, for its ``Retry-After``.
 
 A permit's enqueue, grant and release are recorded in the run's workflow like any step: a
@@ -171,15 +171,16 @@ async def run_with_permit(
 
     run = current_run()
     admitted: ledger.CallFacts | None = None
-    if run is not None and (
-        (limit is not None and limit.limits_tokens) or process_state().budgets_enforced
-    ):
-        admitted = await _admit(limit, run, options, args, kwargs)
     try:
         if limit is not None and limit.limits_rate:
             permits.append(await _acquire(limit.rate_queue_name, limit.per_seconds or 0.0))
         if limit is not None and limit.limits_concurrency:
             permits.append(await _acquire(limit.queue_name, 0.0))
+        if run is not None and (
+            (limit is not None and limit.limits_tokens) or process_state().budgets_enforced
+        ):
+            # Last: the call's row holds its estimate only while the call itself runs.
+            admitted = await _admit(limit, run, options, args, kwargs)
         result = await DBOS.run_step_async(options, timed, *args, **kwargs)
     except Exception:
         if admitted is not None:  # usage unknown: the call holds its estimate
