@@ -310,3 +310,37 @@ async def test_a_budget_that_waits_holds_the_call_until_it_fits(fake_model) -> N
 
     assert result.final_output == "ok"
     assert len(fake_model.requests) == 1
+
+
+def test_the_estimate_and_bad_settings() -> None:
+    """The documented estimator: request bytes / 3 rounded up, 4 tokens per item and tool, and
+    max_tokens (else the limit's output_tokens) for the output. Bad settings say why."""
+    from timestep._core.ledger import estimate_call_tokens
+    from timestep.errors import ConfigurationError
+
+    items = [{"role": "user", "content": "x" * 100}]
+    size = len("Answer.") + len(__import__("json").dumps(items))
+    assert estimate_call_tokens("Answer.", items, ModelSettings(max_tokens=50)) == (
+        -(-size // 3) + 4,
+        50,
+    )
+    assert estimate_call_tokens(None, "hi", None, default_output_tokens=7) == (2 + 4, 7)
+
+    with pytest.raises(ConfigurationError, match="per_seconds with tokens"):
+        timestep.limit_provider("openai", tokens=1000)
+    with pytest.raises(ConfigurationError, match="tokens must be positive"):
+        timestep.limit_provider("openai", tokens=0, per_seconds=60)
+    with pytest.raises(ConfigurationError, match="invalid budget scope"):
+        asyncio_run(timestep.set_budget("tenant-a", max_tokens=1, database_url="sqlite://"))
+    with pytest.raises(ConfigurationError, match="per must be"):
+        asyncio_run(
+            timestep.set_budget("tag:a", max_tokens=1, per="week", database_url="sqlite://")
+        )
+    with pytest.raises(ValueError, match="invalid run tag"):
+        asyncio_run(timestep.run_agent(Agent(name="x"), "hi", tags=["a,b"]))
+
+
+def asyncio_run(coro):
+    import asyncio
+
+    return asyncio.run(coro)

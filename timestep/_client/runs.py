@@ -263,6 +263,7 @@ async def _start(
     priority, deduplication_id = options.get("priority"), options.get("deduplication_id")
     if queue is None and (priority is not None or deduplication_id is not None):
         raise ValueError("priority and deduplication_id need a queue")
+    tags = _tags(options.get("tags"))
     ensure_dbos_launched()
     process = process_state()
     codecs = process.type_codecs
@@ -293,7 +294,7 @@ async def _start(
         "previous_response_id": options.get("previous_response_id"),
         "auto_previous_response_id": bool(options.get("auto_previous_response_id")),
         "conversation_id": options.get("conversation_id"),
-        "tags": _tags(options.get("tags")),
+        "tags": tags,
     }
     if isinstance(input_or_state, RunState):
         request["state"] = input_or_state.to_string()
