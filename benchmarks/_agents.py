@@ -9,7 +9,7 @@ import asyncio
 import os
 import time
 
-from agents import Agent, function_tool
+from agents import Agent, ModelSettings, function_tool
 from dbos import DBOS
 
 import timestep
@@ -94,5 +94,16 @@ LIMITED_AGENT = Agent(
     name="bench-limited-agent", instructions="Benchmark.", tools=[noop_a], model="bench/zero"
 )
 
-for _agent in (BENCH_AGENT, APPROVAL_AGENT, HOLD_AGENT, LIMITED_AGENT):
+# One model call per run, under each provider prefix the token benchmark (11) limits.
+TOKEN_AGENTS = {
+    prefix: Agent(
+        name=f"bench-{prefix}-agent",
+        instructions="Benchmark.",
+        model=f"{prefix}/zero",
+        model_settings=ModelSettings(max_tokens=5),
+    )
+    for prefix in ("benchtok", "benchplain", "benchreq", "benchcap", "benchbudget")
+}
+
+for _agent in (BENCH_AGENT, APPROVAL_AGENT, HOLD_AGENT, LIMITED_AGENT, *TOKEN_AGENTS.values()):
     timestep.register_agent(_agent)

@@ -4,7 +4,8 @@
 
 (1)-(4) durable overhead against the plain SDK, bare DBOS and DBOSRunner; (5) approval
 latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; (9)
-memory over many runs; (10) streaming latency, in process and from another; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
+memory over many runs; (10) streaming latency, in process and from another; (11) the token
+limiter at saturation and the ledger check's cost per model call; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
 200-run chaos soak.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
@@ -41,6 +42,7 @@ from . import (
     _recovery,
     _streaming,
     _throughput,
+    _tokens,
 )
 from ._common import PG_URL, RESULTS, fresh_database, launched
 from ._report import markdown
@@ -50,13 +52,23 @@ PARTS = (
     "approvals",
     "throughput",
     "limiter",
+    "tokens",
     "profile",
     "memory",
     "streaming",
     "recovery",
     "chaos",
 )
-IN_PROCESS = ("overhead", "approvals", "throughput", "limiter", "profile", "memory", "streaming")
+IN_PROCESS = (
+    "overhead",
+    "approvals",
+    "throughput",
+    "limiter",
+    "tokens",
+    "profile",
+    "memory",
+    "streaming",
+)
 
 
 async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
@@ -74,6 +86,8 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["streaming"] = await _streaming.run(kind, url, args.stream_rounds, progress)
         if "memory" in args.parts:
             out["memory"] = await _memory.run(kind, args.memory_runs, progress)
+        if "tokens" in args.parts:  # it leaves provider limits behind, on prefixes of its own
+            out["tokens"] = await _tokens.run(kind, args.quick, progress)
         if "limiter" in args.parts:  # last: it leaves a provider limit behind
             out["limiter"] = await _limiter.run(kind, args.quick, progress)
     return out

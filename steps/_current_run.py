@@ -25,6 +25,8 @@ class CurrentRun:
     agent_name: str
     session_id: str | None = None
     stream: bool = False
+    tags: tuple[str, ...] = ()
+    """The run's tags (``run_agent(..., tags=[...])``), for budgets."""
     # Step ids reserved for the local calls of the last model response, by call id: parallel
     # tool calls then checkpoint at ids fixed by the model's output order, whatever order the
     # SDK's tasks happen to start in, so a replay matches the log.
@@ -35,6 +37,9 @@ class CurrentRun:
     model_names: list[str] = field(default_factory=list)
     publisher: StreamPublisher | None = None
     """Set while the SDK's streamed loop runs: it publishes the run's events."""
+    permits: Any = None
+    """The run's ``PermitGate``, for models made durable in place (they have no provider
+    limit, but budgets still apply to their calls)."""
 
 
 _current: ContextVar[CurrentRun | None] = ContextVar("timestep_run", default=None)

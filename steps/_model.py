@@ -66,7 +66,7 @@ class PermitGate(Protocol):
 
     def __call__(
         self,
-        limit: ProviderLimit,
+        limit: ProviderLimit | None,
         options: StepOptions,
         call: Callable[..., Awaitable[Any]],
         *args: Any,
@@ -102,17 +102,26 @@ class DurableModel(Model):
         # Only a model the provider routed by name has a provider prefix to rate-limit.
         self.provider_prefix = provider_prefix(model_name) if model_name is not None else None
 
-    def _limit(self) -> ProviderLimit | None:
-        if self.permits is None or self.provider_prefix is None:
-            return None
-        return process_state().limits.provider_limit(self.provider_prefix)
+    def _gate(self) -> tuple[PermitGate | None, ProviderLimit | None]:
+        """The permits the call goes through (``None``: a plain step) and its provider's limit:
+        a provider with a limit, or any call while budgets are enforced."""
+        process = process_state()
+        limit = None
+        if self.permits is not None and self.provider_prefix is not None:
+            limit = process.limits.provider_limit(self.provider_prefix)
+        if limit is not None:
+            return self.permits, limit
+        if process.budgets_enforced:
+            run = durable_run()
+            return self.permits or (run.permits if run is not None else None), None
+        return None, None
 
     async def _step(self, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         """Run ``call`` as this model's step, behind its provider's permits if it has a limit."""
-        limit = self._limit()
-        if limit is None or self.permits is None:
+        gate, limit = self._gate()
+        if gate is None:
             return await DBOS.run_step_async(self._step_options, call, *args, **kwargs)
-        return await self.permits(limit, self._step_options, call, *args, **kwargs)
+        return await gate(limit, self._step_options, call, *args, **kwargs)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         run = durable_run()
@@ -168,17 +177,15 @@ class DurableModel(Model):
             finally:
                 live.put_nowait(_DONE)
 
-        limit = self._limit()
-        if limit is None or self.permits is None:
+        gate, limit = self._gate()
+        if gate is None:
             # The step id is fixed now, whatever other tasks do while the step runs.
             reservation = DBOS.reserve_step()
             step = asyncio.ensure_future(
                 reservation.run_async(self._step_options, body, *args, **kwargs)
             )
         else:
-            step = asyncio.ensure_future(
-                self.permits(limit, self._step_options, body, *args, **kwargs)
-            )
+            step = asyncio.ensure_future(gate(limit, self._step_options, body, *args, **kwargs))
         try:
             while True:
                 getter = asyncio.ensure_future(live.get())

@@ -14,6 +14,7 @@ from ._client.approvals import (
     list_pending_approvals,
     reject,
 )
+from ._client.budgets import BudgetStatus, get_budgets, remove_budget, set_budget
 from ._client.inspection import RunInfo, get_run
 from ._client.limits import ProviderLimit, declare_queue, limit_provider
 from ._client.results import AgentRunResult, StreamingAgentRun
@@ -48,6 +49,7 @@ from .errors import (
     AgentRefNotAllowedError,
     ApprovalError,
     ApprovalTimeoutError,
+    BudgetExceededError,
     ConfigurationError,
     DatabaseUnreachableError,
     DecisionConflictError,
@@ -96,6 +98,8 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalError",
     "ApprovalTimeoutError",
+    "BudgetExceededError",
+    "BudgetStatus",
     "ConfigurationError",
     "DatabaseUnreachableError",
     "DecisionConflictError",
@@ -137,6 +141,7 @@ __all__ = [
     "delete_schedule",
     "ensure_dbos_launched",
     "flush_records",
+    "get_budgets",
     "get_pending_approvals",
     "get_run",
     "get_run_result",
@@ -150,11 +155,13 @@ __all__ = [
     "register_agent_factory",
     "register_type",
     "reject",
+    "remove_budget",
     "resume_schedule",
     "run_agent",
     "run_agent_sync",
     "run_agent_workflow",
     "schedule_agent",
+    "set_budget",
     "set_model_provider",
     "set_price",
     "set_tool_options",

@@ -11,6 +11,7 @@ __all__ = [
     "AgentRefNotAllowedError",
     "ApprovalError",
     "ApprovalTimeoutError",
+    "BudgetExceededError",
     "ConfigurationError",
     "DatabaseUnreachableError",
     "DecisionConflictError",
@@ -217,3 +218,28 @@ class ApprovalTimeoutError(ApprovalError):
 
 class ScheduleError(TimestepError):
     """A schedule is invalid (bad cron, duplicate name) or does not exist."""
+
+
+class BudgetExceededError(TimestepError):
+    """A model call would pass a budget (``set_budget``): the run stopped before calling the
+    model. Its state is kept; ``resume_run`` checks again once the budget allows."""
+
+    def __init__(
+        self, scope: str, per: str, measure: str, spent: float, limit: float, estimate: int
+    ) -> None:
+        self.scope = scope
+        self.per = per
+        self.measure = measure
+        self.spent = spent
+        self.limit = limit
+        self.estimate = estimate
+        super().__init__(
+            f"budget {scope!r} (per {per}) would be exceeded: {measure} spent {spent:g} of "
+            f"{limit:g}, and the next model call is estimated at {estimate} tokens"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (self.scope, self.per, self.measure, self.spent, self.limit, self.estimate),
+        )

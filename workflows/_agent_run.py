@@ -65,6 +65,8 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         agent_name=agent.name,
         session_id=request.get("session_id"),
         stream=bool(request.get("stream")),
+        tags=tuple(request.get("tags") or ()),
+        permits=run_with_permit,
     )
     token = set_current_run(run)
     try:

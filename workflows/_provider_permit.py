@@ -25,6 +25,13 @@ permits, runs, and releases them.
   however many calls the queue has had. The processes of one database compare these times by
   their clocks: keep them synchronized.
 
+A provider with a token limit, and every call while budgets are enforced, also goes through
+the ledger of model calls (``timestep._core.ledger``, which says why it is exact): the call's
+admission (``timestep.ledger.admit``, a step; a call with no room yet sleeps durably until
+the ledger says room frees up, and tries again) comes after its permits, right before the
+call, and its settlement to the real usage (``timestep.ledger.settle``) after the call. A 429 that reaches the step
+blocks the provider's admissions, in every worker, for its ``Retry-After``.
+
 A permit's enqueue, grant and release are recorded in the run's workflow like any step: a
 replay after a crash takes no second permit for a call that already finished, and the permit
 of a run that died frees itself (after ``_PERMIT_HOLD_SECONDS`` plus its cool-down).
@@ -33,18 +40,23 @@ of a run that died frees itself (after ``_PERMIT_HOLD_SECONDS`` plus its cool-do
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import openai
 import sqlalchemy as sa
 from dbos import DBOS, StepOptions
 
-from timestep._core.limits import ProviderLimit
+from timestep._core import ledger
+from timestep._core.limits import DEFAULT_OUTPUT_TOKENS, ProviderLimit
+from timestep._core.process import process_state
 from timestep._core.protocol import PERMIT_WORKFLOW
 from timestep._core.runtime import tables_engine
 from timestep._core.tables import insert_ignoring_duplicates, rate_slots_table
+from timestep.steps import MODEL_STEP_PREFIX, CurrentRun, current_run
 
 __all__ = ["provider_permit", "run_with_permit"]
 
@@ -130,37 +142,187 @@ async def _slot_free_at(queue_name: str) -> float | None:
 
 
 async def run_with_permit(
-    limit: ProviderLimit,
+    limit: ProviderLimit | None,
     options: StepOptions,
     call: Callable[..., Awaitable[Any]],
     *args: Any,
     **kwargs: Any,
 ) -> Any:
-    """Take the provider's permits, run ``call`` as a DBOS step, give them back.
+    """Take the call's place in the ledger and the provider's permits, run ``call`` as a DBOS
+    step, give the permits back and settle the ledger.
 
     The rate permit comes first, so a call waiting for its turn holds no concurrency slot.
     Its cool-down counts from when ``call`` returned: its requests went out before that, and
     the step's checkpoint write after it need not be waited out too."""
     permits: list[str] = []
     ended: float | None = None  # None: the step replayed from its checkpoint, calling nothing
+    ended_at: float | None = None
 
     async def timed(*call_args: Any, **call_kwargs: Any) -> Any:
-        nonlocal ended
+        nonlocal ended, ended_at
         try:
             return await call(*call_args, **call_kwargs)
+        except openai.APIStatusError as exc:
+            if exc.status_code == 429 and limit is not None and limit.limits_tokens:
+                await _back_off(limit.prefix, exc)
+            raise
         finally:
-            ended = time.monotonic()
+            ended, ended_at = time.monotonic(), time.time()
 
+    run = current_run()
+    admitted: ledger.CallFacts | None = None
     try:
-        if limit.limits_rate:
+        if limit is not None and limit.limits_rate:
             permits.append(await _acquire(limit.rate_queue_name, limit.per_seconds or 0.0))
-        if limit.limits_concurrency:
+        if limit is not None and limit.limits_concurrency:
             permits.append(await _acquire(limit.queue_name, 0.0))
-        return await DBOS.run_step_async(options, timed, *args, **kwargs)
+        if run is not None and (
+            (limit is not None and limit.limits_tokens) or process_state().budgets_enforced
+        ):
+            # Last: the call's row holds its estimate only while the call itself runs.
+            admitted = await _admit(limit, run, options, args, kwargs)
+        result = await DBOS.run_step_async(options, timed, *args, **kwargs)
+    except Exception:
+        if admitted is not None:  # usage unknown: the call holds its estimate
+            await _settle(admitted, None, ended_at)
+        raise
     finally:
         release = {"process": _PROCESS, "ended": ended if ended is not None else time.monotonic()}
         for permit_id in reversed(permits):
             await DBOS.send_async(permit_id, release, _RELEASE)
+    if admitted is not None:
+        await _settle(admitted, result, ended_at)
+    return result
+
+
+async def _admit(
+    limit: ProviderLimit | None,
+    run: CurrentRun,
+    options: StepOptions,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> ledger.CallFacts:
+    """Admit the call in the ledger, waiting (durably) while its token limit has no room;
+    ``BudgetExceededError`` (recorded as the step's error) if a budget would be passed."""
+    model = str(options.get("name") or "").removeprefix(MODEL_STEP_PREFIX) or None
+    input_tokens, output_tokens = ledger.estimate_call_tokens(
+        *_request_parts(args, kwargs),
+        default_output_tokens=limit.output_tokens if limit is not None else DEFAULT_OUTPUT_TOKENS,
+    )
+    prices = process_state().prices
+    facts = ledger.CallFacts(
+        call_id="",
+        workflow_id=run.workflow_id,
+        agent_name=run.agent_name,
+        session_id=run.session_id,
+        tags=run.tags,
+        model=model,
+        estimate_tokens=input_tokens + output_tokens,
+        estimate_cost_usd=prices.cost_of(model, input_tokens, output_tokens) if model else None,
+        limit_key=limit.prefix if limit is not None and limit.limits_tokens else None,
+        limit_tokens=limit.tokens if limit is not None else None,
+        per_seconds=limit.per_seconds if limit is not None else None,
+        check_budgets=process_state().budgets_enforced,
+    )
+
+    async def attempt(call_id: str) -> dict[str, Any]:
+        call_id = call_id or f"{DBOS.workflow_id}:{DBOS.step_id}"
+        engine = await tables_engine()
+        retry_at = await ledger.admit(engine, dataclasses.replace(facts, call_id=call_id))
+        return {"call_id": call_id, "retry_at": retry_at}
+
+    call_id = ""
+    while True:
+        outcome = await DBOS.run_step_async({"name": "timestep.ledger.admit"}, attempt, call_id)
+        call_id = outcome["call_id"]
+        if outcome["retry_at"] is None:
+            return dataclasses.replace(facts, call_id=call_id)
+        await DBOS.sleep_async(max(0.0, outcome["retry_at"] - time.time()))
+
+
+def _request_parts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """``Model.get_response``'s / ``stream_response``'s first six arguments."""
+    names = ("system_instructions", "input", "model_settings", "tools", "output_schema")
+    parts = list(args[:6])
+    for name in (*names, "handoffs")[len(parts) :]:
+        parts.append(kwargs.get(name))
+    system_instructions, input_items, settings, tools, output_schema, handoffs = parts
+    return (
+        system_instructions,
+        input_items or "",
+        settings,
+        tools or (),
+        output_schema,
+        handoffs or (),
+    )
+
+
+async def _settle(facts: ledger.CallFacts, result: Any, ended_at: float | None) -> None:
+    usage = _usage_of(result)
+    tokens = cost = None
+    if usage is not None:
+        input_tokens, output_tokens, cached = usage
+        tokens = input_tokens + output_tokens
+        if facts.model:
+            cost = process_state().prices.cost_of(facts.model, input_tokens, output_tokens, cached)
+
+    async def settle() -> None:
+        await ledger.settle(
+            await tables_engine(),
+            facts.call_id,
+            tokens=tokens,
+            cost_usd=cost,
+            ended_at=ended_at if ended_at is not None else time.time(),
+            per_seconds=facts.per_seconds if facts.limit_key else None,
+        )
+
+    await DBOS.run_step_async({"name": "timestep.ledger.settle"}, settle)
+
+
+def _usage_of(result: Any) -> tuple[int, int, int] | None:
+    """(input, output, cached input) tokens of a model step's result: a ``ModelResponse``,
+    a streamed call's checkpoint, or a collected event list."""
+    usage: Any = None
+    if isinstance(result, dict) and "completed" in result:
+        usage = (result["completed"].get("response") or {}).get("usage")
+    elif isinstance(result, list):
+        for event in reversed(result):
+            response = getattr(event, "response", None)
+            if getattr(event, "type", None) == "response.completed" and response is not None:
+                usage = response.usage
+                break
+    else:
+        usage = getattr(result, "usage", None)
+    if usage is None:
+        return None
+    if isinstance(usage, dict):
+        details = usage.get("input_tokens_details") or {}
+        return (
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            int(details.get("cached_tokens") or 0),
+        )
+    details = getattr(usage, "input_tokens_details", None)
+    return (
+        int(getattr(usage, "input_tokens", 0) or 0),
+        int(getattr(usage, "output_tokens", 0) or 0),
+        int(getattr(details, "cached_tokens", 0) or 0),
+    )
+
+
+async def _back_off(prefix: str, exc: openai.APIStatusError) -> None:
+    """A 429: no worker's call of ``prefix`` is admitted before its Retry-After has passed."""
+    headers = exc.response.headers
+    seconds: float | None = None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            seconds = float(headers[name]) * scale
+            break
+        except (KeyError, ValueError):
+            continue
+    if seconds is None or seconds <= 0:
+        return
+    await ledger.block_provider(await tables_engine(), prefix, time.time() + min(seconds, 600.0))
 
 
 async def _acquire(queue_name: str, cooldown_seconds: float) -> str:

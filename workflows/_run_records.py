@@ -49,6 +49,7 @@ def usage_rows(run: CurrentRun, result: RunResult | RunResultStreaming) -> list[
                 "response_index": index,
                 "session_id": run.session_id,
                 "agent_name": run.agent_name,
+                "tags": f",{','.join(run.tags)}," if run.tags else "",
                 "model": model,
                 "requests": u.requests,
                 "input_tokens": u.input_tokens,

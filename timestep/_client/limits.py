@@ -23,13 +23,18 @@ def limit_provider(
     per_seconds: float | None = None,
     concurrency: int | None = None,
     worker_concurrency: int | None = None,
+    tokens: int | None = None,
+    output_tokens: int | None = None,
 ) -> ProviderLimit:
     """Limit durable model calls to the provider of ``prefix`` (``"openai"`` for bare names).
 
     ``requests`` per ``per_seconds`` bounds the calls in any window of ``per_seconds``;
     ``concurrency`` the calls in flight across all processes, ``worker_concurrency`` per
-    process. Call it at import time, like agent registration; calling it again replaces the
-    limit.
+    process. ``tokens`` per ``per_seconds`` bounds the input plus output tokens of the calls
+    sent in any window of ``per_seconds``: each call reserves its estimate before it is sent
+    (``estimate_call_tokens``: the request's size, plus its ``max_tokens`` or else
+    ``output_tokens``, default 1024) and settles to its real usage when it returns. Call it at
+    import time, like agent registration; calling it again replaces the limit.
     """
     limit, queues = provider_limit_queues(
         prefix,
@@ -37,6 +42,8 @@ def limit_provider(
         per_seconds=per_seconds,
         concurrency=concurrency,
         worker_concurrency=worker_concurrency,
+        tokens=tokens,
+        output_tokens=output_tokens,
     )
     process = process_state()
     process.limits.set_provider_limit(limit, queues)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal, overload
 
 from agents import Agent, RunConfig, RunHooks, RunState, SQLiteSession
@@ -71,6 +72,8 @@ class RunOptions(TypedDict, total=False):
     """A queue declared with ``declare_queue``: the run waits its turn there."""
     priority: int | None
     deduplication_id: str | None
+    tags: Sequence[str] | None
+    """Tags on the run (a tenant, a user): budgets of scope ``tag:<tag>`` apply to it."""
 
 
 class AgentRunHandle:
@@ -286,6 +289,7 @@ async def _start(
     if queue is None and (priority is not None or deduplication_id is not None):
         raise ValueError("priority and deduplication_id need a queue")
     check_input_size(input_or_state)
+    tags = _tags(options.get("tags"))
     ensure_dbos_launched()
     process = process_state()
     codecs = process.type_codecs
@@ -316,6 +320,7 @@ async def _start(
         "previous_response_id": options.get("previous_response_id"),
         "auto_previous_response_id": bool(options.get("auto_previous_response_id")),
         "conversation_id": options.get("conversation_id"),
+        "tags": tags,
     }
     if isinstance(input_or_state, RunState):
         request["state"] = input_or_state.to_string()
@@ -399,3 +404,14 @@ async def get_run_result(workflow_id: str, agent: Agent[Any] | None = None) -> A
     agent = agent or process_state().agents.resolve(info.agent_name or "")
     handle = await system().retrieve_workflow_async(workflow_id)
     return await _finish_for(agent, None)(handle)
+
+
+def _tags(tags: Sequence[str] | None) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        raise TypeError("tags is a list of strings, not one string")
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or "," in tag:
+            raise ValueError(f"invalid run tag {tag!r}: a non-empty string without commas")
+    return list(dict.fromkeys(tags))

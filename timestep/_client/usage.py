@@ -7,6 +7,7 @@ the price table at the time of the call); these queries add them up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -33,9 +34,13 @@ async def get_usage(
     workflow_id: str | None = None,
     agent_name: str | None = None,
     session_id: str | None = None,
+    tag: str | None = None,
+    since: datetime | None = None,
     database_url: str | None = None,
 ) -> UsageSummary:
-    """Tokens and cost of the model calls that match every filter given (all calls if none).
+    """Tokens and cost of the model calls that match every filter given (all calls if none):
+    a run, an agent, a session, a tag given to runs (``run_agent(..., tags=[...])``), calls
+    made since a moment. Finished runs' calls; ``get_budgets`` has the spend of runs in flight.
 
     >>> await get_usage(session_id="support-42")  # doctest: +SKIP
     UsageSummary(requests=6, input_tokens=5120, output_tokens=410, ..., cost_usd=0.0135)
@@ -58,6 +63,10 @@ async def get_usage(
     ):
         if value is not None:
             query = query.where(column == value)
+    if tag is not None:
+        query = query.where(t.c.tags.contains(f",{tag},", autoescape=True))
+    if since is not None:
+        query = query.where(t.c.created_at >= since)
     engine = await process_state().engines.get(database_url or current_database().url)
     async with engine.connect() as conn:
         rows, requests, input_tokens, output_tokens, cached, reasoning, cost = (

@@ -27,7 +27,11 @@ __all__ = [
 QueueSpec = dict[str, Any]
 """Keyword arguments of ``DBOS.register_queue`` (concurrency, worker concurrency, limiter)."""
 
-LIMIT_OPTIONS = frozenset({"requests", "per_seconds", "concurrency", "worker_concurrency"})
+LIMIT_OPTIONS = frozenset(
+    {"requests", "tokens", "output_tokens", "per_seconds", "concurrency", "worker_concurrency"}
+)
+DEFAULT_OUTPUT_TOKENS = 1024
+"""A call's output estimate, for a token limit, when its model settings set no ``max_tokens``."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,17 @@ class ProviderLimit:
     per_seconds: float | None = None
     concurrency: int | None = None
     worker_concurrency: int | None = None
+    tokens: int | None = None
+    """Input plus output tokens per ``per_seconds`` (``timestep._core.ledger``)."""
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS
 
     @property
     def limits_rate(self) -> bool:
         return self.requests is not None
+
+    @property
+    def limits_tokens(self) -> bool:
+        return self.tokens is not None
 
     @property
     def limits_concurrency(self) -> bool:
@@ -94,6 +105,8 @@ def provider_limit_queues(
     per_seconds: float | None = None,
     concurrency: int | None = None,
     worker_concurrency: int | None = None,
+    tokens: int | None = None,
+    output_tokens: int | None = None,
 ) -> tuple[ProviderLimit, dict[str, QueueSpec]]:
     """A provider's limit and the queues that hold its permits.
 
@@ -105,7 +118,19 @@ def provider_limit_queues(
     if not prefix or "/" in prefix:
         raise ConfigurationError(f"invalid provider prefix {prefix!r} (e.g. 'openai', 'ollama')")
     queue_name = f"timestep.provider.{prefix}"
-    spec = queue_spec(queue_name, requests, per_seconds, concurrency, worker_concurrency)
+    if tokens is not None:
+        if per_seconds is None:
+            raise ConfigurationError(f"provider {prefix!r}: give per_seconds with tokens")
+        for label, value in (("tokens", tokens), ("output_tokens", output_tokens)):
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"provider {prefix!r}: {label} must be positive")
+    spec = queue_spec(
+        queue_name,
+        requests,
+        per_seconds if requests is not None else None,
+        concurrency,
+        worker_concurrency,
+    )
     spec.pop("limiter", None)
     limit = ProviderLimit(
         prefix=prefix,
@@ -115,6 +140,8 @@ def provider_limit_queues(
         per_seconds=per_seconds,
         concurrency=concurrency,
         worker_concurrency=worker_concurrency,
+        tokens=tokens,
+        output_tokens=output_tokens or DEFAULT_OUTPUT_TOKENS,
     )
     queues: dict[str, QueueSpec] = {}
     if limit.limits_rate:

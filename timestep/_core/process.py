@@ -18,6 +18,7 @@ variable, ``timestep.steps._current_run``):
 ``agent_refs``                each agent's ``module:attr`` (dropped with the agent)
 ``recorder``                  the background writer of usage and tool-call rows
 ``dbos_client``               a ``DBOSClient`` when this process did not launch DBOS
+``budgets_enforced``          whether durable model calls check budgets (``set_budget``)
 ============================  ==============================================================
 
 ``process_state()`` returns the one ``ProcessState``; ``timestep._core.runtime.reset_process()``
@@ -86,6 +87,9 @@ class ProcessState:
             self.agent_refs = AgentRefs()
             self.recorder = Recorder(self.engines.sync)
             self.dbos_client: DBOSClient | None = None
+            # Check budgets before every durable model call (``set_budget`` here, a budget
+            # in the database at launch, or TIMESTEP_BUDGETS / TIMESTEP_ENFORCE_BUDGETS).
+            self.budgets_enforced = False
 
     @property
     def settings(self) -> Settings:

@@ -86,6 +86,8 @@ class RunRequest(TypedDict, total=False):
     previous_response_id: str | None
     auto_previous_response_id: bool
     conversation_id: str | None
+    tags: list[str]
+    """The caller's tags on the run (a tenant, a user), for budgets."""
 
 
 class RunRecords(TypedDict):

@@ -215,7 +215,8 @@ def _write_batch(
             dialect = conn.dialect.name
             if records["usage"]:
                 statement = insert_ignoring_duplicates_statement(dialect, usage_table)
-                conn.execute(statement, records["usage"])
+                # Runs recorded before schema 5 have no tags key; every row needs the same keys.
+                conn.execute(statement, [{"tags": "", **row} for row in records["usage"]])
             if records["tool_calls"]:
                 statement = upsert_statement(
                     dialect, tool_calls_table, ["workflow_id", "call_id"], ["status"]

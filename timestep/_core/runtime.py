@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,11 +28,13 @@ from .database import (
     ensure_postgres_database,
     resolve_database,
 )
+from .ledger import BUDGET_COLUMNS, budget_row
 from .limits import LIMIT_OPTIONS, QueueSpec, provider_limit_queues
 from .process import DBOSRuntime, process_state
 from .secrets import install_log_redaction
 from .serializer import TimestepSerializer
 from .settings import load_settings
+from .tables import budgets_table, upsert_statement
 
 __all__ = [
     "apply_declared_queues",
@@ -128,6 +131,38 @@ def ensure_dbos_launched() -> None:
         process.recorder.start_reconciliation(runtime.database.url, launched_at_ms)
         apply_declared_queues()
         _apply_declared_schedules()
+        _apply_budgets(runtime.database.url)
+
+
+def _apply_budgets(url: str) -> None:
+    """Write ``TIMESTEP_BUDGETS``; enforce budgets if any exist (or the settings say so)."""
+    process = process_state()
+    settings = process.settings
+    rows = []
+    for scope, options in settings.budgets.items():
+        unknown = set(options) - {"max_cost_usd", "max_tokens", "per", "on_exceed"}
+        if unknown:
+            raise ConfigurationError(
+                f"TIMESTEP_BUDGETS[{scope!r}]: unknown option(s) {sorted(unknown)}"
+            )
+        rows.append(
+            budget_row(
+                scope,
+                max_cost_usd=options.get("max_cost_usd"),
+                max_tokens=_whole(options.get("max_tokens")),
+                per=str(options.get("per", "run")),
+                on_exceed=str(options.get("on_exceed", "stop")),
+            )
+        )
+    with process.engines.sync(url).begin() as conn:
+        if rows:
+            conn.execute(
+                upsert_statement(conn.dialect.name, budgets_table, ["scope"], list(BUDGET_COLUMNS)),
+                rows,
+            )
+        exists = conn.execute(sa.select(budgets_table.c.scope).limit(1)).first() is not None
+    if exists or settings.enforce_budgets:
+        process.budgets_enforced = True
 
 
 def apply_declared_queues() -> None:
@@ -147,6 +182,8 @@ def apply_declared_queues() -> None:
                 per_seconds=options.get("per_seconds"),
                 concurrency=_whole(options.get("concurrency")),
                 worker_concurrency=_whole(options.get("worker_concurrency")),
+                tokens=_whole(options.get("tokens")),
+                output_tokens=_whole(options.get("output_tokens")),
             )
             process.limits.set_provider_limit(limit, queues)
     register_queues(process.limits.queues())

@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     provider_limits: dict[str, dict[str, float]] = Field(default_factory=dict)
     """Per-provider limits, JSON: ``{"openai": {"requests": 500, "per_seconds": 60}}``."""
 
+    budgets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Budgets written at launch, JSON by scope:
+    ``{"tag:tenant-a": {"max_cost_usd": 5, "per": "day"}}`` (see ``set_budget``)."""
+
+    enforce_budgets: bool = False
+    """Check budgets before every durable model call even if this process set none and the
+    database had none at launch (a budget set later from another process)."""
+
     model_max_retries: int | None = Field(default=None, ge=0, le=20)
     """Client-side retries of transient provider errors (429, 5xx, timeouts), honouring
     Retry-After; unset, the OpenAI client's default (2), as under the SDK."""

@@ -21,6 +21,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "agents_table",
     "decisions_table",
+    "budgets_table",
+    "ledger_locks_table",
+    "model_calls_table",
     "insert_ignoring_duplicates",
     "insert_ignoring_duplicates_statement",
     "metadata",
@@ -36,7 +39,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = sa.MetaData()
 
@@ -130,6 +133,8 @@ usage_table = sa.Table(
     sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cost_usd", sa.Float),
     sa.Column("created_at", _ts, nullable=False, default=utcnow),
+    # Schema 6: the run's tags, ",tenant-a,user-7," ("" for none), for get_usage(tag=...).
+    sa.Column("tags", sa.Text),
 )
 
 # Schema 3: how far the recorder (timestep._recorder) has written each executor's finished runs.
@@ -169,6 +174,55 @@ decisions_table = sa.Table(
     sa.Column("decided_at", sa.String(64), nullable=False),  # ISO 8601, as in the message
 )
 
+# Schema 6: the ledger of model calls guarded by a token limit or a budget
+# (timestep._core.ledger). A row holds ``tokens`` of its provider's limit until ``expires_at``:
+# the estimate while the call is in flight, the real usage once settled.
+model_calls_table = sa.Table(
+    "timestep_model_calls",
+    metadata,
+    sa.Column("call_id", sa.String(255), primary_key=True),  # <workflow id>:<step id>
+    sa.Column("limit_key", sa.String(255)),  # provider prefix with a token limit, else NULL
+    sa.Column("workflow_id", sa.String(255), nullable=False, index=True),
+    sa.Column("session_id", sa.String(255), index=True),
+    sa.Column("agent_name", sa.String(255), index=True),
+    sa.Column("tags", sa.Text, nullable=False, default=""),  # ",tenant-a,user-7," (or "")
+    sa.Column("model", sa.String(255)),
+    sa.Column("estimate_tokens", sa.Integer, nullable=False),
+    sa.Column("tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("settled", sa.Boolean, nullable=False, default=False),
+    sa.Column("reserved_at", sa.Float, nullable=False, index=True),  # epoch seconds
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+budgets_table = sa.Table(
+    "timestep_budgets",
+    metadata,
+    sa.Column("scope", sa.String(255), primary_key=True),  # run:ID session:ID agent:NAME tag:T
+    sa.Column("max_cost_usd", sa.Float),
+    sa.Column("max_tokens", sa.BigInteger),
+    sa.Column("per", sa.String(16), nullable=False),
+    # "stop": the run fails with BudgetExceededError; "wait": the call waits until it fits.
+    sa.Column("on_exceed", sa.String(8), nullable=False, default="stop"),
+    sa.Column("updated_at", _ts, nullable=False, default=utcnow),
+    sa.CheckConstraint("per IN ('run', 'day', 'month')", name="ck_budget_per"),
+    sa.CheckConstraint("on_exceed IN ('stop', 'wait')", name="ck_budget_on_exceed"),
+)
+
+# One row per token limit or budget; a ledger transaction updates the rows it reads under, so
+# transactions on the same limit or budget run one after another (Postgres row locks; SQLite's
+# write lock). ``blocked_until``: a provider's 429 with Retry-After, for every worker.
+ledger_locks_table = sa.Table(
+    "timestep_ledger_locks",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False, default=0),
+    sa.Column("blocked_until", sa.Float, nullable=False, default=0.0),
+)
+
+sa.Index(
+    "ix_model_calls_limit_expires", model_calls_table.c.limit_key, model_calls_table.c.expires_at
+)
 sa.Index("ix_rate_slots_queue_free_at", rate_slots_table.c.queue_name, rate_slots_table.c.free_at)
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
@@ -203,6 +257,14 @@ def _migrate_to_5(conn: sa.Connection) -> None:
     decisions_table.create(conn, checkfirst=True)
 
 
+def _migrate_to_6(conn: sa.Connection) -> None:
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(usage_table.name)}
+    if "tags" not in columns:
+        conn.execute(sa.text(f"ALTER TABLE {usage_table.name} ADD COLUMN tags TEXT"))
+    for table in (model_calls_table, budgets_table, ledger_locks_table):
+        table.create(conn, checkfirst=True)  # with their indexes
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
 _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_1,
@@ -210,6 +272,7 @@ _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_3,
     _migrate_to_4,
     _migrate_to_5,
+    _migrate_to_6,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

@@ -214,6 +214,47 @@ def serve(
     )
 
 
+@app.command()
+def usage(
+    workflow_id: str | None = typer.Option(None, "--run", help="One run's workflow id."),
+    agent: str | None = typer.Option(None, help="An agent's name."),
+    session: str | None = typer.Option(None, help="A session id."),
+    tag: str | None = typer.Option(None, help="A tag given to runs (a tenant, a user)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Tokens and cost of finished runs' model calls, and every budget with its spend."""
+    report = _run(
+        lambda: _ops.usage_report(
+            workflow_id=workflow_id, agent_name=agent, session_id=session, tag=tag
+        )
+    )
+    if as_json:
+        _print_json(report)
+        return
+    totals = report["usage"]
+    table = Table("requests", "input tokens", "output tokens", "cached", "cost (USD)")
+    cost = totals["cost_usd"]
+    table.add_row(
+        str(totals["requests"]),
+        str(totals["input_tokens"]),
+        str(totals["output_tokens"]),
+        str(totals["cached_tokens"]),
+        f"{cost:.6f}" if cost is not None else "unknown",
+    )
+    console.print(table)
+    if report["budgets"]:
+        budgets = Table("budget", "per", "tokens spent / max", "USD spent / max")
+        for b in report["budgets"]:
+            budgets.add_row(
+                b["scope"],
+                b["per"],
+                f"{b['spent_tokens']} / {b['max_tokens'] if b['max_tokens'] is not None else '-'}",
+                f"{b['spent_cost_usd']:.6f} / "
+                + (f"{b['max_cost_usd']:g}" if b["max_cost_usd"] is not None else "-"),
+            )
+        console.print(budgets)
+
+
 @runs_app.command("list")
 def runs_list(
     status: str | None = typer.Option(None, help="PENDING, SUCCESS, ERROR, CANCELLED..."),

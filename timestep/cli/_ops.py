@@ -3,12 +3,15 @@ never launches DBOS to inspect, so it never executes a worker's runs)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from dbos import WorkflowStatus
 
 from timestep._client.approvals import get_pending_approvals
+from timestep._client.budgets import get_budgets
 from timestep._client.inspection import list_run_steps, list_runs, require_run, run_error
+from timestep._client.usage import get_usage
 from timestep._core.protocol import request_of
 
 __all__ = ["run_rows", "show_run"]
@@ -39,3 +42,20 @@ async def show_run(workflow_id: str) -> dict[str, Any]:
         await get_pending_approvals(workflow_id) if status.status == "PENDING" else []
     )
     return info
+
+
+async def usage_report(
+    *,
+    workflow_id: str | None = None,
+    agent_name: str | None = None,
+    session_id: str | None = None,
+    tag: str | None = None,
+) -> dict[str, Any]:
+    """``get_usage`` with the filters given, and every budget with its spend."""
+    summary = await get_usage(
+        workflow_id=workflow_id, agent_name=agent_name, session_id=session_id, tag=tag
+    )
+    return {
+        "usage": dataclasses.asdict(summary),
+        "budgets": [dataclasses.asdict(budget) for budget in await get_budgets()],
+    }

@@ -8,6 +8,7 @@ approvals reach them as DBOS messages.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -81,6 +82,7 @@ from ._models import (
     Approval,
     BackfillIn,
     BackfillOut,
+    BudgetOut,
     DecisionConflict,
     DecisionIn,
     DecisionOut,
@@ -93,6 +95,8 @@ from ._models import (
     ScheduleCreate,
     TriggerOut,
     Usage,
+    UsageReport,
+    UsageTotals,
     ValidationProblem,
 )
 from ._settings import MIN_TOKEN_LENGTH, ServerSettings
@@ -208,6 +212,7 @@ def create_app(
     _add_run_routes(protected, settings)
     _add_approval_routes(protected)
     _add_schedule_routes(protected, settings)
+    _add_usage_routes(protected)
 
     @protected.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
@@ -597,6 +602,29 @@ def _check_same_request(existing: Any, agent: Agent[Any], body: RunCreate) -> No
             409,
             f"workflow id {existing.workflow_id!r} is already used by a run with another "
             f"{', '.join(differences)}: reuse an id only to retry the same request",
+        )
+
+
+# -- usage ----------------------------------------------------------------------------------
+
+
+def _add_usage_routes(router: APIRouter) -> None:
+    @router.get("/usage", response_model=UsageReport, tags=["usage"])
+    async def usage(
+        workflow_id: Annotated[str | None, Query(max_length=255, pattern=PATH_ID_PATTERN)] = None,
+        agent_name: Annotated[str | None, Query(max_length=255, pattern=PATH_ID_PATTERN)] = None,
+        session_id: Annotated[str | None, Query(max_length=255, pattern=PATH_ID_PATTERN)] = None,
+        tag: Annotated[str | None, Query(max_length=255, pattern=PATH_ID_PATTERN)] = None,
+    ) -> UsageReport:
+        """Tokens and cost of the finished runs' model calls matching every filter given, and
+        every budget with what its scope spent so far in its period (runs in flight included)."""
+        summary = await timestep.get_usage(
+            workflow_id=workflow_id, agent_name=agent_name, session_id=session_id, tag=tag
+        )
+        budgets = await timestep.get_budgets()
+        return UsageReport(
+            usage=UsageTotals.model_validate(dataclasses.asdict(summary)),
+            budgets=[BudgetOut.model_validate(dataclasses.asdict(b)) for b in budgets],
         )
 
 

@@ -19,6 +19,7 @@ from timestep._core.protocol import PendingApproval
 __all__ = [
     "Approval",
     "BackfillIn",
+    "BudgetOut",
     "BackfillOut",
     "DecisionIn",
     "DecisionOut",
@@ -34,6 +35,8 @@ __all__ = [
     "ScheduleCreate",
     "TriggerOut",
     "Usage",
+    "UsageReport",
+    "UsageTotals",
     "ValidationProblem",
     "WORKFLOW_ID_PATTERN",
 ]
@@ -136,6 +139,36 @@ class Usage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+
+
+class UsageTotals(BaseModel):
+    """Recorded usage of finished runs' model calls (``timestep.get_usage``)."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+
+
+class BudgetOut(BaseModel):
+    """A budget and what its scope spent in its current period (``timestep.get_budgets``)."""
+
+    scope: str
+    per: Literal["run", "day", "month"]
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    spent_tokens: int
+    spent_cost_usd: float
+    on_exceed: Literal["stop", "wait"] = "stop"
+
+
+class UsageReport(BaseModel):
+    """``GET /usage``: the usage matching the filters, and every budget with its spend."""
+
+    usage: UsageTotals
+    budgets: list[BudgetOut]
 
 
 class Approval(BaseModel):

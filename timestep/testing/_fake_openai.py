@@ -95,14 +95,16 @@ def function_call(
     *,
     call_id: str | None = None,
     delay: float = 0.0,
+    usage: Mapping[str, int] | None = None,
 ) -> Turn:
     """A turn in which the model calls one tool."""
-    return function_calls((name, arguments or {}, call_id), delay=delay)
+    return function_calls((name, arguments or {}, call_id), delay=delay, usage=usage)
 
 
 def function_calls(
     *calls: tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], str | None],
     delay: float = 0.0,
+    usage: Mapping[str, int] | None = None,
 ) -> Turn:
     """A turn in which the model calls several tools at once (parallel tool calls).
 
@@ -116,7 +118,7 @@ def function_calls(
             digest = hashlib.sha1(f"{position}:{name}:{arguments}".encode()).hexdigest()[:16]
             call_id = f"call_{digest}"
         built.append(ToolCall(name=name, arguments=arguments, call_id=call_id))
-    return Turn(calls=tuple(built), delay=delay)
+    return Turn(calls=tuple(built), delay=delay, usage=usage)
 
 
 def output_items(*items: Mapping[str, Any]) -> Turn:
