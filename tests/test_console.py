@@ -374,7 +374,7 @@ async def test_runs_pages_by_keyset_without_gaps_or_repeats(
     fake_model.add_turns(*[text(f"r{i}") for i in range(5)])
     agent_runs = [await timestep.start_agent_run(REPORTER, f"r{i}") for i in range(5)]
     for handle in agent_runs:
-        await handle.get_result()
+        await handle.result()
     mine = {h.workflow_id for h in agent_runs}
     seen: list[str] = []
     cursor = None
