@@ -108,7 +108,7 @@ def install_console(app: FastAPI, settings: ServerSettings) -> None:
     async def usage_page(request: Request, session: Session) -> HTMLResponse:
         tables = {}
         for key in ("day", "agent", "model"):
-            rows = await usage_by(key)  # type: ignore[arg-type]
+            rows = await usage_by(key)
             tables[key] = _bars(rows)
         return render(request, "usage.html", session=session, tables=tables, page="usage")
 
