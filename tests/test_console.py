@@ -9,8 +9,10 @@ tests/artifacts/. Under CI=true a missing browser fails these tests instead of s
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +31,8 @@ from timestep.server import ServerSettings, create_app
 from timestep.testing import FakeModelServer, error, function_call, text
 
 playwright_api = pytest.importorskip("playwright.async_api")
+# Expectations retry until they hold: generous for a loaded machine, never waited out when met.
+playwright_api.expect.set_options(timeout=30_000)
 
 CHROMIUM = os.environ.get("TIMESTEP_TEST_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -60,9 +64,9 @@ class Console:
 
 
 @asynccontextmanager
-async def _served(app: Any) -> AsyncIterator[int]:
+async def _served(app: Any, host: str = "127.0.0.1") -> AsyncIterator[int]:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=1
+        app, host=host, port=0, log_level="warning", timeout_graceful_shutdown=1
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -201,28 +205,55 @@ async def test_sign_in_with_the_token_and_nothing_without_it(console: Console, p
         ).status_code == 401
         assert (await anonymous.post("/ui/schedules/s/pause")).status_code == 401
         assert (await anonymous.get("/ui/signin")).status_code == 200
-        signed = {cookie["name"]: cookie["value"]}
-        no_csrf = await anonymous.post("/ui/schedules/s/pause", cookies=signed, data={})
+    signed = {cookie["name"]: cookie["value"]}
+    async with httpx.AsyncClient(base_url=console.url, cookies=signed, timeout=30) as holder:
+        no_csrf = await holder.post("/ui/schedules/s/pause", data={})
         assert no_csrf.status_code == 403
         assert "CSRF token" in no_csrf.text
-        forged = await anonymous.post(
-            "/ui/signout",
-            cookies=signed,
-            data={"csrf": "x"},
-            headers={"Origin": "https://evil.example"},
+        forged = await holder.post(
+            "/ui/signout", data={"csrf": "x"}, headers={"Origin": "https://evil.example"}
         )
         assert forged.status_code == 403
         assert "cross-site" in forged.text
-        value = cookie["value"]
-        altered = value[:-1] + ("0" if value[-1] != "0" else "1")
-        tampered = await anonymous.get("/", cookies={cookie["name"]: altered})
-        assert tampered.status_code == 303
+    value = cookie["value"]
+    altered = value[:-1] + ("0" if value[-1] != "0" else "1")
+    async with httpx.AsyncClient(
+        base_url=console.url, cookies={cookie["name"]: altered}, timeout=30
+    ) as tampered:
+        assert (await tampered.get("/")).status_code == 303
 
     # Signing out ends the session.
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url(re.compile(r"/ui/signin$"))
     await page.goto(console.url + "/")
     assert "/ui/signin" in page.url
+
+
+async def test_no_auth_serves_the_console_to_loopback_clients_only(durable: str):
+    app = create_app(ServerSettings(auth=False, api_token=None))
+    async with _served(app, host="0.0.0.0") as port, httpx.AsyncClient(timeout=30) as client:
+        local = await client.get(f"http://127.0.0.1:{port}/")
+        assert local.status_code == 200
+        assert "<h1>Runs</h1>" in local.text and "auth off (loopback only)" in local.text
+        # No sign-in, but forms still need the page's CSRF token.
+        refused = await client.post(f"http://127.0.0.1:{port}/ui/schedules/s/pause", data={})
+        assert refused.status_code == 403
+        address = _non_loopback_address()
+        if address is None:
+            pytest.skip("this host has no non-loopback address to connect from")
+        remote = await client.get(f"http://{address}:{port}/")
+        assert remote.status_code == 403
+        assert "only loopback clients" in remote.text
+
+
+def _non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if ipaddress.ip_address(address).is_loopback else address
 
 
 # -- runs and approvals ---------------------------------------------------------------------------
@@ -266,11 +297,13 @@ async def test_a_run_waits_for_approval_and_finishes_when_approved(
     card = page.locator('article[data-call="call_ship_a1"]')
     await expect(card).to_contain_text("1 Main St")
     await expect(card).to_contain_text("console-warehouse")
+    await card.get_by_text("Conversation so far").click()
+    await expect(card.locator(".conversation")).to_contain_text("ship A1")
     if target := _docs_screenshot("console-approvals.png"):
         await page.screenshot(path=target, full_page=True)
     await card.get_by_role("button", name="Approve").click()
     await expect(page.get_by_role("status")).to_contain_text("Approved call_ship_a1")
-    await expect(card).to_have_count(0, timeout=30_000)  # the page reloads itself
+    await expect(card).to_have_count(0)  # the page reloads itself
 
     # The run goes on: its page shows it finish with the right output and timeline.
     await page.get_by_role("link", name="Open the run").click()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlencode
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from dbos import WorkflowStatus
@@ -83,7 +84,7 @@ def install_console(app: FastAPI, settings: ServerSettings) -> None:
         context.setdefault("notice", request.query_params.get("notice"))
         context.setdefault("problem", request.query_params.get("problem"))
         html = env.get_template(name).render(request=request, auth=settings.auth, **context)
-        return HTMLResponse(html, status_code=status_code, headers=_NO_STORE)
+        return HTMLResponse(html, status_code=status_code, headers=dict(_NO_STORE))
 
     app.mount(
         "/ui/static",
@@ -115,7 +116,7 @@ def install_console(app: FastAPI, settings: ServerSettings) -> None:
     app.include_router(router)
 
 
-_NO_STORE = {"Cache-Control": "no-store"}
+_NO_STORE = (("Cache-Control", "no-store"),)
 
 
 # -- forms and redirects ----------------------------------------------------------------------
@@ -512,6 +513,9 @@ def _approval_routes(router: APIRouter, render: Callable[..., HTMLResponse]) -> 
         rows = await timestep.list_pending_approvals()
         for row in rows:
             row["arguments_pretty"] = _pretty_json_text(row.get("arguments"))
+            status = await inspection.find_run(row["workflow_id"])
+            steps = await inspection.list_run_steps(row["workflow_id"], detail=True)
+            row["conversation"] = _conversation(request_of(status), steps)
         return render(request, "approvals.html", session=session, page="approvals", rows=rows)
 
     @router.post("/ui/approvals/{workflow_id}/{call_id}")
@@ -558,8 +562,6 @@ def _pretty_json_text(text: str | None) -> str:
 
 def _next_fires(cron: str, timezone: str | None, count: int = 3) -> list[datetime]:
     try:
-        from zoneinfo import ZoneInfo  # noqa: PLC0415 (only for schedules with a timezone)
-
         now = datetime.now(ZoneInfo(timezone)) if timezone else datetime.now(UTC)
         it = croniter(cron, now, second_at_beginning=True)
         return [it.get_next(datetime) for _ in range(count)]

@@ -82,7 +82,8 @@ document.addEventListener("DOMContentLoaded", () => {
     setInterval(() => {
       // Reload the approvals page when idle, so new calls appear (never while typing).
       const active = document.activeElement;
-      if (!document.hidden && !(active && active.tagName === "INPUT")) location.reload();
+      const reading = approvals.querySelector("details[open]");
+      if (!document.hidden && !reading && !(active && active.tagName === "INPUT")) location.reload();
     }, Number(approvals.dataset.refreshPage));
   }
 });
