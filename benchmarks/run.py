@@ -4,7 +4,8 @@
 
 (1)-(4) durable overhead against the plain SDK, bare DBOS and DBOSRunner; (5) approval
 latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; (9)
-memory over many runs; (10) streaming latency, in process and from another; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
+memory over many runs; (10) streaming latency, in process and from another; (11) the web
+console's runs listing at 100,000 runs; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
 200-run chaos soak.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
@@ -37,6 +38,7 @@ from . import (
     _limiter,
     _memory,
     _overhead,
+    _paging,
     _profile,
     _recovery,
     _streaming,
@@ -53,10 +55,20 @@ PARTS = (
     "profile",
     "memory",
     "streaming",
+    "paging",
     "recovery",
     "chaos",
 )
-IN_PROCESS = ("overhead", "approvals", "throughput", "limiter", "profile", "memory", "streaming")
+IN_PROCESS = (
+    "overhead",
+    "approvals",
+    "throughput",
+    "limiter",
+    "profile",
+    "memory",
+    "streaming",
+    "paging",
+)
 
 
 async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
@@ -74,6 +86,8 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["streaming"] = await _streaming.run(kind, url, args.stream_rounds, progress)
         if "memory" in args.parts:
             out["memory"] = await _memory.run(kind, args.memory_runs, progress)
+        if "paging" in args.parts:  # after the others: it leaves 100,000 runs behind
+            out["paging"] = await _paging.run(kind, url, args.paging_runs, progress)
         if "limiter" in args.parts:  # last: it leaves a provider limit behind
             out["limiter"] = await _limiter.run(kind, args.quick, progress)
     return out
@@ -125,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     args.chaos_runs = 40 if args.quick else 200
     args.memory_runs = args.memory_runs or (2000 if args.quick else 20000)
     args.stream_rounds = 3 if args.quick else 15
+    args.paging_runs = 10_000 if args.quick else 100_000
     args.chaos_seconds = 120 if args.quick else 600
 
     console = Console(stderr=True)
