@@ -293,6 +293,7 @@ async def test_a_run_waits_for_approval_and_finishes_when_approved(
     await expect(page.locator("#conversation")).to_contain_text('"order_id": "A1"')
     await expect(page.get_by_role("heading", name="Waiting for approval")).to_be_visible()
     await expect(page.locator("#timeline")).to_contain_text("model:")
+    await expect(page.locator("#timeline")).to_contain_text("approval wait (so far)")
     assert shipped == []
 
     # The approvals page: the call with its arguments; approve it.

@@ -256,7 +256,9 @@ async def _runs_page(
     return [_run_row(s, usage.get(s.workflow_id)) for s in page.runs], page.next_cursor
 
 
-def _steps_view(steps: list[dict[str, Any]], status: WorkflowStatus) -> dict[str, Any]:
+def _steps_view(
+    steps: list[dict[str, Any]], status: WorkflowStatus, *, waiting: bool = False
+) -> dict[str, Any]:
     """The timeline: each step's bar placed to scale between the run's start and its end."""
     start = status.created_at or 0
     end = status.updated_at if status.status in FINISHED else int(time.time() * 1000)
@@ -286,6 +288,40 @@ def _steps_view(steps: list[dict[str, Any]], status: WorkflowStatus) -> dict[str
                 "duration_ms": duration,
                 "left": 100 * ((began or start) - start) / span,
                 "width": max(100 * (duration or 0) / span, 0.4),
+            }
+        )
+    dequeued = getattr(status, "dequeued_at", None)
+    if getattr(status, "queue_name", None) and dequeued and dequeued > start:
+        # A queued run's wait for its turn, from its creation to its start.
+        wait = dequeued - start
+        rows.insert(
+            0,
+            {
+                "id": 0,
+                "name": f"queue:{status.queue_name}",
+                "label": f"queued ({status.queue_name})",
+                "kind": "wait",
+                "outcome": "done",
+                "duration_ms": wait,
+                "error": None,
+                "left": 0.0,
+                "width": max(100 * wait / span, 0.4),
+            },
+        )
+    if waiting:
+        # The approval wait under way: DBOS records the step when the decision arrives.
+        since = max([start, *times])
+        rows.append(
+            {
+                "id": 0,
+                "name": "DBOS.recv",
+                "label": "approval wait (so far)",
+                "kind": "wait",
+                "outcome": "waiting",
+                "duration_ms": end - since,
+                "error": None,
+                "left": 100 * (since - start) / span,
+                "width": max(100 * (end - since) / span, 0.4),
             }
         )
     return {"steps": rows, "span_ms": end - start}
@@ -386,7 +422,7 @@ async def _run_view(workflow_id: str) -> dict[str, Any]:
         "usage": usage,
         "final_output": output.get("final_output"),
         "interrupted": bool(output.get("interrupted")),
-        "timeline": _steps_view(steps, status),
+        "timeline": _steps_view(steps, status, waiting=bool(pending)),
         "conversation": _conversation(request, steps),
         "pending": pending,
         "has_state": has_state,
