@@ -348,6 +348,16 @@ async def test_reject_with_a_message_reaches_the_model(
     assert shipped == []
     assert "That address does not exist." in str(fake_model.requests[-1].json["input"])
 
+    # The page's event stream resumes after the last event a reconnecting browser had.
+    [cookie] = await page.context.cookies()
+    cookies = {cookie["name"]: cookie["value"]}
+    async with httpx.AsyncClient(base_url=console.url, cookies=cookies, timeout=30) as held:
+        full = (await held.get(f"/ui/runs/{workflow_id}/events")).text
+        ids = re.findall(r"^id: (\S+)$", full, re.M)
+        assert len(ids) > 3 and "event: end" in full
+        rest = await held.get(f"/ui/runs/{workflow_id}/events", headers={"Last-Event-ID": ids[2]})
+        assert re.findall(r"^id: (\S+)$", rest.text, re.M) == ids[3:]
+
 
 async def test_a_failed_run_shows_its_error_and_the_runs_table_filters_by_status(
     console: Console, page: Any, fake_model: FakeModelServer

@@ -46,7 +46,7 @@ from ._console_auth import (
     new_session_cookie,
     token_matches,
 )
-from ._events import sse_events
+from ._events import parse_last_event_id, sse_events
 from ._models import PATH_ID_PATTERN, SCHEDULE_NAME_PATTERN
 from ._settings import ServerSettings
 
@@ -490,10 +490,17 @@ def _run_routes(
         return render(request, "_run_live.html", session=session, **view)
 
     @router.get("/ui/runs/{workflow_id}/events")
-    async def run_events(_session: Session, workflow_id: RunId) -> Response:
+    async def run_events(request: Request, _session: Session, workflow_id: RunId) -> Response:
+        """The run's events, as the API's stream: EventSource reconnects with Last-Event-ID
+        and goes on after the last event it had."""
+        try:
+            after = parse_last_event_id(request.headers.get("last-event-id"))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
         await inspection.require_run(workflow_id)
+        start = (after[0], after[1] + 1) if after is not None else (0, 0)
         return StreamingResponse(
-            sse_events(workflow_id, (0, 0), settings.heartbeat_sec),
+            sse_events(workflow_id, start, settings.heartbeat_sec),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
