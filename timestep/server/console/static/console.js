@@ -14,8 +14,9 @@ function refresh(el, every) {
       if (response.redirected || !response.ok) return;
       const html = await response.text();
       if (html !== el.dataset.last) {
-        // Keep what the user is typing in a form of this part.
-        if (el.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
+        // Never pull a form from under the user: not while a control of this part has the
+        // focus, nor once something was typed in it.
+        if (busyWithForm(el)) return;
         el.innerHTML = html;
         el.dataset.last = html;
       }
@@ -25,6 +26,12 @@ function refresh(el, every) {
       busy = false;
     }
   }, every);
+}
+
+function busyWithForm(el) {
+  const active = document.activeElement;
+  if (active && el.contains(active) && ["INPUT", "BUTTON", "SELECT", "TEXTAREA"].includes(active.tagName)) return true;
+  return Array.from(el.querySelectorAll("input:not([type=hidden])")).some((i) => i.value !== i.defaultValue);
 }
 
 function describe(event) {
@@ -81,9 +88,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (approvals) {
     setInterval(() => {
       // Reload the approvals page when idle, so new calls appear (never while typing).
-      const active = document.activeElement;
       const reading = approvals.querySelector("details[open]");
-      if (!document.hidden && !reading && !(active && active.tagName === "INPUT")) location.reload();
+      if (!document.hidden && !reading && !busyWithForm(approvals)) location.reload();
     }, Number(approvals.dataset.refreshPage));
   }
 });
