@@ -328,7 +328,12 @@ def _steps_view(
 
 
 def _response_items(output: Any) -> list[dict[str, Any]]:
-    """The output items of a model step's checkpoint (a streamed or a plain response)."""
+    """The output items of a model step's checkpoint: a streamed call's last event (JSON) or
+    a plain call's ``ModelResponse``."""
+    items_of = getattr(output, "output", None)
+    if not isinstance(output, dict) and isinstance(items_of, list):
+        dumped = [i.model_dump(mode="json") if hasattr(i, "model_dump") else i for i in items_of]
+        return [i for i in dumped if isinstance(i, dict)]
     if isinstance(output, dict):
         for key in ("completed", "response"):
             if isinstance(output.get(key), dict):
