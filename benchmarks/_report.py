@@ -295,4 +295,21 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{m['growth_mb_per_10k_runs']} | {m['agents_alive']} |"
                 )
         lines.append("")
+    paging = {db: f["paging"] for db, f in report["databases"].items() if "paging" in f}
+    if paging:
+        lines += [
+            "## (12) The console's runs listing (50 a page, with their usage): deep pages cost "
+            "what the first does",
+            "",
+            "| database | runs | listing | first page ms | 20th page ms | page 90% deep ms |",
+            "| --- | ---: | --- | ---: | ---: | ---: |",
+        ]
+        for db, p in paging.items():
+            for label in ("all runs", "one agent", "status SUCCESS"):
+                m = p[label]
+                lines.append(
+                    f"| {db} | {p['runs']:,} | {label} | {m['first_page_ms']} | "
+                    f"{m['page_20_ms']} | {m['page_90pct_deep_ms']} |"
+                )
+        lines.append("")
     return "\n".join(lines)

@@ -5,7 +5,8 @@
 (1)-(4) durable overhead against the plain SDK, bare DBOS and DBOSRunner; (5) approval
 latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; (9)
 memory over many runs; (10) streaming latency, in process and from another; (11) the token
-limiter at saturation and the ledger check's cost per model call; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
+limiter at saturation and the ledger check's cost per model call; (12) the web console's runs
+listing at 100,000 runs; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
 200-run chaos soak.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
@@ -38,6 +39,7 @@ from . import (
     _limiter,
     _memory,
     _overhead,
+    _paging,
     _profile,
     _recovery,
     _streaming,
@@ -56,6 +58,7 @@ PARTS = (
     "profile",
     "memory",
     "streaming",
+    "paging",
     "recovery",
     "chaos",
 )
@@ -68,6 +71,7 @@ IN_PROCESS = (
     "profile",
     "memory",
     "streaming",
+    "paging",
 )
 
 
@@ -88,6 +92,8 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["memory"] = await _memory.run(kind, args.memory_runs, progress)
         if "tokens" in args.parts:  # it leaves provider limits behind, on prefixes of its own
             out["tokens"] = await _tokens.run(kind, args.quick, progress)
+        if "paging" in args.parts:  # after the others: it leaves 100,000 runs behind
+            out["paging"] = await _paging.run(kind, url, args.paging_runs, progress)
         if "limiter" in args.parts:  # last: it leaves a provider limit behind
             out["limiter"] = await _limiter.run(kind, args.quick, progress)
     return out
@@ -139,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     args.chaos_runs = 40 if args.quick else 200
     args.memory_runs = args.memory_runs or (2000 if args.quick else 20000)
     args.stream_rounds = 3 if args.quick else 15
+    args.paging_runs = 10_000 if args.quick else 100_000
     args.chaos_seconds = 120 if args.quick else 600
 
     console = Console(stderr=True)

@@ -7,7 +7,7 @@ worker (the CLI, the HTTP API, a script) and never recovers or executes a run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from dbos import WorkflowStatus
 
 from timestep._core.error_records import describe_error, is_permanent
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, request_of, time_of
-from timestep._core.runtime import tables_engine
+from timestep._core.runtime import current_database, tables_engine
 from timestep._core.tables import run_states_table
 from timestep.errors import RunNotFoundError, RunNotResumableError
 
@@ -24,6 +24,7 @@ from .system import system
 __all__ = [
     "RUN_WORKFLOWS",
     "RunInfo",
+    "RunsPage",
     "cancel_run",
     "find_run",
     "find_workflow",
@@ -31,6 +32,7 @@ __all__ = [
     "get_run",
     "list_run_steps",
     "list_runs",
+    "list_runs_page",
     "require_run",
     "resume_run",
     "run_error",
@@ -124,17 +126,128 @@ async def list_runs(
     )
 
 
-async def list_run_steps(workflow_id: str) -> list[dict[str, Any]]:
-    """A run's checkpointed steps, in order: id, name (``model:...``, ``tool:...``), outcome."""
+@dataclass(frozen=True)
+class RunsPage:
+    """One page of runs, newest first, and the cursor of the next page (None: the last)."""
+
+    runs: list[WorkflowStatus]
+    next_cursor: str | None
+
+
+def _cursor(created: int, ids: set[str]) -> str:
+    """``<created_at ms>:<ids of the runs already listed that were created in that ms>``."""
+    return f"{created}:" + ",".join(sorted(ids))
+
+
+def _parse_cursor(cursor: str) -> tuple[int, set[str]]:
+    created, _, ties = cursor.partition(":")
+    if not created.isdigit():
+        raise ValueError(f"invalid runs cursor {cursor!r}")
+    return int(created), {t for t in ties.split(",") if t}
+
+
+def _end_time(before: int | None) -> str | None:
+    # DBOS compares end_time in whole milliseconds, inclusive: half a millisecond past the
+    # cursor's so float rounding never drops it (the runs already listed there are skipped).
+    if before is None:
+        return None
+    return (datetime.fromtimestamp(before / 1000, UTC) + timedelta(microseconds=500)).isoformat()
+
+
+def _matches(status: WorkflowStatus, wanted: dict[str, str]) -> bool:
+    request = request_of(status)
+    attributes = getattr(status, "attributes", None) or {}
+    return all(
+        request.get(key) == value or attributes.get(key) == value for key, value in wanted.items()
+    )
+
+
+_SCAN_LIMIT = 5000
+"""On SQLite (where DBOS cannot filter on attributes) at most this many runs are read for one
+page of a filtered listing; a page may then be short, with a cursor to read on."""
+
+
+async def list_runs_page(
+    *,
+    status: str | list[str] | None = None,
+    agent: str | None = None,
+    session_id: str | None = None,
+    since: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    load_output: bool = True,
+) -> RunsPage:
+    """A page of agent runs, newest first, paged by keyset (the creation time of the last run
+    listed), so a page deep in 100,000 runs costs what the first one does: the database walks
+    its ``created_at`` index from the cursor instead of counting past an offset.
+
+    ``agent`` and ``session_id`` filter on the attributes runs are started with (in the
+    database on Postgres; on SQLite, which DBOS cannot filter on them, by reading on from the
+    cursor). ``ValueError`` for a cursor this function did not make."""
+    before: int | None = None
+    seen: set[str] = set()
+    if cursor:
+        before, seen = _parse_cursor(cursor)
+    wanted = {key: value for key, value in (("agent", agent), ("session_id", session_id)) if value}
+    in_database = not wanted or not current_database().is_sqlite
+    page: list[WorkflowStatus] = []
+    scanned = 0
+    while True:
+        batch = limit + len(seen) + 1 if in_database else max(4 * limit, 200) + len(seen)
+        found = await system().list_workflows_async(
+            name=AGENT_RUN_WORKFLOW,
+            status=status,
+            attributes=wanted if wanted and in_database else None,
+            start_time=since.isoformat() if since is not None else None,
+            end_time=_end_time(before),
+            limit=batch,
+            sort_desc=True,
+            load_output=load_output,
+        )
+        fresh = [s for s in found if s.workflow_id not in seen]
+        for run in fresh:
+            if not in_database and not _matches(run, wanted):
+                continue
+            if len(page) == limit:  # one more than a page: there is a next one
+                last = page[-1].created_at or 0
+                ties = {s.workflow_id for s in page if s.created_at == last}
+                return RunsPage(page, _cursor(last, ties | (seen if last == before else set())))
+            page.append(run)
+        if len(found) < batch or not found:
+            return RunsPage(page, None)
+        # Read on (SQLite, filtered): from the last run read, skipping those read at its ms.
+        last = found[-1].created_at or 0
+        ties = {s.workflow_id for s in found if s.created_at == last}
+        seen = ties | (seen if last == before else set())
+        before = last
+        scanned += len(found)
+        if scanned >= _SCAN_LIMIT:
+            return RunsPage(page, _cursor(before, seen))
+
+
+async def list_run_steps(workflow_id: str, *, detail: bool = False) -> list[dict[str, Any]]:
+    """A run's checkpointed steps, in order: id, name (``model:...``, ``tool:...``), outcome.
+    With ``detail``, also when each started and ended (epoch ms, as DBOS recorded them), its
+    output and its error (one line, secret-free)."""
     steps = await system().list_workflow_steps_async(workflow_id)
-    return [
-        {
+    rows: list[dict[str, Any]] = []
+    for s in steps:
+        error = s.get("error")
+        row: dict[str, Any] = {
             "id": s["function_id"],
             "name": s["function_name"],
-            "outcome": "error" if s.get("error") is not None else "done",
+            "outcome": "error" if error is not None else "done",
         }
-        for s in steps
-    ]
+        if detail:
+            row.update(
+                started_at_ms=s.get("started_at_epoch_ms"),
+                completed_at_ms=s.get("completed_at_epoch_ms"),
+                output=s.get("output"),
+                error=describe_error(error) if error is not None else None,
+                child_workflow_id=s.get("child_workflow_id"),
+            )
+        rows.append(row)
+    return rows
 
 
 async def cancel_run(workflow_id: str) -> None:

@@ -19,7 +19,7 @@ from agents import Agent, RunConfig, RunHooks, RunState, SQLiteSession
 from agents.memory.session import Session
 from agents.run import DEFAULT_MAX_TURNS
 from agents.run_config import _coerce_run_config
-from dbos import DBOS, SetEnqueueOptions, SetWorkflowID, WorkflowHandleAsync
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowAttributes, SetWorkflowID, WorkflowHandleAsync
 from typing_extensions import TypedDict, Unpack
 
 from timestep._core.fingerprint import fingerprint
@@ -342,7 +342,9 @@ async def _start(
     )
     process.live_runs[workflow_id] = live
     try:
-        with SetWorkflowID(workflow_id):
+        # The agent and session as attributes, so listings filter on them in the database.
+        attributes = {"agent": agent.name, "session_id": request.get("session_id")}
+        with SetWorkflowID(workflow_id), SetWorkflowAttributes(attributes):
             if queue is None:
                 handle = await DBOS.start_workflow_async(agent_run_workflow, request)
             else:

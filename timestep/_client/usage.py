@@ -6,8 +6,10 @@ the price table at the time of the call); these queries add them up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import sqlalchemy as sa
 
@@ -15,7 +17,7 @@ from timestep._core.process import process_state
 from timestep._core.runtime import current_database, flush_records
 from timestep._core.tables import usage_table
 
-__all__ = ["UsageSummary", "get_usage"]
+__all__ = ["UsageSummary", "get_usage", "usage_by", "usage_of_runs"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,78 @@ async def get_usage(
         reasoning_tokens=int(reasoning),
         cost_usd=float(cost) if cost is not None else None,
     )
+
+
+def _sums(t: sa.Table) -> list[sa.ColumnElement[object]]:
+    return [
+        sa.func.coalesce(sa.func.sum(t.c.requests), 0),
+        sa.func.coalesce(sa.func.sum(t.c.input_tokens), 0),
+        sa.func.coalesce(sa.func.sum(t.c.output_tokens), 0),
+        sa.func.coalesce(sa.func.sum(t.c.cached_tokens), 0),
+        sa.func.coalesce(sa.func.sum(t.c.reasoning_tokens), 0),
+        sa.func.sum(t.c.cost_usd),
+    ]
+
+
+def _summary(row: Sequence[object]) -> UsageSummary:
+    requests, input_tokens, output_tokens, cached, reasoning, cost = row
+    return UsageSummary(
+        requests=int(str(requests)),
+        input_tokens=int(str(input_tokens)),
+        output_tokens=int(str(output_tokens)),
+        cached_tokens=int(str(cached)),
+        reasoning_tokens=int(str(reasoning)),
+        cost_usd=float(str(cost)) if cost is not None else None,
+    )
+
+
+async def usage_of_runs(workflow_ids: Sequence[str]) -> dict[str, UsageSummary]:
+    """Tokens and cost of each of these runs (a page of a runs listing), in one query; runs
+    that made no recorded model call are left out."""
+    if not workflow_ids:
+        return {}
+    await flush_records()
+    t = usage_table
+    query = (
+        sa.select(t.c.workflow_id, *_sums(t))
+        .where(t.c.workflow_id.in_(list(workflow_ids)))
+        .group_by(t.c.workflow_id)
+    )
+    engine = await process_state().engines.get(current_database().url)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {str(row[0]): _summary(tuple(row[1:])) for row in rows}
+
+
+async def usage_by(
+    key: Literal["day", "agent", "model"], *, limit: int = 60
+) -> list[tuple[str, UsageSummary]]:
+    """Tokens and cost summed per day (newest first, the last ``limit`` days with calls), per
+    agent or per model (the costliest first)."""
+    await flush_records()
+    t = usage_table
+    column: sa.ColumnElement[object]
+    if key == "day":
+        # The UTC date of the call: SQLite's date() and Postgres' cast, as text.
+        column = (
+            sa.func.date(t.c.created_at)
+            if current_database().is_sqlite
+            else sa.cast(sa.cast(t.c.created_at, sa.Date), sa.String)
+        )
+    else:
+        column = t.c.agent_name if key == "agent" else t.c.model
+    grouped = sa.select(column.label("key"), *_sums(t)).group_by(column)
+    if key == "day":
+        query = grouped.order_by(column.desc()).limit(limit)
+    else:
+        query = grouped.order_by(
+            sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0).desc(),
+            sa.func.sum(t.c.input_tokens + t.c.output_tokens).desc(),
+        ).limit(limit)
+    engine = await process_state().engines.get(current_database().url)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        (str(row[0]) if row[0] is not None else "(unknown)", _summary(tuple(row[1:])))
+        for row in rows
+    ]

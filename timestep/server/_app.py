@@ -73,6 +73,7 @@ from timestep.errors import (
 from timestep.runstate import to_typescript
 
 from ._auth import require_token
+from ._console import install_console
 from ._deadline import RequestDeadline
 from ._events import parse_last_event_id, sse_events
 from ._models import (
@@ -219,6 +220,7 @@ def create_app(
         return JSONResponse(app.openapi())
 
     app.include_router(protected)
+    install_console(app, settings)
 
     @app.get(
         "/healthz",

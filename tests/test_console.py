@@ -1,0 +1,478 @@
+"""The web console, driven in a real browser: Debian's Chromium, headless, through Playwright.
+
+The server is the real app under uvicorn on the test's event loop (as in test_server.py), its
+runs answered by the fake model server; the browser is a separate process that signs in,
+reads the pages and presses their buttons. Each test saves a screenshot under
+tests/artifacts/. Under CI=true a missing browser fails these tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from agents import Agent, function_tool
+
+import timestep
+from timestep._client.inspection import list_runs_page
+from timestep.server import ServerSettings, create_app
+from timestep.testing import FakeModelServer, error, function_call, text
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+if IN_CI:  # CI must run these tests: a missing Playwright is an error there, not a skip
+    import playwright.async_api as playwright_api
+else:
+    playwright_api = pytest.importorskip("playwright.async_api")
+# Expectations retry until they hold: generous for a loaded machine, never waited out when met.
+playwright_api.expect.set_options(timeout=30_000)
+
+CHROMIUM = os.environ.get("TIMESTEP_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DOCS = Path(__file__).parent.parent / "docs"
+TOKEN = f"console-token-{uuid.uuid4().hex}"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+shipped: list[str] = []
+
+
+@function_tool(needs_approval=True)
+def ship(order_id: str, address: str) -> str:
+    """Ship an order (a human must approve)."""
+    shipped.append(order_id)
+    return f"shipped {order_id} to {address}"
+
+
+WAREHOUSE = Agent(name="console-warehouse", instructions="Ship orders.", tools=[ship])
+REPORTER = Agent(name="console-reporter", instructions="Report.")
+timestep.register_agent(WAREHOUSE)
+timestep.register_agent(REPORTER)
+
+
+class Console:
+    def __init__(self, port: int, api: httpx.AsyncClient) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.api = api
+
+
+@asynccontextmanager
+async def _served(app: Any, host: str = "127.0.0.1") -> AsyncIterator[int]:
+    config = uvicorn.Config(
+        app, host=host, port=0, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if task.done():
+            task.result()
+        assert time.monotonic() < deadline, "the server did not start within 60 s"
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def console(durable: str, fake_model: FakeModelServer) -> AsyncIterator[Console]:
+    shipped.clear()
+    app = create_app(ServerSettings(api_token=TOKEN, heartbeat_sec=1))
+    async with (
+        _served(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=60) as api,
+    ):
+        yield Console(port, api)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not Path(CHROMIUM).exists():
+        message = f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+        if IN_CI:
+            pytest.fail(message + ": CI=true, the browser tests must run")
+        pytest.skip(message)
+    async with playwright_api.async_playwright() as p:
+        launched = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A fresh browser context's page; its screenshot is saved when the test ends."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    tab = await context.new_page()
+    try:
+        yield tab
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        await tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        await context.close()
+
+
+async def _sign_in(page: Any, console: Console, path: str = "/") -> None:
+    await page.goto(console.url + path)
+    await page.get_by_label("API token").fill(TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(re.escape(console.url + path) + r"$"))
+
+
+async def _start(console: Console, agent: str, prompt: str, **extra: Any) -> str:
+    created = await console.api.post(
+        "/runs", json={"agent": agent, "input": prompt, "stream": True, **extra}
+    )
+    assert created.status_code == 201, created.text
+    workflow_id: str = created.json()["workflow_id"]
+    return workflow_id
+
+
+async def _wait_pending(console: Console, workflow_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while not (await console.api.get(f"/runs/{workflow_id}")).json()["pending_approvals"]:
+        assert time.monotonic() < deadline, f"run {workflow_id} never waited for an approval"
+        await asyncio.sleep(0.05)
+
+
+async def _wait_finished(console: Console, workflow_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while (await console.api.get(f"/runs/{workflow_id}")).json()["status"] in (
+        "PENDING",
+        "ENQUEUED",
+    ):
+        assert time.monotonic() < deadline, f"run {workflow_id} never finished"
+        await asyncio.sleep(0.05)
+
+
+def _docs_screenshot(name: str) -> str | None:
+    """Where to refresh the README's screenshot, when asked (TIMESTEP_DOCS_SCREENSHOTS=1)."""
+    if os.environ.get("TIMESTEP_DOCS_SCREENSHOTS") != "1":
+        return None
+    DOCS.mkdir(exist_ok=True)
+    return str(DOCS / name)
+
+
+# -- sign-in ------------------------------------------------------------------------------------
+
+
+async def test_sign_in_with_the_token_and_nothing_without_it(console: Console, page: Any):
+    expect = playwright_api.expect
+    # No cookie: every page sends the browser to the sign-in page, remembering where it was.
+    await page.goto(console.url + "/ui/approvals")
+    assert page.url == console.url + "/ui/signin?next=%2Fui%2Fapprovals"
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    # A wrong token is refused.
+    await page.get_by_label("API token").fill("not-the-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("not this server's API token")
+    assert await page.context.cookies() == []
+
+    # The right one signs in, with an HttpOnly, SameSite=Strict cookie holding no token.
+    await page.get_by_label("API token").fill(TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(console.url + "/ui/approvals")
+    await expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
+    [cookie] = await page.context.cookies()
+    assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+    assert TOKEN not in cookie["value"]
+    assert await page.evaluate("document.cookie") == ""  # out of reach of scripts
+
+    # Pages, fragments and streams refuse requests without the cookie; posts without the
+    # session's CSRF token, or from another site, are refused even with it.
+    async with httpx.AsyncClient(base_url=console.url, timeout=30) as anonymous:
+        for path in ("/", "/ui/runs/x", "/ui/schedules", "/ui/usage", "/ui/runs/rows"):
+            response = await anonymous.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/ui/signin?next=")
+        assert (
+            await anonymous.get("/ui/runs/x/events", headers={"Accept": "text/event-stream"})
+        ).status_code == 401
+        assert (await anonymous.post("/ui/schedules/s/pause")).status_code == 401
+        assert (await anonymous.get("/ui/signin")).status_code == 200
+    signed = {cookie["name"]: cookie["value"]}
+    async with httpx.AsyncClient(base_url=console.url, cookies=signed, timeout=30) as holder:
+        no_csrf = await holder.post("/ui/schedules/s/pause", data={})
+        assert no_csrf.status_code == 403
+        assert "CSRF token" in no_csrf.text
+        forged = await holder.post(
+            "/ui/signout", data={"csrf": "x"}, headers={"Origin": "https://evil.example"}
+        )
+        assert forged.status_code == 403
+        assert "cross-site" in forged.text
+    value = cookie["value"]
+    altered = value[:-1] + ("0" if value[-1] != "0" else "1")
+    async with httpx.AsyncClient(
+        base_url=console.url, cookies={cookie["name"]: altered}, timeout=30
+    ) as tampered:
+        assert (await tampered.get("/")).status_code == 303
+
+    # Signing out ends the session.
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url(re.compile(r"/ui/signin$"))
+    await page.goto(console.url + "/")
+    assert "/ui/signin" in page.url
+
+
+async def test_no_auth_serves_the_console_to_loopback_clients_only(durable: str):
+    app = create_app(ServerSettings(auth=False, api_token=None))
+    async with _served(app, host="0.0.0.0") as port, httpx.AsyncClient(timeout=30) as client:
+        local = await client.get(f"http://127.0.0.1:{port}/")
+        assert local.status_code == 200
+        assert "<h1>Runs</h1>" in local.text and "auth off (loopback only)" in local.text
+        # No sign-in, but forms still need the page's CSRF token.
+        refused = await client.post(f"http://127.0.0.1:{port}/ui/schedules/s/pause", data={})
+        assert refused.status_code == 403
+        address = _non_loopback_address()
+        if address is None:
+            pytest.skip("this host has no non-loopback address to connect from")
+        remote = await client.get(f"http://{address}:{port}/")
+        assert remote.status_code == 403
+        assert "only loopback clients" in remote.text
+
+
+def _non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+# -- runs and approvals ---------------------------------------------------------------------------
+
+
+async def test_a_run_waits_for_approval_and_finishes_when_approved(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    expect = playwright_api.expect
+    fake_model.add_turns(
+        function_call("ship", {"order_id": "A1", "address": "1 Main St"}, call_id="call_ship_a1"),
+        text("Shipped A1."),
+    )
+    await _sign_in(page, console)
+    session_id = f"console-{uuid.uuid4().hex[:6]}"
+
+    # The run appears in the open runs table by itself.
+    workflow_id = await _start(console, "console-warehouse", "ship A1", session_id=session_id)
+    row = page.locator(f'tr[data-run="{workflow_id}"]')
+    await expect(row).to_be_visible()
+    await expect(row).to_contain_text("console-warehouse")
+    await expect(row).to_contain_text(session_id)
+    await _wait_pending(console, workflow_id)
+    await page.get_by_label("Agent").fill("console-warehouse")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(row).to_contain_text("PENDING")
+
+    # Its page: the events stream in, the model's tool call and what it waits for.
+    await row.get_by_role("link", name=workflow_id).click()
+    await page.wait_for_url(f"{console.url}/ui/runs/{workflow_id}")
+    events = page.locator("#events li")
+    await expect(events.filter(has_text="tool_called ship")).to_have_count(1)
+    assert await events.count() > 3
+    await expect(page.locator("#conversation")).to_contain_text('"order_id": "A1"')
+    await expect(page.get_by_role("heading", name="Waiting for approval")).to_be_visible()
+    await expect(page.locator("#timeline")).to_contain_text("model:")
+    await expect(page.locator("#timeline")).to_contain_text("approval wait (so far)")
+    assert shipped == []
+
+    # The approvals page: the call with its arguments; approve it.
+    await page.get_by_role("link", name="Approvals").click()
+    card = page.locator('article[data-call="call_ship_a1"]')
+    await expect(card).to_contain_text("1 Main St")
+    await expect(card).to_contain_text("console-warehouse")
+    await card.get_by_text("Conversation so far").click()
+    await expect(card.locator(".conversation")).to_contain_text("ship A1")
+    if target := _docs_screenshot("console-approvals.png"):
+        await page.screenshot(path=target, full_page=True)
+    await card.get_by_role("button", name="Approve").click()
+    await expect(page.get_by_role("status")).to_contain_text("Approved call_ship_a1")
+    await expect(card).to_have_count(0)  # the page reloads itself
+
+    # The run goes on: its page shows it finish with the right output and timeline.
+    await page.get_by_role("link", name="Open the run").click()
+    await expect(page.locator("#run-status")).to_have_text("SUCCESS")
+    await expect(page.locator("#final-output")).to_have_text("Shipped A1.")
+    timeline = page.locator("#timeline")
+    await expect(timeline).to_contain_text("tool:ship")
+    await expect(timeline).to_contain_text("approval wait")
+    await expect(page.locator("#conversation")).to_contain_text("shipped A1 to 1 Main St")
+    await expect(page.locator("#conversation")).to_contain_text("approved by web-console")
+    await expect(page.locator("#events-state")).to_contain_text("ended: SUCCESS")
+    assert shipped == ["A1"]
+    if target := _docs_screenshot("console-run.png"):
+        await page.screenshot(path=target, full_page=True)
+
+
+async def test_reject_with_a_message_reaches_the_model(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    expect = playwright_api.expect
+    fake_model.add_turns(
+        function_call("ship", {"order_id": "B2", "address": "Nowhere"}, call_id="call_ship_b2"),
+        text("Not shipped."),
+    )
+    workflow_id = await _start(console, "console-warehouse", "ship B2")
+    await _wait_pending(console, workflow_id)
+    await _sign_in(page, console, f"/ui/runs/{workflow_id}")
+
+    # Rejected from the run's own page, with a message for the model.
+    await page.get_by_label("Message to the model").fill("That address does not exist.")
+    await page.get_by_role("button", name="Reject ship call call_ship_b2").click()
+    await expect(page.get_by_role("status")).to_contain_text("Rejected call_ship_b2")
+    await expect(page.locator("#run-status")).to_have_text("SUCCESS")
+    await expect(page.locator("#final-output")).to_have_text("Not shipped.")
+    await expect(page.locator("#conversation")).to_contain_text(
+        "rejected by web-console: That address does not exist."
+    )
+    assert shipped == []
+    assert "That address does not exist." in str(fake_model.requests[-1].json["input"])
+
+    # The page's event stream resumes after the last event a reconnecting browser had.
+    [cookie] = await page.context.cookies()
+    cookies = {cookie["name"]: cookie["value"]}
+    async with httpx.AsyncClient(base_url=console.url, cookies=cookies, timeout=30) as held:
+        full = (await held.get(f"/ui/runs/{workflow_id}/events")).text
+        ids = re.findall(r"^id: (\S+)$", full, re.M)
+        assert len(ids) > 3 and "event: end" in full
+        rest = await held.get(f"/ui/runs/{workflow_id}/events", headers={"Last-Event-ID": ids[2]})
+        assert re.findall(r"^id: (\S+)$", rest.text, re.M) == ids[3:]
+
+
+async def test_cancel_resume_and_fork_from_the_run_page(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    """The run's buttons. Resumed and forked runs execute on DBOS's event loop, where the
+    test's fake-model client (bound to the test's loop) cannot go: so both are taken up to
+    the approval wait, which replays the model call from its checkpoint and makes none."""
+    expect = playwright_api.expect
+    fake_model.add_turns(
+        function_call("ship", {"order_id": "C3", "address": "3 Side St"}, call_id="call_ship_c3")
+    )
+    # Not streamed: resuming a cancelled streamed run that waited for an approval fails its
+    # replay (DBOSUnexpectedStepError, stream:tail against DBOS.setEvent), a bug of its own.
+    workflow_id = await _start(console, "console-warehouse", "ship C3", stream=False)
+    await _wait_pending(console, workflow_id)
+    await _sign_in(page, console, f"/ui/runs/{workflow_id}")
+    await page.get_by_role("button", name="Cancel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Cancelled")
+    await expect(page.locator("#run-status")).to_have_text("CANCELLED")
+
+    # Resumed, it waits for the same call again, its model step replayed.
+    await page.get_by_role("button", name="Resume").click()
+    await expect(page.get_by_role("status")).to_contain_text("Resumed")
+    await expect(page.get_by_role("heading", name="Waiting for approval")).to_be_visible()
+    await expect(page.locator("#run-status")).to_have_text("PENDING")
+
+    # Forked after its model step: a new run, waiting on the same call.
+    await page.get_by_label("from step").fill("2")
+    await page.get_by_role("button", name="Fork").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"Forked from {workflow_id}")
+    forked = page.url.split("?")[0].rsplit("/", 1)[-1]
+    assert forked != workflow_id
+    await expect(page.get_by_role("heading", name="Waiting for approval")).to_be_visible()
+    await expect(page.locator("#conversation")).to_contain_text('"order_id": "C3"')
+    assert len(fake_model.requests) == 1  # neither asked the model again
+    assert shipped == []
+
+
+async def test_a_failed_run_shows_its_error_and_the_runs_table_filters_by_status(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    expect = playwright_api.expect
+    fake_model.add_turns(text("Fine."))
+    ok = await _start(console, "console-reporter", "report")
+    await _wait_finished(console, ok)
+    fake_model.set_default(error(401, message="Incorrect API key provided: sk-console."))
+    failing = await _start(console, "console-reporter", "report again")
+    await _wait_finished(console, failing)
+    await _sign_in(page, console, "/?status=ERROR")
+    await expect(page.locator(f'tr[data-run="{failing}"]')).to_contain_text("ERROR")
+    await expect(page.locator(f'tr[data-run="{ok}"]')).to_have_count(0)
+    await page.locator(f'tr[data-run="{failing}"]').get_by_role("link").click()
+    await expect(page.locator("#run-error")).to_contain_text("AuthenticationError: ")
+    await expect(page.locator("#timeline")).to_contain_text("error")
+    await expect(page.get_by_role("button", name="Fork")).to_be_visible()
+
+
+# -- schedules ------------------------------------------------------------------------------------
+
+
+async def test_pause_resume_and_trigger_a_schedule(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    expect = playwright_api.expect
+    name = f"console-sched-{uuid.uuid4().hex[:6]}"
+    timestep.schedule_agent(name, REPORTER, "daily report", "0 0 0 1 1 *")  # yearly
+    try:
+        await _sign_in(page, console, "/ui/schedules")
+        card = page.locator(f'article[data-schedule="{name}"]')
+        await expect(card).to_contain_text("ACTIVE")
+        await expect(card).to_contain_text("Next fires:")
+        await card.get_by_role("button", name=f"Pause {name}").click()
+        await expect(page.get_by_role("status")).to_contain_text(f"Paused {name}")
+        await expect(card.locator(".badge").first).to_have_text("PAUSED")
+        await card.get_by_role("button", name=f"Resume {name}").click()
+        await expect(card.locator(".badge").first).to_have_text("ACTIVE")
+
+        fake_model.add_turns(text("Report: all good."))
+        await card.get_by_role("button", name=f"Trigger {name}").click()
+        await expect(page.get_by_role("status")).to_contain_text(f"Triggered {name}")
+        await page.get_by_role("link", name="Open the run").click()
+        await expect(page.locator("#run-status")).to_have_text("SUCCESS")
+        await expect(page.locator("#final-output")).to_have_text("Report: all good.")
+
+        await page.get_by_role("link", name="Usage").click()
+        await expect(page.locator("#usage-agent")).to_contain_text("console-reporter")
+    finally:
+        timestep.delete_schedule(name)
+
+
+# -- paging ----------------------------------------------------------------------------------------
+
+
+async def test_runs_pages_by_keyset_without_gaps_or_repeats(
+    durable: str, fake_model: FakeModelServer
+):
+    """Pages of two cover every run once, newest first, however many share a millisecond."""
+    fake_model.add_turns(*[text(f"r{i}") for i in range(5)])
+    agent_runs = [await timestep.start_agent_run(REPORTER, f"r{i}") for i in range(5)]
+    for handle in agent_runs:
+        await handle.result()
+    mine = {h.workflow_id for h in agent_runs}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await list_runs_page(agent="console-reporter", cursor=cursor, limit=2)
+        seen += [s.workflow_id for s in page.runs]
+        assert len(page.runs) <= 2
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert mine <= set(seen) and len(seen) == len(set(seen))
+    created = [
+        s.created_at for s in (await list_runs_page(agent="console-reporter", limit=100)).runs
+    ]
+    assert created == sorted(created, reverse=True)
+    with pytest.raises(ValueError, match="invalid runs cursor"):
+        await list_runs_page(cursor="yesterday")
