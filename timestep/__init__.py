@@ -17,6 +17,7 @@ from ._client.approvals import (
 from ._client.inspection import RunInfo, get_run
 from ._client.limits import ProviderLimit, declare_queue, limit_provider
 from ._client.results import AgentRunResult, StreamingAgentRun
+from ._client.retention import GcReport, RetentionPolicy, collect_garbage
 from ._client.runs import (
     AgentRunHandle,
     RunOptions,
@@ -85,6 +86,7 @@ __all__ = [
     "ApprovalTimeoutError",
     "ConfigurationError",
     "DatabaseUnreachableError",
+    "GcReport",
     "MalformedStateError",
     "MultiModelProvider",
     "MultiModelProviderMap",
@@ -93,6 +95,7 @@ __all__ = [
     "ProviderUnavailableError",
     "RecordedError",
     "RecoveryError",
+    "RetentionPolicy",
     "RunInfo",
     "RunNotFoundError",
     "RunNotResumableError",
@@ -113,6 +116,7 @@ __all__ = [
     "UsageSummary",
     "approve",
     "backfill_schedule",
+    "collect_garbage",
     "configure_dbos",
     "cost_of",
     "decide",

@@ -28,6 +28,7 @@ from .database import (
 )
 from .limits import LIMIT_OPTIONS, QueueSpec, provider_limit_queues
 from .process import DBOSRuntime, process_state
+from .protocol import RETENTION_SCHEDULE, RETENTION_WORKFLOW
 from .secrets import install_log_redaction
 from .serializer import TimestepSerializer
 from .settings import load_settings
@@ -36,6 +37,7 @@ __all__ = [
     "apply_declared_queues",
     "configure_dbos",
     "current_database",
+    "dbos_schema",
     "ensure_dbos_launched",
     "flush_records",
     "is_dbos_launched",
@@ -166,12 +168,35 @@ def register_queues(queues: dict[str, QueueSpec]) -> None:
     off_loop(register)
 
 
+def _retention_schedule() -> dict[str, Any] | None:
+    """The schedule of the retention pass when ``TIMESTEP_RETENTION`` is set; without it, an
+    earlier deploy's retention schedule is removed."""
+    process = process_state()
+    settings = process.settings
+    policy = settings.retention_policy
+    if policy is None:
+        if DBOS.get_schedule(RETENTION_SCHEDULE) is not None:
+            DBOS.delete_schedule(RETENTION_SCHEDULE)
+        return None
+    return {
+        "schedule_name": RETENTION_SCHEDULE,
+        "workflow_fn": process.workflow_functions[RETENTION_WORKFLOW],
+        "schedule": settings.retention_schedule,
+        "context": {"policy": policy.to_json(), "batch_size": settings.retention_batch_size},
+        "automatic_backfill": False,
+    }
+
+
 def _apply_declared_schedules() -> None:
-    """Create or replace the schedules declared before launch (a redeploy never duplicates)."""
+    """Create or replace the schedules declared before launch (a redeploy never duplicates),
+    and the retention pass's."""
     process = process_state()
     with process.lock:
         specs = list(process.schedules.values())
         process.schedules.clear()
+    retention = off_loop(_retention_schedule)
+    if retention is not None:
+        specs.append(retention)
     if specs:
         try:
             DBOS.apply_schedules(specs)  # type: ignore[arg-type]
@@ -200,6 +225,15 @@ def current_database() -> ResolvedDatabase:
     if process.runtime is not None:
         return process.runtime.database
     return resolve_database(None, process.settings)
+
+
+def dbos_schema() -> str | None:
+    """The schema of DBOS's tables: none on SQLite, ``dbos`` (or as configured) on Postgres."""
+    process = process_state()
+    if current_database().is_sqlite:
+        return None
+    config: dict[str, Any] = dict(process.runtime.config) if process.runtime else {}
+    return str(config.get("dbos_system_schema") or "dbos")
 
 
 async def tables_engine() -> AsyncEngine:

@@ -202,6 +202,44 @@ def serve(
     serve_api(host, port, agents=modules, auth=False if no_auth else None)
 
 
+@app.command()
+def gc(
+    older_than: str | None = typer.Option(
+        None, "--older-than", help="Delete every ended run older than this (30d, 12h...)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Delete ended runs and idle sessions by TIMESTEP_RETENTION (or --older-than)."""
+    from ._gc import run_gc  # noqa: PLC0415 (start-up: only gc needs the progress bar)
+
+    report = _run(lambda: run_gc(older_than, dry_run=dry_run, console=err_console))
+    if as_json:
+        _print_json(report.to_json())
+        return
+    verb = "would free" if dry_run else "freed"
+    table = Table("table", "rows")
+    for name, count in sorted(report.rows.items()):
+        if count:
+            table.add_row(name, str(count))
+    if report.rows and any(report.rows.values()):
+        console.print(table)
+    console.print(
+        f"{'dry run: ' if dry_run else ''}{report.runs} run(s) ({report.workflows} workflow(s)), "
+        f"{report.sessions} session(s); {verb} {sum(report.rows.values())} row(s), "
+        f"{_size(report.bytes)} of stored payloads"
+        + (f"; kept {report.skipped} with a live parent or child" if report.skipped else "")
+    )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
 @runs_app.command("list")
 def runs_list(
     status: str | None = typer.Option(None, help="PENDING, SUCCESS, ERROR, CANCELLED..."),
