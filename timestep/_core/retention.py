@@ -55,9 +55,9 @@ __all__ = [
     "gc_session_batch",
 ]
 
-ACTIVE_STATUSES = ["PENDING", "ENQUEUED", "DELAYED"]
+ACTIVE_STATUSES = ("PENDING", "ENQUEUED", "DELAYED")
 
-GC_ROOT_WORKFLOWS = [AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, RETENTION_WORKFLOW]
+GC_ROOT_WORKFLOWS = (AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, RETENTION_WORKFLOW)
 """The workflows a pass looks for; their children (permits, a fire's run) go with them."""
 
 _DAILY_SUMS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
@@ -144,7 +144,7 @@ async def gc_run_batch(
     found = await _list(
         system,
         status=list(statuses),
-        name=GC_ROOT_WORKFLOWS,
+        name=list(GC_ROOT_WORKFLOWS),
         completed_before=cutoff.isoformat(),
         start_time=_iso(cursor["created_ms"]) if cursor["created_ms"] else None,
         sort_desc=False,
@@ -359,7 +359,9 @@ async def gc_session_batch(
         candidates = list((await conn.execute(query)).scalars())
     if not candidates:
         return {"done": True, "cursor": cursor}
-    active = await _list_with_input(system, status=ACTIVE_STATUSES, name=GC_ROOT_WORKFLOWS)
+    active = await _list_with_input(
+        system, status=list(ACTIVE_STATUSES), name=list(GC_ROOT_WORKFLOWS)
+    )
     in_use = {request_of(status).get("session_id") for status in active}
     newest = (
         sa.select(s.c.session_id, sa.func.max(s.c.seq).label("seq"))

@@ -10,21 +10,27 @@ are a number and a unit: ``s``, ``m``, ``h``, ``d`` or ``w``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["STATUS_GROUPS", "RetentionPolicy", "parse_duration", "parse_retention"]
 
-STATUS_GROUPS: dict[str, tuple[str, ...]] = {
-    "finished": ("SUCCESS",),
-    "failed": ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"),
-    "cancelled": ("CANCELLED",),
-}
+STATUS_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "finished": ("SUCCESS",),
+        "failed": ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"),
+        "cancelled": ("CANCELLED",),
+    }
+)
 """The DBOS statuses each policy key covers: ended ones only (never PENDING, ENQUEUED...)."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_UNITS: Mapping[str, int] = MappingProxyType(
+    {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+)
 
 
 def parse_duration(text: str) -> timedelta:

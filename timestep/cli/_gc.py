@@ -28,7 +28,7 @@ async def _candidates(policy: RetentionPolicy) -> dict[str, int]:
             continue
         found = await system().list_workflows_async(
             status=list(statuses),
-            name=GC_ROOT_WORKFLOWS,
+            name=list(GC_ROOT_WORKFLOWS),
             completed_before=(now - age).isoformat(),
             load_input=False,
             load_output=False,
