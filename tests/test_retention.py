@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,8 +39,6 @@ from timestep._core.tables import (
 from timestep.errors import RunNotFoundError
 from timestep.testing import error, function_call, text
 
-PG_URL = os.environ.get("TIMESTEP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
 
 @function_tool
 def lookup(order_id: str) -> str:
@@ -60,40 +54,6 @@ def refund(order_id: str) -> str:
 
 def _agent() -> Agent:
     return Agent(name="retention-agent", instructions="Help.", tools=[lookup, refund])
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own (the shared ones hold other tests' runs)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'retention.sqlite'}"
-        return
-    from timestep.testing import postgres_unreachable, temporary_postgres_database
-
-    if postgres_unreachable(PG_URL) is not None:
-        pytest.skip("Postgres is unreachable")
-    with temporary_postgres_database(PG_URL, prefix="timestep_retention") as url:
-        yield url
-        with contextlib.suppress(Exception):
-            reset_process()
-
-
-@pytest.fixture
-def launched(own_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.delenv("TIMESTEP_RETENTION", raising=False)
-    if process_state().runtime is not None:
-        reset_process(destroy=False)
-    process_state().reload_settings()
-    timestep.configure_dbos(own_database)
-    timestep.ensure_dbos_launched()
-    try:
-        yield own_database
-    finally:
-        from dbos import DBOS
-
-        for workflow in DBOS.list_workflows(status=["PENDING", "ENQUEUED"]):
-            DBOS.cancel_workflow(workflow.workflow_id)
-        reset_process()
 
 
 async def _count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
@@ -122,7 +82,7 @@ async def _exists(workflow_id: str) -> bool:
         return False
 
 
-@pytest.mark.usefixtures("launched")
+@pytest.mark.usefixtures("own_durable")
 async def test_gc_deletes_exactly_what_the_policy_says_and_never_a_waiting_run(fake_model):
     agent = _agent()
     # Two finished runs with a tool call each, in one session.
@@ -200,7 +160,7 @@ async def test_gc_deletes_exactly_what_the_policy_says_and_never_a_waiting_run(f
     assert (await collect_garbage(policy=policy, now=later + timedelta(days=60))).runs == 0
 
 
-@pytest.mark.usefixtures("launched")
+@pytest.mark.usefixtures("own_durable")
 async def test_sessions_policy_keeps_live_sessions_and_deletes_idle_ones(fake_model):
     agent = _agent()
     idle, live = Session(f"idle-{uuid.uuid4().hex[:6]}"), Session(f"live-{uuid.uuid4().hex[:6]}")

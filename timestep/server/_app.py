@@ -33,11 +33,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
 import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import register_agent, registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_error, run_state_json
+from timestep._client.metrics import read_metrics
 from timestep._core.error_records import describe_error
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PendingApproval, request_of, time_of
@@ -63,6 +65,7 @@ from timestep.runstate import to_typescript
 
 from ._auth import require_token
 from ._events import parse_last_event_id, sse_events
+from ._metrics import render_metrics
 from ._models import (
     PATH_ID_PATTERN,
     SCHEDULE_NAME_PATTERN,
@@ -166,6 +169,17 @@ def create_app(
     _add_run_routes(protected, settings)
     _add_approval_routes(protected)
     _add_schedule_routes(protected, settings)
+
+    @protected.get(
+        "/metrics",
+        tags=["metrics"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    async def metrics() -> Response:
+        """Prometheus metrics, cluster-wide from the database: runs by status, pending
+        approvals, queue depths, step latencies by kind, tokens and cost by provider/model."""
+        return Response(render_metrics(await read_metrics()), media_type=CONTENT_TYPE_LATEST)
 
     @protected.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
