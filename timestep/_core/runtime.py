@@ -27,6 +27,7 @@ from .database import (
     resolve_database,
 )
 from .limits import LIMIT_OPTIONS, QueueSpec, provider_limit_queues
+from .logs import install_log_format
 from .process import DBOSRuntime, process_state
 from .protocol import RETENTION_SCHEDULE, RETENTION_WORKFLOW
 from .secrets import install_log_redaction
@@ -95,10 +96,12 @@ def configure_dbos(
         executor_id = executor_id or settings.executor_id
         if executor_id:
             config["executor_id"] = executor_id
+        log_level = log_level or settings.dbos_log_level
         if log_level:
             config["log_level"] = log_level
         config.update(dbos_config)  # type: ignore[typeddict-item]
         install_log_redaction()
+        install_log_format(settings.log_format)
         DBOS(config=config)
         process.runtime = DBOSRuntime(database=database, config=config)
         return config
@@ -123,6 +126,7 @@ def ensure_dbos_launched() -> None:
         process.recorder.flush_interval = settings.records_flush_interval_sec
         launched_at_ms = int(time.time() * 1000)
         DBOS.launch()
+        install_log_format(settings.log_format)  # DBOS (re)configures its handlers at launch
         runtime.launched = True
         process.recorder.start_reconciliation(runtime.database.url, launched_at_ms)
         apply_declared_queues()

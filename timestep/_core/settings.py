@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     retention_batch_size: int = Field(default=500, ge=1, le=10_000)
     """Most runs one retention transaction deletes."""
 
+    dbos_log_level: str | None = Field(
+        default=None, pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$"
+    )
+    """DBOS's log level (``configure_dbos(log_level=...)`` wins); unset, DBOS's default (INFO).
+    The ``timestep`` command sets WARNING unless told otherwise or given ``--debug``."""
+
     log_format: str = Field(default="text", pattern="^(text|json)$")
     """``json`` writes Timestep's and DBOS's log lines as JSON, with the workflow id and step."""
 

@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.streams import event_records
+from timestep._core.process import process_state
 from timestep._core.registry import import_ref
 from timestep.errors import TimestepError
 from timestep.runstate import detect_format, from_typescript, to_typescript
@@ -66,7 +68,13 @@ def _options(
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
     if not debug:
+        # DBOS's own INFO lines (its launch, each workflow it recovers) are a worker's log,
+        # not the command's output; TIMESTEP_DBOS_LOG_LEVEL=INFO brings them back.
         logging.getLogger("dbos").setLevel(logging.WARNING)
+        os.environ.setdefault("TIMESTEP_DBOS_LOG_LEVEL", "WARNING")
+    else:
+        os.environ.setdefault("TIMESTEP_DBOS_LOG_LEVEL", "DEBUG")
+    process_state().reload_settings()
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
