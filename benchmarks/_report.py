@@ -254,4 +254,23 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{m['growth_mb_per_10k_runs']} | {m['agents_alive']} |"
                 )
         lines.append("")
+    retention = {db: f["retention"] for db, f in report["databases"].items() if "retention" in f}
+    if retention:
+        lines += [
+            "## (11) Retention: one gc pass over ended runs",
+            "",
+            "| database | runs deleted | pass s | s / 10k runs | rows freed | MB freed | "
+            "operation_outputs before → after | idle pass s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        ]
+        for db, r in retention.items():
+            steps = (
+                f"{r['rows_before']['operation_outputs']} → {r['rows_after']['operation_outputs']}"
+            )
+            lines.append(
+                f"| {db} | {r['runs']} | {r['gc_seconds']} | {r['gc_seconds_per_10k_runs']} | "
+                f"{r['rows_freed']} | {r['bytes_freed'] / 2**20:.1f} | {steps} | "
+                f"{r['idle_pass_seconds']} |"
+            )
+        lines.append("")
     return "\n".join(lines)

@@ -4,7 +4,8 @@
 
 (1)-(4) durable overhead against the plain SDK, bare DBOS and DBOSRunner; (5) approval
 latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; (9)
-memory over many runs; (10) streaming latency, in process and from another; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
+memory over many runs; (10) streaming latency, in process and from another; (11) the cost
+of a retention pass per 10,000 deleted runs; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
 200-run chaos soak.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
@@ -39,6 +40,7 @@ from . import (
     _overhead,
     _profile,
     _recovery,
+    _retention,
     _streaming,
     _throughput,
 )
@@ -53,10 +55,20 @@ PARTS = (
     "profile",
     "memory",
     "streaming",
+    "retention",
     "recovery",
     "chaos",
 )
-IN_PROCESS = ("overhead", "approvals", "throughput", "limiter", "profile", "memory", "streaming")
+IN_PROCESS = (
+    "overhead",
+    "approvals",
+    "throughput",
+    "limiter",
+    "profile",
+    "memory",
+    "streaming",
+    "retention",
+)
 
 
 async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
@@ -74,6 +86,8 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["streaming"] = await _streaming.run(kind, url, args.stream_rounds, progress)
         if "memory" in args.parts:
             out["memory"] = await _memory.run(kind, args.memory_runs, progress)
+        if "retention" in args.parts:
+            out["retention"] = await _retention.run(kind, url, args.retention_runs, progress)
         if "limiter" in args.parts:  # last: it leaves a provider limit behind
             out["limiter"] = await _limiter.run(kind, args.quick, progress)
     return out
@@ -112,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--memory-runs", type=int, default=None, help="runs per memory workload (9)"
     )
+    parser.add_argument(
+        "--retention-runs", type=int, default=None, help="runs one gc pass deletes (11)"
+    )
     args = parser.parse_args(argv)
     args.parts = set((args.parts or ",".join(p for p in PARTS if p != "chaos")).split(","))
     if args.long:
@@ -125,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     args.chaos_runs = 40 if args.quick else 200
     args.memory_runs = args.memory_runs or (2000 if args.quick else 20000)
     args.stream_rounds = 3 if args.quick else 15
+    args.retention_runs = args.retention_runs or (500 if args.quick else 10_000)
     args.chaos_seconds = 120 if args.quick else 600
 
     console = Console(stderr=True)
