@@ -253,8 +253,33 @@ def runs_list(
     status: str | None = typer.Option(None, help="PENDING, SUCCESS, ERROR, CANCELLED..."),
     limit: int = typer.Option(20, min=1),
     as_json: bool = typer.Option(False, "--json"),
+    stale: bool = typer.Option(
+        False, "--stale", help="Unfinished runs whose agent's definition changed since."
+    ),
+    agents: list[str] = typer.Option(
+        [], "--agents", help="Module(s) defining the current agents (for --stale)."
+    ),
 ) -> None:
-    """The newest runs."""
+    """The newest runs; with --stale, the unfinished ones started on an older definition."""
+    if stale:
+        for name in (m.strip() for value in agents for m in value.split(",") if m.strip()):
+            importlib.import_module(name)
+        statuses = [status] if status else None
+        stale_rows = _run(lambda: client_runs.list_stale_runs(status=statuses))
+        if as_json:
+            _print_json(stale_rows)
+            return
+        stale_table = Table("workflow id", "status", "agent", "created", "what changed")
+        for row in stale_rows:
+            stale_table.add_row(
+                row["workflow_id"],
+                row["status"],
+                row["agent"],
+                str(row["created_at"]),
+                "; ".join(row["changes"]),
+            )
+        console.print(stale_table)
+        return
     rows = _run(lambda: _ops.run_rows(status=status, limit=limit))
     if as_json:
         _print_json(rows)
