@@ -54,4 +54,3 @@ async def test_a_waiting_run_shows_as_stale_after_its_agent_changed(fake_model):
         assert (await handle.result()).final_output == "Shipped."
     finally:
         STALE_AGENT.instructions = "Ship orders."
-
