@@ -68,13 +68,7 @@ def _options(
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
     if not debug:
-        # DBOS's own INFO lines (its launch, each workflow it recovers) are a worker's log,
-        # not the command's output; TIMESTEP_DBOS_LOG_LEVEL=INFO brings them back.
         logging.getLogger("dbos").setLevel(logging.WARNING)
-        os.environ.setdefault("TIMESTEP_DBOS_LOG_LEVEL", "WARNING")
-    else:
-        os.environ.setdefault("TIMESTEP_DBOS_LOG_LEVEL", "DEBUG")
-    process_state().reload_settings()
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -503,6 +497,11 @@ def state_import(
 
 def main() -> None:
     """Console entry point: errors are one clear line (with --debug, a traceback)."""
+    # DBOS's own INFO lines (its launch, each workflow it recovers) are a worker's log, not
+    # the command's output; TIMESTEP_DBOS_LOG_LEVEL=INFO (or --debug) brings them back.
+    debug = "--debug" in sys.argv[1:]
+    os.environ.setdefault("TIMESTEP_DBOS_LOG_LEVEL", "DEBUG" if debug else "WARNING")
+    process_state().reload_settings()
     try:
         # Without standalone mode click returns an Exit's code instead of exiting with it.
         code = app(standalone_mode=False)
