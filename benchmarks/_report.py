@@ -311,5 +311,23 @@ def markdown(report: dict[str, Any]) -> str:
                     f"| {db} | {p['runs']:,} | {label} | {m['first_page_ms']} | "
                     f"{m['page_20_ms']} | {m['page_90pct_deep_ms']} |"
                 )
+    retention = {db: f["retention"] for db, f in report["databases"].items() if "retention" in f}
+    if retention:
+        lines += [
+            "## (13) Retention: one gc pass over ended runs",
+            "",
+            "| database | runs deleted | pass s | s / 10k runs | rows freed | MB freed | "
+            "operation_outputs before → after | idle pass s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        ]
+        for db, r in retention.items():
+            steps = (
+                f"{r['rows_before']['operation_outputs']} → {r['rows_after']['operation_outputs']}"
+            )
+            lines.append(
+                f"| {db} | {r['runs']} | {r['gc_seconds']} | {r['gc_seconds_per_10k_runs']} | "
+                f"{r['rows_freed']} | {r['bytes_freed'] / 2**20:.1f} | {steps} | "
+                f"{r['idle_pass_seconds']} |"
+            )
         lines.append("")
     return "\n".join(lines)

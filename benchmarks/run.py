@@ -6,7 +6,8 @@
 latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; (9)
 memory over many runs; (10) streaming latency, in process and from another; (11) the token
 limiter at saturation and the ledger check's cost per model call; (12) the web console's runs
-listing at 100,000 runs; a pyinstrument profile of Timestep's hot path; and with ``--long`` the
+listing at 100,000 runs; (13) the cost of a retention pass per 10,000 deleted runs; a
+pyinstrument profile of Timestep's hot path; and with ``--long`` the
 200-run chaos soak.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
@@ -42,6 +43,7 @@ from . import (
     _paging,
     _profile,
     _recovery,
+    _retention,
     _streaming,
     _throughput,
     _tokens,
@@ -59,6 +61,7 @@ PARTS = (
     "memory",
     "streaming",
     "paging",
+    "retention",
     "recovery",
     "chaos",
 )
@@ -72,6 +75,7 @@ IN_PROCESS = (
     "memory",
     "streaming",
     "paging",
+    "retention",
 )
 
 
@@ -94,6 +98,8 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["tokens"] = await _tokens.run(kind, args.quick, progress)
         if "paging" in args.parts:  # after the others: it leaves 100,000 runs behind
             out["paging"] = await _paging.run(kind, url, args.paging_runs, progress)
+        if "retention" in args.parts:
+            out["retention"] = await _retention.run(kind, url, args.retention_runs, progress)
         if "limiter" in args.parts:  # last: it leaves a provider limit behind
             out["limiter"] = await _limiter.run(kind, args.quick, progress)
     return out
@@ -132,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--memory-runs", type=int, default=None, help="runs per memory workload (9)"
     )
+    parser.add_argument(
+        "--retention-runs", type=int, default=None, help="runs one gc pass deletes (11)"
+    )
     args = parser.parse_args(argv)
     args.parts = set((args.parts or ",".join(p for p in PARTS if p != "chaos")).split(","))
     if args.long:
@@ -146,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     args.memory_runs = args.memory_runs or (2000 if args.quick else 20000)
     args.stream_rounds = 3 if args.quick else 15
     args.paging_runs = 10_000 if args.quick else 100_000
+    args.retention_runs = args.retention_runs or (500 if args.quick else 10_000)
     args.chaos_seconds = 120 if args.quick else 600
 
     console = Console(stderr=True)

@@ -101,3 +101,47 @@ def fake_model() -> Iterator[object]:
     finally:
         set_model_provider(None)
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A database of this test's own, on each database: for exact counts over everything
+    stored (the session's shared databases hold other tests' runs)."""
+    from timestep.testing import postgres_unreachable, temporary_postgres_database
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'own.sqlite'}"
+        return
+    why = postgres_unreachable(PG_URL)
+    if why is not None:
+        if IN_CI:
+            pytest.fail(f"Postgres is unreachable: {why} (CI=true: Postgres tests must run)")
+        pytest.skip(f"Postgres is unreachable: {why}")
+    with temporary_postgres_database(PG_URL, prefix="timestep_own") as url:
+        try:
+            yield url
+        finally:
+            from timestep._core.runtime import reset_process
+
+            with contextlib.suppress(Exception):
+                reset_process()
+
+
+@pytest.fixture
+def own_durable(own_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``durable`` on ``own_database`` (with no retention schedule)."""
+    from timestep import configure_dbos, ensure_dbos_launched
+    from timestep._core.process import process_state
+    from timestep._core.runtime import reset_process
+
+    monkeypatch.delenv("TIMESTEP_RETENTION", raising=False)
+    if process_state().runtime is not None:
+        reset_process(destroy=False)
+    process_state().reload_settings()
+    configure_dbos(own_database)
+    ensure_dbos_launched()
+    try:
+        yield own_database
+    finally:
+        _cancel_unfinished_workflows()
+        reset_process()

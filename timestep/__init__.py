@@ -18,6 +18,7 @@ from ._client.budgets import BudgetStatus, get_budgets, remove_budget, set_budge
 from ._client.inspection import RunInfo, get_run
 from ._client.limits import ProviderLimit, declare_queue, limit_provider
 from ._client.results import AgentRunResult, StreamingAgentRun
+from ._client.retention import GcReport, RetentionPolicy, collect_garbage
 from ._client.runs import (
     AgentRunHandle,
     RunOptions,
@@ -103,6 +104,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseUnreachableError",
     "DecisionConflictError",
+    "GcReport",
     "InputTooLargeError",
     "MCPServerUnavailableError",
     "MalformedStateError",
@@ -113,6 +115,7 @@ __all__ = [
     "ProviderUnavailableError",
     "RecordedError",
     "RecoveryError",
+    "RetentionPolicy",
     "RunInfo",
     "RunNotFoundError",
     "RunNotResumableError",
@@ -133,6 +136,7 @@ __all__ = [
     "UsageSummary",
     "approve",
     "backfill_schedule",
+    "collect_garbage",
     "configure_dbos",
     "cost_of",
     "decide",

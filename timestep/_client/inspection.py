@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from dbos import WorkflowStatus
 
 from timestep._core.error_records import describe_error, is_permanent
+from timestep._core.fingerprint import describe_changes, fingerprint
+from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, request_of, time_of
 from timestep._core.runtime import current_database, tables_engine
 from timestep._core.tables import run_states_table
@@ -33,6 +35,7 @@ __all__ = [
     "list_run_steps",
     "list_runs",
     "list_runs_page",
+    "list_stale_runs",
     "require_run",
     "resume_run",
     "run_error",
@@ -290,3 +293,38 @@ async def fork_run(workflow_id: str, start_step: int = 1) -> str:
     rest; returns its workflow id."""
     handle = await system().fork_workflow_async(workflow_id, start_step)
     return handle.get_workflow_id()
+
+
+async def list_stale_runs(
+    *, status: list[str] | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Runs not yet ended (by default) that started on another definition of their agent
+    than this process has (its registered agents, or the ``module:attr`` the run recorded):
+    each with the changes in words, as ``AgentDefinitionChangedError`` would name them.
+
+    A run whose agent this process cannot find or build is listed with that as its change."""
+    statuses = status or ["PENDING", "ENQUEUED"]
+    stale: list[dict[str, Any]] = []
+    for run in await list_runs(status=statuses, limit=limit):
+        request = request_of(run)
+        name, recorded = request.get("agent"), request.get("agent_fingerprint")
+        if not name or not recorded:
+            continue  # older runs recorded no fingerprint
+        try:
+            agent = process_state().agents.resolve(name, request.get("agent_ref"))
+        except Exception as exc:
+            changes = [f"agent {name!r} is not available here ({type(exc).__name__}: {exc})"]
+        else:
+            changes = describe_changes(recorded, fingerprint(agent))
+        if changes:
+            stale.append(
+                {
+                    "workflow_id": run.workflow_id,
+                    "status": run.status,
+                    "agent": name,
+                    "created_at": run.created_at,
+                    "application_version": run.app_version,
+                    "changes": changes,
+                }
+            )
+    return stale

@@ -53,6 +53,10 @@ class DurableSystem(Protocol):
 
     async def cancel_workflow_async(self, workflow_id: str) -> None: ...
 
+    async def delete_workflows_async(
+        self, workflow_ids: list[str], *, delete_children: bool = False
+    ) -> None: ...
+
     async def resume_workflow_async(self, workflow_id: str) -> WorkflowHandleAsync[Any]: ...
 
     async def rewind_workflow_async(

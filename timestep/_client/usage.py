@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from timestep._core.process import process_state
 from timestep._core.runtime import current_database, flush_records
-from timestep._core.tables import usage_table
+from timestep._core.tables import usage_daily_table, usage_table
 
 __all__ = ["UsageSummary", "get_usage", "usage_by", "usage_of_runs"]
 
@@ -74,6 +74,39 @@ async def get_usage(
         rows, requests, input_tokens, output_tokens, cached, reasoning, cost = (
             await conn.execute(query)
         ).one()
+        priced = 1 if cost is not None else 0
+        if workflow_id is None and session_id is None:
+            # Runs that retention deleted left their usage summed per day, agent and model.
+            d = usage_daily_table
+            daily = sa.select(
+                sa.func.count(),
+                *(
+                    sa.func.coalesce(sa.func.sum(c), 0)
+                    for c in (
+                        d.c.requests,
+                        d.c.input_tokens,
+                        d.c.output_tokens,
+                        d.c.cached_tokens,
+                        d.c.reasoning_tokens,
+                        d.c.cost_usd,
+                        d.c.priced_rows,
+                    )
+                ),
+            )
+            if agent_name is not None:
+                daily = daily.where(d.c.agent_name == agent_name)
+            d_rows, d_req, d_in, d_out, d_cached, d_reason, d_cost, d_priced = (
+                await conn.execute(daily)
+            ).one()
+            rows += d_rows
+            requests, input_tokens, output_tokens = (
+                requests + d_req,
+                input_tokens + d_in,
+                output_tokens + d_out,
+            )
+            cached, reasoning = cached + d_cached, reasoning + d_reason
+            if d_priced:
+                cost, priced = float(cost or 0.0) + float(d_cost), priced + int(d_priced)
     if not rows:
         return UsageSummary()
     return UsageSummary(
@@ -82,7 +115,7 @@ async def get_usage(
         output_tokens=int(output_tokens),
         cached_tokens=int(cached),
         reasoning_tokens=int(reasoning),
-        cost_usd=float(cost) if cost is not None else None,
+        cost_usd=float(cost) if priced else None,
     )
 
 

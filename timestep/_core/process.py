@@ -19,6 +19,9 @@ variable, ``timestep.steps._current_run``):
 ``recorder``                  the background writer of usage and tool-call rows
 ``dbos_client``               a ``DBOSClient`` when this process did not launch DBOS
 ``budgets_enforced``          whether durable model calls check budgets (``set_budget``)
+``workflow_functions``        Timestep's own workflows by name, registered at import (the
+                              retention pass the launch schedules); kept across resets,
+                              like DBOS's registry
 ============================  ==============================================================
 
 ``process_state()`` returns the one ``ProcessState``; ``timestep._core.runtime.reset_process()``
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +66,7 @@ class ProcessState:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.workflow_functions: dict[str, Callable[..., Any]] = {}
         self.clear_declarations()
         self.clear_runtime()
 

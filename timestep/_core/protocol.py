@@ -25,6 +25,8 @@ __all__ = [
     "Decision",
     "PERMIT_WORKFLOW",
     "PendingApproval",
+    "RETENTION_SCHEDULE",
+    "RETENTION_WORKFLOW",
     "RunRecords",
     "RunRequest",
     "RunSummary",
@@ -43,6 +45,12 @@ SCHEDULED_RUN_WORKFLOW = "timestep.scheduled_agent_run"
 
 PERMIT_WORKFLOW = "timestep.provider_permit"
 """A rate or concurrency permit of a limited provider, enqueued on the provider's queues."""
+
+RETENTION_WORKFLOW = "timestep.retention_pass"
+"""The workflow that applies ``TIMESTEP_RETENTION`` (``workflows._retention``)."""
+
+RETENTION_SCHEDULE = "timestep.retention"
+"""The DBOS schedule that fires it, once per period across every worker."""
 
 APPROVALS_EVENT = "timestep.pending_approvals"
 """The DBOS event where a waiting run publishes the ``PendingApproval`` list it waits on."""

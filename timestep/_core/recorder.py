@@ -215,7 +215,7 @@ def _write_batch(
             dialect = conn.dialect.name
             if records["usage"]:
                 statement = insert_ignoring_duplicates_statement(dialect, usage_table)
-                # Runs recorded before schema 5 have no tags key; every row needs the same keys.
+                # Runs recorded before schema 6 have no tags key; every row needs the same keys.
                 conn.execute(statement, [{"tags": "", **row} for row in records["usage"]])
             if records["tool_calls"]:
                 statement = upsert_statement(

@@ -30,7 +30,9 @@ from .database import (
 )
 from .ledger import BUDGET_COLUMNS, budget_row
 from .limits import LIMIT_OPTIONS, QueueSpec, provider_limit_queues
+from .logs import install_log_format
 from .process import DBOSRuntime, process_state
+from .protocol import RETENTION_SCHEDULE, RETENTION_WORKFLOW
 from .secrets import install_log_redaction
 from .serializer import TimestepSerializer
 from .settings import load_settings
@@ -40,6 +42,7 @@ __all__ = [
     "apply_declared_queues",
     "configure_dbos",
     "current_database",
+    "dbos_schema",
     "ensure_dbos_launched",
     "flush_records",
     "is_dbos_launched",
@@ -99,10 +102,12 @@ def configure_dbos(
         executor_id = executor_id or settings.executor_id
         if executor_id:
             config["executor_id"] = executor_id
+        log_level = log_level or settings.dbos_log_level
         if log_level:
             config["log_level"] = log_level
         config.update(dbos_config)  # type: ignore[typeddict-item]
         install_log_redaction()
+        install_log_format(settings.log_format)
         DBOS(config=config)
         process.runtime = DBOSRuntime(database=database, config=config)
         return config
@@ -127,6 +132,7 @@ def ensure_dbos_launched() -> None:
         process.recorder.flush_interval = settings.records_flush_interval_sec
         launched_at_ms = int(time.time() * 1000)
         DBOS.launch()
+        install_log_format(settings.log_format)  # DBOS (re)configures its handlers at launch
         runtime.launched = True
         process.recorder.start_reconciliation(runtime.database.url, launched_at_ms)
         apply_declared_queues()
@@ -206,12 +212,35 @@ def register_queues(queues: dict[str, QueueSpec]) -> None:
     off_loop(register)
 
 
+def _retention_schedule() -> dict[str, Any] | None:
+    """The schedule of the retention pass when ``TIMESTEP_RETENTION`` is set; without it, an
+    earlier deploy's retention schedule is removed."""
+    process = process_state()
+    settings = process.settings
+    policy = settings.retention_policy
+    if policy is None:
+        if DBOS.get_schedule(RETENTION_SCHEDULE) is not None:
+            DBOS.delete_schedule(RETENTION_SCHEDULE)
+        return None
+    return {
+        "schedule_name": RETENTION_SCHEDULE,
+        "workflow_fn": process.workflow_functions[RETENTION_WORKFLOW],
+        "schedule": settings.retention_schedule,
+        "context": {"policy": policy.to_json(), "batch_size": settings.retention_batch_size},
+        "automatic_backfill": False,
+    }
+
+
 def _apply_declared_schedules() -> None:
-    """Create or replace the schedules declared before launch (a redeploy never duplicates)."""
+    """Create or replace the schedules declared before launch (a redeploy never duplicates),
+    and the retention pass's."""
     process = process_state()
     with process.lock:
         specs = list(process.schedules.values())
         process.schedules.clear()
+    retention = off_loop(_retention_schedule)
+    if retention is not None:
+        specs.append(retention)
     if specs:
         try:
             DBOS.apply_schedules(specs)  # type: ignore[arg-type]
@@ -240,6 +269,15 @@ def current_database() -> ResolvedDatabase:
     if process.runtime is not None:
         return process.runtime.database
     return resolve_database(None, process.settings)
+
+
+def dbos_schema() -> str | None:
+    """The schema of DBOS's tables: none on SQLite, ``dbos`` (or as configured) on Postgres."""
+    process = process_state()
+    if current_database().is_sqlite:
+        return None
+    config: dict[str, Any] = dict(process.runtime.config) if process.runtime else {}
+    return str(config.get("dbos_system_schema") or "dbos")
 
 
 async def tables_engine() -> AsyncEngine:

@@ -28,6 +28,8 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from timestep.errors import ConfigurationError
 
+from .retention_policy import RetentionPolicy, parse_retention
+
 __all__ = ["Settings", "dbos_config_file", "load_settings", "redact_url"]
 
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -130,6 +132,25 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     """Bearer token the HTTP API requires (``TIMESTEP_API_TOKEN``)."""
 
+    retention: str | None = None
+    """How long ended runs and idle sessions are kept, e.g. ``finished=30d,failed=90d``
+    (``timestep._core.retention``); unset, nothing is deleted by itself."""
+
+    retention_schedule: str = "0 0 * * * *"
+    """When the retention pass runs (DBOS cron, six fields, seconds first): hourly."""
+
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
+    """Most runs one retention transaction deletes."""
+
+    dbos_log_level: str | None = Field(
+        default=None, pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$"
+    )
+    """DBOS's log level (``configure_dbos(log_level=...)`` wins); unset, DBOS's default (INFO).
+    The ``timestep`` command sets WARNING unless told otherwise or given ``--debug``."""
+
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    """``json`` writes Timestep's and DBOS's log lines as JSON, with the workflow id and step."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -151,6 +172,19 @@ class Settings(BaseSettings):
                 f"starting with a letter or digit (got {value!r})"
             )
         return value
+
+    @field_validator("retention")
+    @classmethod
+    def _check_retention(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parse_retention(value)  # ValueError names the bad part
+        return value
+
+    @property
+    def retention_policy(self) -> RetentionPolicy | None:
+        """``retention`` parsed; None when unset."""
+        return parse_retention(self.retention) if self.retention else None
 
     @field_validator("database_url", "local_postgres_url")
     @classmethod

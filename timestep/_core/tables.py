@@ -35,11 +35,12 @@ __all__ = [
     "tool_calls_table",
     "upsert",
     "upsert_statement",
+    "usage_daily_table",
     "usage_table",
     "utcnow",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = sa.MetaData()
 
@@ -223,6 +224,25 @@ ledger_locks_table = sa.Table(
 sa.Index(
     "ix_model_calls_limit_expires", model_calls_table.c.limit_key, model_calls_table.c.expires_at
 )
+
+# Schema 7: usage of the runs retention deleted, summed per day, agent and model, so that
+# totals (get_usage(), get_usage(agent_name=...), /metrics) survive the runs' own rows.
+usage_daily_table = sa.Table(
+    "timestep_usage_daily",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),  # YYYY-MM-DD (UTC)
+    sa.Column("agent_name", sa.String(255), primary_key=True),  # '' when unknown
+    sa.Column("model", sa.String(255), primary_key=True),  # '' when unknown
+    sa.Column("requests", sa.BigInteger, nullable=False, default=0),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False, default=0),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cached_tokens", sa.BigInteger, nullable=False, default=0),
+    sa.Column("reasoning_tokens", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
+    # How many of the summed calls had a price (none: the cost is unknown, not 0).
+    sa.Column("priced_rows", sa.BigInteger, nullable=False, default=0),
+)
+
 sa.Index("ix_rate_slots_queue_free_at", rate_slots_table.c.queue_name, rate_slots_table.c.free_at)
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
@@ -265,6 +285,10 @@ def _migrate_to_6(conn: sa.Connection) -> None:
         table.create(conn, checkfirst=True)  # with their indexes
 
 
+def _migrate_to_7(conn: sa.Connection) -> None:
+    usage_daily_table.create(conn, checkfirst=True)
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
 _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_1,
@@ -273,6 +297,7 @@ _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_4,
     _migrate_to_5,
     _migrate_to_6,
+    _migrate_to_7,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

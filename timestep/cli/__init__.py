@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.streams import event_records
+from timestep._core.process import process_state
 from timestep._core.registry import import_ref
 from timestep.errors import MalformedStateError, TimestepError
 from timestep.runstate import detect_format, from_typescript, to_typescript
@@ -255,13 +257,76 @@ def usage(
         console.print(budgets)
 
 
+@app.command()
+def gc(
+    older_than: str | None = typer.Option(
+        None, "--older-than", help="Delete every ended run older than this (30d, 12h...)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Delete ended runs and idle sessions by TIMESTEP_RETENTION (or --older-than)."""
+    from ._gc import run_gc  # noqa: PLC0415 (start-up: only gc needs the progress bar)
+
+    report = _run(lambda: run_gc(older_than, dry_run=dry_run, console=err_console))
+    if as_json:
+        _print_json(report.to_json())
+        return
+    verb = "would free" if dry_run else "freed"
+    table = Table("table", "rows")
+    for name, count in sorted(report.rows.items()):
+        if count:
+            table.add_row(name, str(count))
+    if report.rows and any(report.rows.values()):
+        console.print(table)
+    console.print(
+        f"{'dry run: ' if dry_run else ''}{report.runs} run(s) ({report.workflows} workflow(s)), "
+        f"{report.sessions} session(s); {verb} {sum(report.rows.values())} row(s), "
+        f"{_size(report.bytes)} of stored payloads"
+        + (f"; kept {report.skipped} with a live parent or child" if report.skipped else "")
+    )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
 @runs_app.command("list")
 def runs_list(
     status: str | None = typer.Option(None, help="PENDING, SUCCESS, ERROR, CANCELLED..."),
     limit: int = typer.Option(20, min=1),
     as_json: bool = typer.Option(False, "--json"),
+    stale: bool = typer.Option(
+        False, "--stale", help="Unfinished runs whose agent's definition changed since."
+    ),
+    agents: list[str] = typer.Option(
+        [], "--agents", help="Module(s) defining the current agents (for --stale)."
+    ),
 ) -> None:
-    """The newest runs."""
+    """The newest runs; with --stale, the unfinished ones started on an older definition."""
+    if stale:
+        for name in (m.strip() for value in agents for m in value.split(",") if m.strip()):
+            importlib.import_module(name)
+        statuses = [status] if status else None
+        stale_rows = _run(lambda: client_runs.list_stale_runs(status=statuses))
+        if as_json:
+            _print_json(stale_rows)
+            return
+        stale_table = Table("workflow id", "status", "agent", "created", "what changed")
+        for row in stale_rows:
+            stale_table.add_row(
+                row["workflow_id"],
+                row["status"],
+                row["agent"],
+                str(row["created_at"]),
+                "; ".join(row["changes"]),
+            )
+        console.print(stale_table)
+        return
     rows = _run(lambda: _ops.run_rows(status=status, limit=limit))
     if as_json:
         _print_json(rows)
@@ -506,6 +571,11 @@ def _state_file(path: Path) -> dict[str, Any]:
 
 def main() -> None:
     """Console entry point: errors are one clear line (with --debug, a traceback)."""
+    # DBOS's own INFO lines (its launch, each workflow it recovers) are a worker's log, not
+    # the command's output; TIMESTEP_DBOS_LOG_LEVEL=INFO (or --debug) brings them back.
+    debug = "--debug" in sys.argv[1:]
+    os.environ.setdefault("TIMESTEP_DBOS_LOG_LEVEL", "DEBUG" if debug else "WARNING")
+    process_state().reload_settings()
     try:
         # Without standalone mode click returns an Exit's code instead of exiting with it.
         code = app(standalone_mode=False)

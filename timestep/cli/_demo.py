@@ -105,6 +105,13 @@ CRASH_SCRIPT = _crash_script
 
 
 async def run_demo(*, model: str | None, data_dir: Path, assume_yes: bool, console: Console) -> int:
+    if not assume_yes and not sys.stdin.isatty():
+        Console(stderr=True).print(
+            "timestep demo asks you to approve a tool call: run it in a terminal, "
+            "or pass --yes to approve by itself",
+            soft_wrap=True,
+        )
+        return 2
     data_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{(data_dir / 'demo.sqlite').resolve()}"
     calls_file = data_dir / "demo-tool-calls.log"

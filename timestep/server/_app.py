@@ -35,12 +35,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import timestep
 from timestep._client import inspection as client_runs
 from timestep._client.agents import registered_agents
 from timestep._client.inspection import find_workflow, require_run, run_error, run_state_json
+from timestep._client.metrics import read_metrics
 from timestep._client.runs import check_input_size
 from timestep._core.database import unreachable
 from timestep._core.decisions import winning_decisions
@@ -76,6 +78,7 @@ from ._auth import require_token
 from ._console import install_console
 from ._deadline import RequestDeadline
 from ._events import parse_last_event_id, sse_events
+from ._metrics import render_metrics
 from ._models import (
     PATH_ID_PATTERN,
     SCHEDULE_NAME_PATTERN,
@@ -214,6 +217,17 @@ def create_app(
     _add_approval_routes(protected)
     _add_schedule_routes(protected, settings)
     _add_usage_routes(protected)
+
+    @protected.get(
+        "/metrics",
+        tags=["metrics"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    async def metrics() -> Response:
+        """Prometheus metrics, cluster-wide from the database: runs by status, pending
+        approvals, queue depths, step latencies by kind, tokens and cost by provider/model."""
+        return Response(render_metrics(await read_metrics()), media_type=CONTENT_TYPE_LATEST)
 
     @protected.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
