@@ -255,7 +255,7 @@ class DurableModel(Model):
                 if first_batch:  # what the SDK emitted before this call, in its order
                     entries.extend(await host.pending)
                     first_batch = False
-                data = [event.model_dump(mode="json") for event in batch]
+                data = [event.model_dump(mode="json", by_alias=True) for event in batch]
                 entries.append(
                     {"t": "raw", "data": data[0]} if len(data) == 1 else {"t": "raws", "data": data}
                 )
@@ -271,7 +271,7 @@ class DurableModel(Model):
             event.response.output = list(done_items)
         # ModelResponse.request_id comes from a private attribute that model_dump leaves out.
         return {
-            "completed": event.model_dump(mode="json"),
+            "completed": event.model_dump(mode="json", by_alias=True),
             "request_id": getattr(event.response, "_request_id", None),
         }
 

@@ -380,3 +380,35 @@ async def _tool_call_rows(workflow_id: str) -> list[dict]:
     async with engine.connect() as conn:
         rows = await conn.execute(sa.select(t).where(t.c.workflow_id == workflow_id))
         return [dict(row._mapping) for row in rows]
+
+
+async def test_a_streamed_run_cancelled_while_waiting_resumes_and_finishes():
+    """A streamed run replays its model call from the step's checkpoint: the pending approval
+    rebuilt from it is the SDK's own (the checkpoint keeps the fields' API names), so the
+    resumed run waits again, takes the decision and finishes, asking the model nothing twice."""
+    from timestep._client.inspection import cancel_run, resume_run
+    from timestep.testing import FakeModelServer
+
+    with FakeModelServer() as fake:
+        # Resumed runs execute on DBOS's event loop: this provider keeps a client per loop.
+        timestep.set_model_provider(
+            timestep.MultiModelProvider(openai_base_url=fake.base_url, openai_api_key="k")
+        )
+        try:
+            fake.add_turns(
+                function_call("refund", {"order_id": "S1"}, call_id="call_s1"),
+                text("S1 refunded."),
+            )
+            agent = _agent()
+            timestep.register_agent(agent)  # the resumed run is rebuilt from the registry
+            run = await run_agent(agent, "refund S1", stream=True, wait_for_approvals=True)
+            await _pending(run.workflow_id)
+            await cancel_run(run.workflow_id)
+            await resume_run(run.workflow_id)
+            await approve(run.workflow_id, "call_s1", by="ops")
+            result = await timestep.get_run_result(run.workflow_id)
+        finally:
+            timestep.set_model_provider(None)
+    assert result.final_output == "S1 refunded."
+    assert refunds == ["S1"]
+    assert len(fake.requests) == 2

@@ -76,7 +76,7 @@ async def event_records(
 def _records_of(entry: Any) -> list[EventRecord]:
     if not isinstance(entry, Mapping):
         if isinstance(entry, tuple | list) and entry and entry[0] == "raw":
-            return [dict(entry[1].model_dump(mode="json", exclude_none=True))]
+            return [dict(entry[1].model_dump(mode="json", by_alias=True, exclude_none=True))]
         return []
     kind = entry.get("t")
     if kind == "raw":

@@ -60,7 +60,7 @@ def encode_responses(responses: list[ModelResponse]) -> list[dict[str, Any]]:
     """Model responses: their output items, usage and ids."""
     return [
         {
-            "output": [item.model_dump(mode="json") for item in response.output],
+            "output": [item.model_dump(mode="json", by_alias=True) for item in response.output],
             "usage": serialize_usage(response.usage),
             "response_id": response.response_id,
             "request_id": response.request_id,
@@ -102,7 +102,7 @@ def decode_items(
 
 def encode_event(event: StreamEvent, starting_agent: Agent[Any] | None = None) -> dict[str, Any]:
     if isinstance(event, RawResponsesStreamEvent):
-        return {"t": "raw", "data": event.data.model_dump(mode="json")}
+        return {"t": "raw", "data": event.data.model_dump(mode="json", by_alias=True)}
     if isinstance(event, RunItemStreamEvent):
         return {"t": "item", "name": event.name, "item": encode_item(event.item, starting_agent)}
     return {"t": "agent", "agent": event.new_agent.name}
