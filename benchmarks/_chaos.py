@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOSClient
 
+from timestep import TimestepSerializer
 from timestep._core.protocol import APPROVALS_EVENT, DECISION_TOPIC
 from timestep._core.tables import session_items_table, tool_calls_table
 from timestep.testing import (
@@ -208,7 +209,7 @@ def run_soak(
     engine = sync_engine(database_url)
     statuses = dbos_table(database_url, "workflow_status")
     steps = dbos_table(database_url, "operation_outputs")
-    client = DBOSClient(system_database_url=database_url)
+    client = DBOSClient(system_database_url=database_url, serializer=TimestepSerializer())
     task = progress.add_task(label, total=runs) if progress is not None else None
     started = time.monotonic()
     with (

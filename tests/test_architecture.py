@@ -60,6 +60,7 @@ PUBLIC_NAMES = [
     "StoredState",
     "StreamingAgentRun",
     "TimestepError",
+    "TimestepSerializer",
     "TimestepSession",
     "UnsupportedSchemaVersionError",
     "UsageSummary",

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from dbos import DBOSClient
 
+from timestep import TimestepSerializer
 from timestep._core.database import sync_engine_for
 from timestep._core.protocol import STREAM_KEY
 from timestep._core.sdk_forms import settled
@@ -167,7 +168,7 @@ def test_sigkill_after_two_of_three_parallel_tools_finished(database_url: str, t
 
 
 def _wait_for_steps(database_url: str, workflow_id: str, names: set[str], timeout: float = 60):
-    client = DBOSClient(system_database_url=database_url)
+    client = DBOSClient(system_database_url=database_url, serializer=TimestepSerializer())
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -204,7 +205,7 @@ def test_a_streamed_run_killed_mid_way_streams_each_finished_step_once(
             worker.wait_for_line("RESULT", timeout=90)
             assert worker.wait(timeout=30) == 0
 
-    client = DBOSClient(system_database_url=database_url)
+    client = DBOSClient(system_database_url=database_url, serializer=TimestepSerializer())
     try:
         # The stream is closed when the run ends, so reading it to the end terminates.
         entries = list(client.read_stream(workflow_id, STREAM_KEY))

@@ -15,6 +15,7 @@ from agents import Agent
 from dbos import DBOS
 
 import timestep
+from timestep import TimestepSerializer
 from timestep._core.process import process_state
 from timestep._core.protocol import PERMIT_WORKFLOW
 from timestep._core.runtime import apply_declared_queues, tables_engine
@@ -162,7 +163,7 @@ def test_two_worker_processes_share_one_rate_limit(database_url, tmp_path):
                 worker.wait_for_line("DONE", timeout=120)
         requests = list(fake.requests)
 
-    client = DBOSClient(system_database_url=database_url)
+    client = DBOSClient(system_database_url=database_url, serializer=TimestepSerializer())
     try:  # permits still cooling down when the workers stopped
         for permit in client.list_workflows(name=PERMIT_WORKFLOW, status="PENDING"):
             client.cancel_workflow(permit.workflow_id)

@@ -27,6 +27,7 @@ from dbos import DBOS
 
 import timestep
 from tests.test_runner_parity import _outcome
+from timestep import TimestepSerializer
 from timestep.testing import (
     FakeModelServer,
     WorkerProcess,
@@ -286,7 +287,7 @@ def test_a_server_down_at_recovery_fails_the_run_naming_it(
 def _run_status(database_url: str, workflow_id: str) -> str | None:
     from dbos import DBOSClient
 
-    client = DBOSClient(system_database_url=database_url)
+    client = DBOSClient(system_database_url=database_url, serializer=TimestepSerializer())
     try:
         found = client.list_workflows(workflow_ids=[workflow_id])
         return found[0].status if found else None

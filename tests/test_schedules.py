@@ -11,7 +11,7 @@ from agents import Agent
 from dbos import DBOS
 
 import timestep
-from timestep import Session
+from timestep import Session, TimestepSerializer
 from timestep._core.protocol import SCHEDULED_RUN_WORKFLOW
 from timestep.errors import ScheduleError
 from timestep.testing import text
@@ -199,7 +199,7 @@ def test_two_workers_run_each_fire_once_even_across_a_sigkill(database_url, tmp_
             first.kill()
             second.kill()
 
-    client = DBOSClient(system_database_url=database_url)
+    client = DBOSClient(system_database_url=database_url, serializer=TimestepSerializer())
     try:
         schedules = [s for s in client.list_schedules() if s["schedule_name"] == name]
         fires = {

@@ -1003,7 +1003,7 @@ async def test_timestep_serve_in_a_subprocess(tmp_path: Path):
             # uvicorn shuts down gracefully, then re-raises the signal it caught.
             code = await asyncio.to_thread(server.wait, 60)
             assert code in (0, -signal.SIGTERM), server.output()
-            assert "DBOS successfully shut down" in server.output()
+            assert "Application shutdown complete" in server.output()
 
 
 # -- the OpenAPI contract ---------------------------------------------------------------------

@@ -43,6 +43,7 @@ from ._client.store import RunStateStore, StoredState
 from ._client.streams import stream_run_events
 from ._client.usage import UsageSummary, get_usage
 from ._core.runtime import configure_dbos, ensure_dbos_launched, flush_records
+from ._core.serializer import TimestepSerializer
 from .errors import (
     AgentDefinitionChangedError,
     AgentNameConflictError,
@@ -131,6 +132,7 @@ __all__ = [
     "StoredState",
     "StreamingAgentRun",
     "TimestepError",
+    "TimestepSerializer",
     "TimestepSession",
     "UnsupportedSchemaVersionError",
     "UsageSummary",
