@@ -28,6 +28,7 @@ from agents.tool import (
 from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions
 
+from timestep._core.portable import storable
 from timestep._core.process import process_state
 
 from ._current_run import durable_run
@@ -132,13 +133,21 @@ class _StepInvocation:
             "name": f"{TOOL_STEP_PREFIX}{ctx.tool_name}",
             **get_tool_options(ctx.tool_name),
         }
+        live: list[Any] = []
+
+        async def body(call_ctx: ToolContext[Any], call_input: str) -> Any:
+            # DBOS records what it can store; the SDK gets the tool's own object (one holding
+            # a lock, of a local class), as under plain Runner. A replay gets the record.
+            output = await self._invoke(call_ctx, call_input)
+            live.append(output)
+            return storable(output)
+
         reservation = run.reservations.pop(ctx.tool_call_id, None)
         if reservation is not None:
-            return await reservation.run_async(options, self._body, ctx, tool_input)
-        return await DBOS.run_step_async(options, self._body, ctx, tool_input)
-
-    async def _body(self, ctx: ToolContext[Any], tool_input: str) -> Any:
-        return await self._invoke(ctx, tool_input)
+            recorded = await reservation.run_async(options, body, ctx, tool_input)
+        else:
+            recorded = await DBOS.run_step_async(options, body, ctx, tool_input)
+        return live[-1] if live else recorded
 
 
 _EDITOR_OPERATIONS = ("create_file", "update_file", "delete_file")

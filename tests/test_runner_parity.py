@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, set_default_openai_api, set_default_openai_client
+from agents import (
+    Agent,
+    RunConfig,
+    Runner,
+    function_tool,
+    set_default_openai_api,
+    set_default_openai_client,
+)
 from agents.items import RunItem
 from openai import AsyncOpenAI
 
@@ -323,3 +332,45 @@ async def test_a_handoff_object_run_fetched_again_keeps_its_last_agent():
         type(i).__name__ for i in first.new_items
     ]
     assert "HandoffOutputItem" in [type(i).__name__ for i in again.new_items]
+
+
+class _Holder:
+    """A tool's output DBOS cannot pickle: it holds a lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __str__(self) -> str:
+        return "held 7"
+
+
+@function_tool
+def grab() -> _Holder:
+    """Returns an object holding a lock."""
+    return _Holder()
+
+
+async def test_values_dbos_cannot_pickle_work_as_under_runner():
+    """A local output class and a tool output holding a lock: the caller gets the live objects
+    and the model the same text, as under Runner; the run's record keeps their JSON form."""
+
+    @dataclasses.dataclass
+    class Answer:  # defined inside a function: pickle cannot find it
+        n: int
+
+    script = [sc.function_call("grab", {}), text('{"response": {"n": 7}}')]
+    outcomes = {}
+    for side, run in (("plain", Runner.run), ("durable", timestep.run_agent)):
+        agent = Agent(name="unpicklable", instructions="Grab.", tools=[grab], output_type=Answer)
+        with FakeModelServer(responder=turns_by_outputs(script)) as fake:
+            result = await run(agent, "go", run_config=RunConfig(model_provider=fake.provider()))
+            outcomes[side] = (
+                result.final_output,
+                [type(getattr(i, "output", None)).__name__ for i in result.new_items],
+                [_body(r) for r in fake.requests],
+            )
+            if side == "durable":
+                fetched = await timestep.get_run_result(result.workflow_id, agent)
+    assert outcomes["durable"] == outcomes["plain"]
+    assert outcomes["durable"][0] == Answer(n=7)
+    assert fetched.final_output == {"n": 7}  # its JSON form, from the record

@@ -27,6 +27,7 @@ from agents.usage import serialize_usage
 from dbos import DBOS
 
 from timestep._core.live import LiveRun, RunObjects
+from timestep._core.portable import storable
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, RunRequest, RunSummary
 from timestep._core.sdk_forms import encode_item, encode_responses
@@ -101,7 +102,7 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
     records = record_run(run, result)
     interrupted = bool(result.interruptions)
     summary: RunSummary = {
-        "final_output": result.final_output,
+        "final_output": storable(result.final_output),
         "last_agent": result.last_agent.name,
         "interrupted": interrupted,
         "state": result.to_state().to_string() if interrupted else None,

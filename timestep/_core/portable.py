@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "function_ref",
     "portable",
     "rebuild",
+    "storable",
     "type_key",
 ]
 
@@ -118,6 +120,21 @@ def portable(value: Any, codecs: TypeCodecs) -> Portable | None:
             "type": key,
         }
     return {"type": key, "value": dumped}
+
+
+def storable(value: Any) -> Any:
+    """``value`` as a run's recorded output may hold it: itself when DBOS can pickle it back,
+    else its JSON form (pydantic's dump, else its text). A local class or an object holding a
+    lock then works as under plain Runner: the caller in the run's process gets the live
+    object, and a result rebuilt from the record gets the JSON form."""
+    try:
+        pickle.loads(pickle.dumps(value))
+    except Exception:
+        try:
+            return TypeAdapter(type(value)).dump_python(value, mode="json")
+        except Exception:
+            return str(value)
+    return value
 
 
 def rebuild(form: Portable | None, what: str, codecs: TypeCodecs) -> Any:
