@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ._settings import ServerSettings, is_loopback
 
-__all__ = ["bearer_scheme", "require_token"]
+__all__ = ["bearer_scheme", "require_loopback_client", "require_token"]
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -35,13 +35,7 @@ async def require_token(
     Declared through ``Security`` so the published OpenAPI spec names the scheme."""
     settings: ServerSettings = request.app.state.settings
     if not settings.auth:
-        client = request.client.host if request.client else ""
-        if not is_loopback(client):
-            raise HTTPException(
-                403,
-                f"authentication is off (--no-auth), so only loopback clients are served, "
-                f"not {client or 'an unknown client'}",
-            )
+        require_loopback_client(request)
         return
     if credentials is None:
         header = request.headers.get("authorization")
@@ -55,3 +49,14 @@ async def require_token(
     given = credentials.credentials
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(401, "invalid bearer token", headers=dict(_CHALLENGE))
+
+
+def require_loopback_client(request: Request) -> None:
+    """403 unless the client is on the loopback interface: the rule when auth is off."""
+    client = request.client.host if request.client else ""
+    if not is_loopback(client):
+        raise HTTPException(
+            403,
+            f"authentication is off (--no-auth), so only loopback clients are served, "
+            f"not {client or 'an unknown client'}",
+        )

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-from ._settings import ServerSettings, is_loopback
+from ._auth import require_loopback_client
+from ._settings import ServerSettings
 
 __all__ = [
     "COOKIE",
@@ -86,13 +87,7 @@ def console_session(request: Request) -> ConsoleSession:
     settings: ServerSettings = request.app.state.settings
     key: bytes = request.app.state.console_key
     if not settings.auth:
-        client = request.client.host if request.client else ""
-        if not is_loopback(client):
-            raise HTTPException(
-                403,
-                f"authentication is off (--no-auth), so only loopback clients are served, "
-                f"not {client or 'an unknown client'}",
-            )
+        require_loopback_client(request)
         return ConsoleSession(csrf=_mac(key, "csrf", "no-auth"), signed_in=False)
     nonce = _valid_nonce(key, request.cookies.get(COOKIE))
     if nonce is None:
