@@ -38,6 +38,7 @@ from timestep._core.process import process_state
 from timestep.errors import ConfigurationError
 from timestep.providers import MultiModelProvider
 
+from ._computer import make_computers_durable
 from ._current_run import CurrentRun, durable_run
 from ._stream import ModelCallHost, StreamPublisher, write_stream_entries
 
@@ -127,6 +128,7 @@ class DurableModel(Model):
         run = durable_run()
         if run is None:
             return await self.inner.get_response(*args, **kwargs)
+        make_computers_durable(_tools_of(args, kwargs))
         response: ModelResponse = await self._step(self.inner.get_response, *args, **kwargs)
         run.model_names.append(self.model_name)
         reserve_local_calls(run, response.output)
@@ -141,6 +143,7 @@ class DurableModel(Model):
                 yield event
             return
         run.model_names.append(self.model_name)
+        make_computers_durable(_tools_of(args, kwargs))
         if run.publisher is None:
             # A streamed SDK run inside a workflow that publishes nothing (a user's own
             # workflow): the whole event sequence is the step's checkpoint.
@@ -327,6 +330,12 @@ def make_model_durable(model: Model) -> Model:
     return model
 
 
+def _tools_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Sequence[Any]:
+    """The ``tools`` argument of a ``Model.get_response`` / ``stream_response`` call."""
+    tools = kwargs.get("tools", args[3] if len(args) > 3 else ())
+    return tools or ()
+
+
 def reserve_local_calls(run: CurrentRun, output: Sequence[Any]) -> None:
     """Reserve, in the model's output order, the step ids of a response's parallel calls."""
     calls = [
@@ -335,7 +344,9 @@ def reserve_local_calls(run: CurrentRun, output: Sequence[Any]) -> None:
         if isinstance(item, ResponseFunctionToolCall)
         or getattr(item, "type", None) in _RESERVED_CALL_TYPES
     ]
-    if len(calls) < 2:
+    # Computer actions run beside the other calls, on fresh step ids after the reserved ones.
+    beside = any(getattr(item, "type", None) == "computer_call" for item in output)
+    if len(calls) + beside < 2:
         run.patch_calls = []
         return  # a single call needs no ordering; it simply takes the next step id
     run.reservations = {call_id: DBOS.reserve_step() for call_id, _ in calls}

@@ -20,6 +20,7 @@ from typing import Any
 from agents import (
     Agent,
     AgentHooks,
+    ComputerTool,
     GuardrailFunctionOutput,
     ModelSettings,
     RunConfig,
@@ -30,11 +31,12 @@ from agents import (
     input_guardrail,
     output_guardrail,
 )
+from agents.computer import Computer
 from agents.run_error_handlers import RunErrorHandlerInput, RunErrorHandlerResult
 from pydantic import BaseModel
 
 import timestep
-from timestep.testing import Turn, function_call, text
+from timestep.testing import Turn, function_call, output_items, text
 
 CALLS_LOG_ENV = "TIMESTEP_PARITY_CALLS"
 
@@ -88,6 +90,46 @@ def add(a: int, b: int) -> int:
     """Add two numbers."""
     _log_call(f"add {a} {b}")
     return a + b
+
+
+class Desktop(Computer):
+    """A computer whose actions are logged like the tools' executions."""
+
+    @property
+    def environment(self) -> Any:
+        return "linux"
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return (800, 600)
+
+    def screenshot(self) -> str:
+        _log_call("computer screenshot")
+        return "c2NyZWVu"  # base64 of "screen"
+
+    def click(self, x: int, y: int, button: Any) -> None:
+        _log_call(f"computer click {x} {y} {button}")
+
+    def double_click(self, x: int, y: int) -> None:
+        _log_call(f"computer double_click {x} {y}")
+
+    def scroll(self, x: int, y: int, scroll_x: int, scroll_y: int) -> None:
+        _log_call(f"computer scroll {x} {y}")
+
+    def type(self, text: str) -> None:
+        _log_call(f"computer type {text}")
+
+    def wait(self) -> None:
+        _log_call("computer wait")
+
+    def move(self, x: int, y: int) -> None:
+        _log_call(f"computer move {x} {y}")
+
+    def keypress(self, keys: list[str]) -> None:
+        _log_call(f"computer keypress {'+'.join(keys)}")
+
+    def drag(self, path: list[tuple[int, int]]) -> None:
+        _log_call(f"computer drag {path}")
 
 
 class AuditHooks(RunHooks[Any]):
@@ -245,6 +287,40 @@ def _output_tripwire(_: Path) -> tuple[Agent[Any], Any, dict[str, Any]]:
     return agent, "add 2 and 2", {}
 
 
+def _computer(_: Path) -> tuple[Agent[Any], Any, dict[str, Any]]:
+    # A computer created per run by a factory, beside a function tool in the same response.
+    agent = Agent(
+        name="operator",
+        instructions="operator: use the computer.",
+        tools=[ComputerTool(computer=lambda *, run_context: Desktop()), add],
+    )
+    return agent, "Open the search box and type figs; and add 2 and 3.", {}
+
+
+COMPUTER_CALL = output_items(
+    {
+        "type": "computer_call",
+        "id": "cu_1",
+        "call_id": "call_computer",
+        "actions": [
+            {"type": "click", "x": 10, "y": 20, "button": "left"},
+            {"type": "type", "text": "figs"},
+            {"type": "keypress", "keys": ["ENTER"]},
+        ],
+        "pending_safety_checks": [],
+        "status": "completed",
+    },
+    {
+        "type": "function_call",
+        "id": "fc_add",
+        "call_id": "call_add",
+        "name": "add",
+        "arguments": '{"a": 2, "b": 3}',
+        "status": "completed",
+    },
+)
+
+
 def _server_conversation(kind: str) -> Callable[[Path], tuple[Agent[Any], Any, dict[str, Any]]]:
     options: dict[str, dict[str, Any]] = {
         "previous_response_id": {"previous_response_id": "resp_earlier"},
@@ -342,6 +418,7 @@ SCENARIOS = [
         _server_conversation("auto_previous_response_id"),
         [function_call("add", {"a": 1, "b": 1}), text("2")],
     ),
+    Scenario("computer", "operator", _computer, [COMPUTER_CALL, text("Typed figs; 5.")]),
     Scenario(
         "sqlite_session",
         "remembers",

@@ -1,5 +1,5 @@
 """Local tools that are not function tools (ShellTool, LocalShellTool, ApplyPatchTool) run as
-steps ``tool:<name>``: the same agent through plain ``Runner`` and through Timestep gives the
+steps ``tool:<name>``, a ComputerTool's actions as steps ``tool:<name>.<action>``: the same agent through plain ``Runner`` and through Timestep gives the
 same items and request bodies, and a replay of the run executes none of them again."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner
+from agents import Agent, ComputerTool, RunConfig, Runner
+from agents.computer import AsyncComputer
 from agents.editor import ApplyPatchOperation, ApplyPatchResult
 from agents.tool import (
     ApplyPatchTool,
@@ -133,3 +134,117 @@ async def test_local_tools_run_like_runner_as_steps_never_repeated():
         assert fake.requests == []
     assert again.final_output == durable.final_output
     assert tools["durable"].calls == expected
+
+
+class Screen(AsyncComputer):
+    """An async computer (one instance shared by runs) counting the actions it carries out."""
+
+    def __init__(self) -> None:
+        self.actions: Counter[str] = Counter()
+
+    @property
+    def environment(self) -> Any:
+        return "browser"
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return (1024, 768)
+
+    async def screenshot(self) -> str:
+        self.actions["screenshot"] += 1
+        return "cGl4ZWxz"
+
+    async def click(self, x: int, y: int, button: Any) -> None:
+        self.actions[f"click {x},{y}"] += 1
+
+    async def double_click(self, x: int, y: int) -> None:
+        raise AssertionError("not scripted")
+
+    async def scroll(self, x: int, y: int, scroll_x: int, scroll_y: int) -> None:
+        self.actions[f"scroll {scroll_y}"] += 1
+
+    async def type(self, text: str) -> None:
+        self.actions[f"type {text}"] += 1
+
+    async def wait(self) -> None:
+        raise AssertionError("not scripted")
+
+    async def move(self, x: int, y: int) -> None:
+        raise AssertionError("not scripted")
+
+    async def keypress(self, keys: list[str]) -> None:
+        raise AssertionError("not scripted")
+
+    async def drag(self, path: list[tuple[int, int]]) -> None:
+        raise AssertionError("not scripted")
+
+
+COMPUTER_TURNS = [
+    output_items(
+        {
+            "type": "computer_call",
+            "id": "cu_1",
+            "call_id": "call_screen",
+            "actions": [
+                {"type": "click", "x": 5, "y": 6, "button": "left"},
+                {"type": "scroll", "x": 5, "y": 6, "scroll_x": 0, "scroll_y": 300},
+                {"type": "type", "text": "hello"},
+            ],
+            "pending_safety_checks": [],
+            "status": "completed",
+        }
+    ),
+    text("typed hello"),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+async def test_computer_actions_are_steps_never_repeated(stream: bool):
+    def respond(request: RecordedRequest) -> Turn:
+        items = request.json.get("input", []) if isinstance(request.json, dict) else []
+        done = any(i.get("type") == "computer_call_output" for i in items)
+        return COMPUTER_TURNS[1 if done else 0]
+
+    screens = {side: Screen() for side in ("plain", "durable")}
+    outcomes: dict[str, Any] = {}
+    for side in ("plain", "durable"):
+        agent = Agent(
+            name="screen-user",
+            instructions="Use the screen.",
+            tools=[ComputerTool(computer=screens[side])],
+        )
+        with FakeModelServer(responder=respond) as fake:
+            config = RunConfig(model_provider=fake.provider())
+            if side == "plain":
+                if stream:
+                    streamed = Runner.run_streamed(agent, "go", run_config=config)
+                    async for _ in streamed.stream_events():
+                        pass
+                    result: Any = streamed
+                else:
+                    result = await Runner.run(agent, "go", run_config=config)
+            elif stream:
+                run = await timestep.run_agent(agent, "go", run_config=config, stream=True)
+                async for _ in run.stream_events():
+                    pass
+                result = await run.wait()
+            else:
+                result = await timestep.run_agent(agent, "go", run_config=config)
+            outcomes[side] = _outcome(result, fake.requests)
+    assert outcomes["durable"] == outcomes["plain"]
+    expected = {"click 5,6": 1, "scroll 300": 1, "type hello": 1, "screenshot": 1}
+    assert screens["durable"].actions == screens["plain"].actions == expected
+
+    steps = await DBOS.list_workflow_steps_async(result.workflow_id)
+    names = [s["function_name"] for s in steps if s["function_name"].startswith("tool:")]
+    prefix = "tool:computer_use_preview."
+    assert names == [prefix + a for a in ("click", "scroll", "type", "screenshot")]
+
+    # The same workflow id again replays the run: the screen is neither touched nor captured.
+    with FakeModelServer(responder=respond) as fake:
+        again = await timestep.run_agent_workflow(
+            agent, "go", workflow_id=result.workflow_id, run_config=config
+        )
+        assert fake.requests == []
+    assert again.final_output == "typed hello"
+    assert screens["durable"].actions == expected

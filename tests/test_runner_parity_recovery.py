@@ -43,7 +43,7 @@ def _outputs_in(request: RecordedRequest) -> int:
     return sum(
         1
         for i in (items if isinstance(items, list) else [])
-        if i.get("type") == "function_call_output"
+        if str(i.get("type", "")).endswith("_call_output")
     )
 
 
@@ -75,7 +75,11 @@ def test_each_scenario_killed_mid_run_finishes_the_same_in_a_fresh_process(
                 return False
             second_calls.add(
                 json.dumps((request.json or {}).get("instructions"))
-                + str(sorted(t.get("name") for t in (request.json or {}).get("tools") or []))
+                + str(
+                    sorted(
+                        t.get("name") or t["type"] for t in (request.json or {}).get("tools") or []
+                    )
+                )
             )
             if len(second_calls) == len(RECOVERABLE):
                 all_second.set()
