@@ -69,7 +69,8 @@ def set_tool_options(
         max_attempts: Attempts of a raising tool (1: no retry).
         interval_seconds: The wait after the first failed attempt.
         backoff_rate: What each later wait is multiplied by.
-        timeout_seconds: How long the step may take before it fails with a timeout.
+        timeout_seconds: How long each attempt may run before it is cancelled (DBOS raises
+            ``DBOSStepTimeoutError``).
 
     Raises:
         ValueError: ``max_attempts`` is below 1 or ``timeout_seconds`` is not positive.
