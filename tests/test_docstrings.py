@@ -5,15 +5,16 @@ The public names are those of ``timestep.__all__``, ``timestep.testing.__all__``
 Every one has a docstring whose first line is a summary; every public callable documents each
 parameter under ``Args:``, its result under ``Returns:`` (``Yields:`` for a generator) unless
 it returns None, and under ``Raises:`` each Timestep error its own body raises. A dataclass
-names its fields under ``Attributes:``. The sections are parsed with griffe, the parser
-mkdocstrings uses (openai-agents already depends on it), so what passes here is what the
-reference shows.
+describes each field, under ``Attributes:`` or in a docstring below the field. Sections are
+parsed with griffe, the parser mkdocstrings uses (openai-agents already depends on it), so
+what passes here is what the reference shows.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib
 import inspect
 import textwrap
@@ -25,6 +26,7 @@ import pytest
 from agents import FunctionTool
 
 import timestep.errors
+from timestep.errors import RunNotFoundError
 
 MODULES = ("timestep", "timestep.testing", "timestep.runstate")
 TIMESTEP_ERRORS = {
@@ -61,11 +63,24 @@ def class_doc(cls: type) -> str:
     return inspect.cleandoc(doc)
 
 
-def attribute_doc(module_name: str, name: str) -> str:
-    """The docstring under an assignment (a constant, a type alias), which only the source
-    holds; griffe reads it the way mkdocstrings does."""
-    module = griffe.load(module_name, resolve_aliases=True, resolve_external=False)
-    docstring = module[name].docstring
+@functools.cache
+def source_package() -> griffe.Module:
+    """``timestep`` as griffe reads it from the source, the way mkdocstrings does. It holds
+    ``timestep/`` only: ``providers/``, ``steps/`` and ``workflows/`` are mapped into the
+    package at install time, and define no constants or dataclasses of the public names."""
+    package = griffe.load("timestep", resolve_aliases=False)
+    assert isinstance(package, griffe.Module)
+    return package
+
+
+def attribute_doc(dotted: str) -> str:
+    """The docstring under an assignment (a constant, a type alias, a dataclass field), which
+    only the source holds."""
+    try:
+        found = source_package()[dotted.removeprefix("timestep.")]
+        docstring = found.docstring
+    except (KeyError, griffe.AliasResolutionError):
+        return ""
     return docstring.value if docstring is not None else ""
 
 
@@ -131,12 +146,12 @@ def callable_problems(label: str, function: Callable[..., Any], doc: str) -> lis
     if undocumented:
         problems.append(f"{label}: Args: does not describe {', '.join(undocumented)}")
     if returns_something(function):
+        # A context manager's generator is under ``__wrapped__``: it yields, too.
         unwrapped = inspect.unwrap(function)
-        generator = inspect.isgeneratorfunction(unwrapped) or inspect.isasyncgenfunction(
-            unwrapped
-        )
+        generator = inspect.isgeneratorfunction(unwrapped) or inspect.isasyncgenfunction(unwrapped)
         kind = "yields" if generator else "returns"
-        if not any(item.description.strip() for s in sections(doc).get(kind, []) for item in s.value):
+        described = [item for s in sections(doc).get(kind, []) for item in s.value]
+        if not any(item.description.strip() for item in described):
             problems.append(f"{label}: no {kind.capitalize()}: section")
     unlisted = errors_raised(function) - documented_names(doc, "raises")
     if unlisted:
@@ -157,9 +172,17 @@ def class_problems(label: str, cls: type) -> list[str]:
     problems = summary_problems(label, doc)
     if dataclasses.is_dataclass(cls):
         fields = [field.name for field in dataclasses.fields(cls)]
-        missing = [name for name in fields if name not in documented_names(doc, "attributes")]
+        listed = documented_names(doc, "attributes")
+        path = f"{cls.__module__}.{cls.__qualname__}"
+        missing = [
+            name
+            for name in fields
+            if name not in listed and not attribute_doc(f"{path}.{name}").strip()
+        ]
         if missing:
-            problems.append(f"{label}: Attributes: does not describe {', '.join(missing)}")
+            problems.append(
+                f"{label}: neither Attributes: nor a field docstring describes {', '.join(missing)}"
+            )
     elif "__init__" in vars(cls) and not issubclass(cls, BaseException):
         # The constructor's parameters, in the class docstring or in ``__init__``'s own.
         init_doc = doc + "\n\n" + inspect.cleandoc(cls.__init__.__doc__ or "")
@@ -195,7 +218,7 @@ def problems_of(module_name: str, name: str, value: Any) -> list[str]:
     if inspect.isroutine(value):
         doc = inspect.cleandoc(value.__doc__ or "")
         return summary_problems(label, doc) or callable_problems(label, value, doc)
-    return summary_problems(label, attribute_doc(module_name, name))
+    return summary_problems(label, attribute_doc(f"{module_name}.{name}"))
 
 
 PUBLIC = list(public_names())
@@ -210,12 +233,11 @@ def test_public_name_is_documented(module_name: str, name: str, value: Any) -> N
 
 
 def test_the_check_catches_what_is_missing() -> None:
-    """The check itself works: it names a missing docstring, parameter, result and error."""
+    """The check itself works: it names a missing docstring, parameter, result, error and
+    dataclass field."""
 
     def bare(flag: bool) -> int:
-        if flag:
-            raise timestep.errors.RunNotFoundError("x")
-        return 1
+        return int(flag)
 
     def partly(flag: bool, count: int) -> int:
         """Count something.
@@ -224,7 +246,7 @@ def test_the_check_catches_what_is_missing() -> None:
             flag: Whether to.
         """
         if flag:
-            raise RunNotFoundError("x")  # noqa: F821 - only parsed, never run
+            raise timestep.errors.RunNotFoundError("x")
         return count
 
     def complete(flag: bool) -> None:
@@ -236,7 +258,7 @@ def test_the_check_catches_what_is_missing() -> None:
         Raises:
             RunNotFoundError: Always.
         """
-        raise RunNotFoundError("x")  # noqa: F821 - only parsed, never run
+        raise RunNotFoundError("x")
 
     assert summary_problems("bare", inspect.cleandoc(bare.__doc__ or "")) == ["bare: no docstring"]
     assert callable_problems("partly", partly, inspect.cleandoc(partly.__doc__ or "")) == [
@@ -246,8 +268,23 @@ def test_the_check_catches_what_is_missing() -> None:
     ]
     assert callable_problems("complete", complete, inspect.cleandoc(complete.__doc__ or "")) == []
 
+    @dataclasses.dataclass
+    class Point:
+        """A point.
 
-def test_every_public_callable_is_counted() -> None:
+        Attributes:
+            x: Across.
+        """
+
+        x: int
+        y: int
+
+    assert class_problems("Point", Point) == [
+        "Point: neither Attributes: nor a field docstring describes y"
+    ]
+
+
+def test_the_walk_reaches_the_public_surface() -> None:
     """The walk reaches the whole public surface (a guard against a walk that finds nothing)."""
     callables = [value for _, _, value in PUBLIC if inspect.isroutine(value)]
     classes = [value for _, _, value in PUBLIC if inspect.isclass(value)]

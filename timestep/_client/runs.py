@@ -79,6 +79,13 @@ class RunOptions(TypedDict, total=False):
 class AgentRunHandle:
     """A started durable run, as ``start_agent_run`` returns it.
 
+    Timestep builds it; it is not meant to be constructed.
+
+    Args:
+        handle: The run's DBOS workflow handle.
+        agent: The agent the run was started with.
+        live: The run's live entry in this process, if it started here.
+
     Attributes:
         agent: The agent the run was started with.
     """
