@@ -34,6 +34,13 @@ class MultiModelProviderMap(MultiProviderMap):
     The SDK's ``MultiProviderMap`` with validation, an optional initial mapping, and copy
     semantics: ``get_mapping()`` returns a copy and ``set_mapping()`` stores one.
     Entries win over ``MultiModelProvider``'s built-in prefixes.
+
+    Args:
+        mapping: The initial entries, prefix to provider (copied).
+
+    Raises:
+        ValueError: A prefix is empty or contains ``/``.
+        TypeError: A provider is not an ``agents.ModelProvider``.
     """
 
     def __init__(self, mapping: Mapping[str, ModelProvider] | None = None) -> None:
@@ -42,18 +49,42 @@ class MultiModelProviderMap(MultiProviderMap):
             self.set_mapping(mapping)
 
     def add_provider(self, prefix: str, provider: ModelProvider) -> None:
-        """Route ``"{prefix}/..."`` model names to ``provider``, replacing any previous one."""
+        """Route ``"{prefix}/..."`` model names to ``provider``, replacing any previous one.
+
+        Args:
+            prefix: The prefix, without ``/``.
+            provider: The provider those names go to (without the prefix).
+
+        Raises:
+            ValueError: The prefix is empty or contains ``/``.
+            TypeError: ``provider`` is not an ``agents.ModelProvider``.
+        """
         _check_entry(prefix, provider)
         super().add_provider(prefix, provider)
 
     def remove_provider(self, prefix: str) -> None:
-        """Forget ``prefix``; raises ``KeyError`` if it is not mapped."""
+        """Forget ``prefix``.
+
+        Args:
+            prefix: A mapped prefix.
+
+        Raises:
+            KeyError: ``prefix`` is not mapped.
+        """
         if not self.has_prefix(prefix):
             raise KeyError(f"no provider is mapped to prefix {prefix!r}")
         super().remove_provider(prefix)
 
     def set_mapping(self, mapping: Mapping[str, ModelProvider]) -> None:
-        """Replace every entry with (a copy of) ``mapping``."""
+        """Replace every entry with (a copy of) ``mapping``.
+
+        Args:
+            mapping: Prefix to provider.
+
+        Raises:
+            ValueError: A prefix is empty or contains ``/``.
+            TypeError: A provider is not an ``agents.ModelProvider``.
+        """
         for prefix, provider in mapping.items():
             _check_entry(prefix, provider)
         super().set_mapping(dict(mapping))
@@ -96,6 +127,18 @@ class MultiModelProvider(MultiProvider):
     429s, 5xx, timeouts and connection errors, honouring Retry-After, as under the SDK). An empty ``openai_api_key`` counts as
     not given, so a missing key surfaces as the OpenAI client's own "Missing credentials" error
     when a model is first requested, not here. A caller-supplied ``openai_client`` is used as is.
+
+    Args:
+        provider_map: Extra prefixes and their providers (they win over the built-in ones).
+        openai_api_key: The OpenAI key (default: the SDK's, ``OPENAI_API_KEY``).
+        openai_base_url: The OpenAI API's URL (default: the SDK's).
+        openai_client: An OpenAI client to use as is.
+        openai_use_responses: Use the Responses API (True, the default) or Chat Completions.
+        openai_organization: The OpenAI organization.
+        openai_project: The OpenAI project.
+        ollama_api_key: The Ollama Cloud key (default ``OLLAMA_API_KEY``).
+        ollama_base_url: The local Ollama's URL (default ``OLLAMA_BASE_URL``).
+        ollama_cloud_url: Ollama Cloud's URL (default https://ollama.com).
     """
 
     def __init__(
@@ -141,7 +184,11 @@ class MultiModelProvider(MultiProvider):
         self._ollama_providers: dict[bool, OllamaModelProvider] = {}
 
     def known_prefixes(self) -> list[str]:
-        """Every prefix this provider routes, sorted."""
+        """Every prefix this provider routes, sorted.
+
+        Returns:
+            The built-in prefixes and the mapped ones.
+        """
         mapped = self.provider_map.get_mapping() if self.provider_map is not None else {}
         return sorted(_BUILT_IN_PREFIXES | mapped.keys())
 
@@ -150,8 +197,18 @@ class MultiModelProvider(MultiProvider):
 
         Creates no client and sends nothing, so it is cheap enough to call per request (e.g. to
         pick a per-provider rate limit). The local and cloud Ollama routes both have prefix
-        ``"ollama"``; tell them apart with ``route.provider.is_cloud``. Raises ``UserError`` for
-        an unknown prefix or a malformed name such as ``"ollama/"``.
+        ``"ollama"``; tell them apart with ``route.provider.is_cloud``.
+
+        Args:
+            model_name: A model name such as ``"gpt-4.1"`` or ``"ollama/llama3.2"``; None for
+                the OpenAI default.
+
+        Returns:
+            The route: prefix, provider and the name the provider receives.
+
+        Raises:
+            agents.exceptions.UserError: The prefix is unknown, or the name is malformed
+                (``"ollama/"``).
         """
         if model_name is None:
             return ModelRoute(_OPENAI, self.openai_provider, None)
@@ -181,10 +238,22 @@ class MultiModelProvider(MultiProvider):
         )
 
     def get_model(self, model_name: str | None) -> Model:
+        """The model ``model_name`` routes to (see ``route``).
+
+        Args:
+            model_name: A model name, prefixed or not; None for the OpenAI default.
+
+        Returns:
+            The routed provider's model.
+
+        Raises:
+            agents.exceptions.UserError: The prefix is unknown, or the name is malformed.
+        """
         route = self.route(model_name)
         return route.provider.get_model(route.model_name)
 
     async def aclose(self) -> None:
+        """Close the clients of the Ollama providers it made, then the SDK's providers."""
         providers, self._ollama_providers = list(self._ollama_providers.values()), {}
         for provider in providers:
             await provider.aclose()

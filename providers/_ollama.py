@@ -54,6 +54,12 @@ class OllamaModelProvider(ModelProvider):
     The client is created on first use and honours ``settings.model_max_retries`` (429, 5xx,
     timeouts and connection errors, with Retry-After) and ``settings.model_timeout_sec`` when
     they are set (else the OpenAI client's defaults).
+
+    Args:
+        api_key: An Ollama Cloud key; giving one means Ollama Cloud unless ``cloud=False``.
+        base_url: The server's root URL (with or without ``/v1``); wins when given.
+        cloud: Talk to Ollama Cloud (True) or a local Ollama (False); default: whether
+            ``api_key`` is given.
     """
 
     def __init__(
@@ -92,12 +98,31 @@ class OllamaModelProvider(ModelProvider):
         return self._cloud
 
     def api_model_name(self, model_name: str) -> str:
-        """The model name sent to the server for ``model_name``."""
+        """The model name sent to the server for ``model_name``.
+
+        Args:
+            model_name: The name without the ``ollama/`` prefix, e.g. ``"gpt-oss:20b-cloud"``.
+
+        Returns:
+            The name, without a ``-cloud`` suffix when talking to Ollama Cloud.
+        """
         if self._cloud and model_name.endswith(_CLOUD_SUFFIX):
             return model_name[: -len(_CLOUD_SUFFIX)]
         return model_name
 
     def get_model(self, model_name: str | None) -> Model:
+        """A Chat Completions model for ``model_name`` on this Ollama server.
+
+        Args:
+            model_name: The model, e.g. ``"llama3.2"`` (required: Ollama has no default).
+
+        Returns:
+            The model; its calls raise ``ProviderUnavailableError`` when a local Ollama is
+            not running.
+
+        Raises:
+            agents.exceptions.UserError: No model name was given.
+        """
         if not model_name:
             raise UserError(
                 "Ollama needs an explicit model name, e.g. 'llama3.2' "
@@ -110,6 +135,7 @@ class OllamaModelProvider(ModelProvider):
         )
 
     async def aclose(self) -> None:
+        """Close the HTTP client, if one was made (a later call makes a new one)."""
         client, self._client = self._client, None
         if client is not None:
             await client.close()

@@ -29,7 +29,22 @@ def get_price_table() -> PriceTable:
 def set_price(
     model: str, *, input: float, output: float, cached_input: float | None = None
 ) -> ModelPrice:
-    """``PriceTable.set_price`` on the process-wide table."""
+    """Price ``model`` on the process-wide table, for usage costs and ``cost_usd`` budgets.
+
+    ``model`` may carry a prefix (``"ollama/gpt-oss:120b-cloud"``) to price only that route.
+
+    Args:
+        model: The model name, prefixed or not.
+        input: USD per million input tokens.
+        output: USD per million output tokens.
+        cached_input: USD per million cached input tokens (default: the input rate).
+
+    Returns:
+        The new price.
+
+    Raises:
+        ValueError: The model name is empty, or a rate is negative.
+    """
     return process_state().prices.set_price(
         model, input=input, output=output, cached_input=cached_input
     )
@@ -43,7 +58,17 @@ def get_price(model: str) -> ModelPrice | None:
 def cost_of(
     model: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
 ) -> float | None:
-    """``PriceTable.cost_of`` on the process-wide table: USD, or ``None`` for an unknown model."""
+    """The cost of a call to ``model``, on the process-wide table.
+
+    Args:
+        model: The model name, prefixed or not (``"ollama/..."`` is free unless priced).
+        input_tokens: Input tokens, ``cached_input_tokens`` included (as OpenAI counts them).
+        output_tokens: Output tokens.
+        cached_input_tokens: The input tokens billed at the cached rate.
+
+    Returns:
+        USD, or ``None`` for a model without a price.
+    """
     return process_state().prices.cost_of(model, input_tokens, output_tokens, cached_input_tokens)
 
 

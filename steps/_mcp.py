@@ -91,7 +91,20 @@ def declare_mcp_server(
     unreachable: ``max_attempts`` tries, ``interval_seconds`` apart at first, multiplied by
     ``backoff_rate`` each time; then the run gets ``MCPServerUnavailableError``. Returns the
     server. Servers on a registered agent's ``mcp_servers`` are made durable with the default
-    policy without being declared."""
+    policy without being declared.
+
+    Args:
+        server: The MCP server (its name keys the policy).
+        max_attempts: Connection attempts before the run gets ``MCPServerUnavailableError``.
+        interval_seconds: The wait after the first failed attempt.
+        backoff_rate: What each later wait is multiplied by.
+
+    Returns:
+        The same server, now durable.
+
+    Raises:
+        ValueError: ``max_attempts`` is below 1.
+    """
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     process = process_state()

@@ -77,7 +77,11 @@ class PermitGate(Protocol):
 
 def set_model_provider(provider: ModelProvider | None) -> None:
     """The provider durable runs get their models from (default: ``MultiModelProvider()``).
-    Set it at import time, like agents: a recovered run uses the process's provider."""
+    Set it at import time, like agents: a recovered run uses the process's provider.
+
+    Args:
+        provider: The provider, or None for the default.
+    """
     process_state().model_provider = provider
 
 

@@ -51,6 +51,13 @@ class TimestepSession(SessionABC):
 
     >>> session = TimestepSession()            # a new conversation
     >>> session = TimestepSession("user-42")   # continue an existing one
+
+    Args:
+        session_id: The conversation's id (default: a new ``session_<uuid>``).
+        database_url: The database holding it (default: ``configure_dbos``'s).
+
+    Attributes:
+        session_id: The conversation's id.
     """
 
     def __init__(self, session_id: str | None = None, *, database_url: str | None = None) -> None:
@@ -65,19 +72,43 @@ class TimestepSession(SessionABC):
         return self.session_id
 
     async def get_session_id(self) -> str:
+        """The session's id.
+
+        Returns:
+            ``session_id``.
+        """
         return self.session_id
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
+        """The conversation's items, oldest first.
+
+        Args:
+            limit: Only the newest ``limit`` items (still oldest first); None for all.
+
+        Returns:
+            The items.
+        """
         return await self._get_items(limit)
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
+        """Append items; in a durable run a retried write adds nothing twice.
+
+        Args:
+            items: The items, in order.
+        """
         if items:
             await self._add_items(items)
 
     async def pop_item(self) -> TResponseInputItem | None:
+        """Remove the newest item.
+
+        Returns:
+            The item removed, or None if the session is empty.
+        """
         return await self._pop_item()
 
     async def clear_session(self) -> None:
+        """Delete every item of the session."""
         await self._clear()
 
     async def _engine(self) -> AsyncEngine:

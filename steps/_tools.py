@@ -62,6 +62,18 @@ def set_tool_options(
 
     ``max_attempts > 1`` retries a raising tool inside its step with exponential backoff
     before the SDK's failure handling turns the error into a message for the model.
+    Calling it again replaces the tool's options; an option not given is DBOS's default.
+
+    Args:
+        tool: The function tool, or its name.
+        max_attempts: Attempts of a raising tool (1: no retry).
+        interval_seconds: The wait after the first failed attempt.
+        backoff_rate: What each later wait is multiplied by.
+        timeout_seconds: How long each attempt may run before it is cancelled (DBOS raises
+            ``DBOSStepTimeoutError``).
+
+    Raises:
+        ValueError: ``max_attempts`` is below 1 or ``timeout_seconds`` is not positive.
     """
     name = tool if isinstance(tool, str) else tool.name
     options: StepOptions = {}
@@ -90,7 +102,14 @@ def get_tool_options(name: str) -> StepOptions:
 
 def tool_idempotency_key() -> str:
     """A key unique to this tool invocation and identical on every retry and replay of it
-    (``<workflow id>:<step id>``). Pass it to external APIs to make side effects exactly-once."""
+    (``<workflow id>:<step id>``). Pass it to external APIs to make side effects exactly-once.
+
+    Returns:
+        The key.
+
+    Raises:
+        RuntimeError: It was called outside a durable tool call.
+    """
     workflow_id, step_id = DBOS.workflow_id, DBOS.step_id
     if workflow_id is None or step_id is None:
         raise RuntimeError("tool_idempotency_key() must be called inside a durable tool call")

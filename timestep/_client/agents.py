@@ -29,6 +29,18 @@ def register_agent(
     is the one it started with; ``on_definition_change="continue"`` goes on with the new one
     instead of failing with ``AgentDefinitionChangedError``. Registering another agent under
     a taken name replaces it.
+
+    Args:
+        agent: The agent; its ``name`` is the key runs record.
+        ref: Where a fresh process imports it from (``"package.module:attr"``).
+        on_definition_change: ``"fail"`` or ``"continue"``, for a recovered run whose agent
+            definition changed.
+
+    Returns:
+        The registry's entry for the agent.
+
+    Raises:
+        TypeError: ``agent`` is not an ``Agent``.
     """
     return process_state().agents.register(
         agent, ref=ref, on_definition_change=on_definition_change
@@ -42,7 +54,17 @@ def register_agent_factory(
     on_definition_change: DefinitionChange = "fail",
 ) -> AgentEntry:
     """Register how to build the agent named ``name`` from a run's context, for agents made
-    per tenant or per request: a recovered run calls ``factory(context)``."""
+    per tenant or per request: a recovered run calls ``factory(context)``.
+
+    Args:
+        name: The name of the agents the factory builds (runs record it).
+        factory: Builds the agent from a run's context.
+        on_definition_change: ``"fail"`` or ``"continue"``, for a recovered run whose agent
+            definition changed.
+
+    Returns:
+        The registry's entry for the factory.
+    """
     return process_state().agents.register_factory(
         name, factory, on_definition_change=on_definition_change
     )
@@ -60,7 +82,17 @@ def register_type(
     ``dump(value)`` gives JSON to store with the run and ``load(json)`` rebuilds the value
     from it; without ``dump`` nothing is stored and ``load()`` (default: ``cls()``) rebuilds
     it, e.g. hooks, or a context that holds a connection pool. Values pydantic can serialize
-    (pydantic models, dataclasses, TypedDicts, dicts) need no registration."""
+    (pydantic models, dataclasses, TypedDicts, dicts) need no registration.
+
+    Args:
+        cls: The type, matched exactly (a subclass needs its own registration).
+        dump: Turns a value into JSON to store with the run.
+        load: Rebuilds a value: ``load(json)`` with ``dump``, ``load()`` without (default
+            ``cls``).
+
+    Raises:
+        TypeError: ``cls`` is not a class.
+    """
     process_state().type_codecs.register(cls, dump=dump, load=load)
 
 

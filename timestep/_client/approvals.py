@@ -34,7 +34,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ApprovalDecision:
-    """One decision, for ``decide`` (the batch form)."""
+    """One decision, for ``decide`` (the batch form).
+
+    Attributes:
+        call_id: The pending tool call's id.
+        approve: Approve (True) or reject (False) it.
+        always: Decide the same for later calls of the same tool in this run.
+        message: For a rejection, what the model is told instead of the tool's output.
+    """
 
     call_id: str
     approve: bool
@@ -47,7 +54,18 @@ async def approve(
 ) -> None:
     """Approve a pending tool call of a durable run. ``always`` approves later calls of the
     same tool in this run too. The first decision on a call wins; a later one raises
-    ``DecisionConflictError``."""
+    ``DecisionConflictError``.
+
+    Args:
+        workflow_id: The waiting run's workflow id.
+        call_id: The pending tool call's id.
+        always: Approve later calls of the same tool in this run too.
+        by: Who decided, recorded with the decision.
+
+    Raises:
+        ApprovalError: The run is not waiting on ``call_id``.
+        DecisionConflictError: The call already has a decision.
+    """
     await decide(workflow_id, [ApprovalDecision(call_id, True, always)], by=by)
 
 
@@ -60,7 +78,19 @@ async def reject(
     by: str | None = None,
 ) -> None:
     """Reject a pending tool call; ``message`` is what the model is told instead of the output.
-    The first decision on a call wins; a later one raises ``DecisionConflictError``."""
+    The first decision on a call wins; a later one raises ``DecisionConflictError``.
+
+    Args:
+        workflow_id: The waiting run's workflow id.
+        call_id: The pending tool call's id.
+        message: What the model is told instead of the tool's output.
+        always: Reject later calls of the same tool in this run too.
+        by: Who decided, recorded with the decision.
+
+    Raises:
+        ApprovalError: The run is not waiting on ``call_id``.
+        DecisionConflictError: The call already has a decision.
+    """
     await decide(workflow_id, [ApprovalDecision(call_id, False, always, message)], by=by)
 
 
@@ -74,7 +104,20 @@ async def decide(
     """Send several decisions to one run. The first decision on a call wins: a call that
     already has one (from any process) raises ``DecisionConflictError``, which names the
     winner; the others of the batch are still sent. With ``check_pending`` (default) a call
-    id the run is not waiting on raises ``ApprovalError`` instead of being silently ignored."""
+    id the run is not waiting on raises ``ApprovalError`` instead of being silently ignored.
+
+    Args:
+        workflow_id: The waiting run's workflow id.
+        decisions: The decisions, one per tool call.
+        by: Who decided, recorded with each decision.
+        check_pending: Check first that the run waits on every call id.
+
+    Raises:
+        ApprovalError: With ``check_pending``, the run is not waiting on one of the call ids
+            (none sent).
+        DecisionConflictError: A call already has a decision (the first such call; the other
+            decisions are sent).
+    """
     decisions = list(decisions)
     if check_pending:
         pending = {p["call_id"] for p in await get_pending_approvals(workflow_id)}
@@ -116,13 +159,29 @@ async def decide(
 
 
 async def get_pending_approvals(workflow_id: str) -> list[PendingApproval]:
-    """The approvals one run is waiting on (empty when it waits on none)."""
+    """The approvals one run is waiting on (empty when it waits on none).
+
+    Args:
+        workflow_id: The run's workflow id.
+
+    Returns:
+        One entry per pending tool call: ``workflow_id``, ``call_id``, ``tool_name``,
+        ``arguments`` (JSON) and ``agent_name``.
+    """
     value = await system().get_event_async(workflow_id, APPROVALS_EVENT, timeout_seconds=0)
     return list(value or [])
 
 
 async def list_pending_approvals(*, session_id: str | None = None) -> list[dict[str, Any]]:
-    """Every tool call waiting for a decision, across runs (newest first)."""
+    """Every tool call waiting for a decision, across runs (newest first).
+
+    Args:
+        session_id: Only the calls of runs in this session.
+
+    Returns:
+        The tool-call records: ``workflow_id``, ``call_id``, ``session_id``, ``agent_name``,
+        ``tool_name``, ``arguments``, ``status``, ``created_at``...
+    """
     await flush_records()  # this process's interrupted runs, whose rows may be on their way
     t = tool_calls_table
     query = sa.select(t).where(t.c.status == "pending_approval").order_by(t.c.created_at.desc())

@@ -22,12 +22,25 @@ __all__ = ["BudgetStatus", "get_budgets", "remove_budget", "set_budget"]
 
 @dataclass(frozen=True)
 class BudgetStatus:
+    """A budget and what its scope spent in the current period, as ``get_budgets`` gives it.
+
+    Attributes:
+        scope: ``"run:<workflow id>"``, ``"session:<id>"``, ``"agent:<name>"`` or
+            ``"tag:<tag>"``.
+        per: ``"run"``, ``"day"`` or ``"month"`` (UTC).
+        max_tokens: The token cap, or None.
+        max_cost_usd: The cost cap in USD, or None.
+        spent_tokens: Tokens of the current period (``per="run"``: of every run in the scope,
+            summed).
+        spent_cost_usd: Cost in USD of the current period, counted as ``spent_tokens`` is.
+        on_exceed: ``"stop"`` (the run fails, resumable) or ``"wait"`` (the call waits).
+    """
+
     scope: str
     per: str
     max_tokens: int | None
     max_cost_usd: float | None
     spent_tokens: int
-    """Tokens of the current period (``per="run"``: of every run in the scope, summed)."""
     spent_cost_usd: float
     on_exceed: str = "stop"
 
@@ -51,6 +64,14 @@ async def set_budget(
     period). Calling it again replaces the budget. This
     process enforces budgets from now on; other workers do if they had one at launch, set one,
     or run with ``TIMESTEP_ENFORCE_BUDGETS=1``.
+
+    Args:
+        scope: What the budget caps, e.g. ``"agent:Assistant"``.
+        max_cost_usd: The cap in USD (priced with ``set_price``'s table), or None.
+        max_tokens: The cap in tokens (input plus output), or None.
+        per: ``"run"``, ``"day"`` or ``"month"``.
+        on_exceed: ``"stop"`` or ``"wait"``.
+        database_url: The database holding the budget (default: this process's).
     """
     process = process_state()
     engine = await process.engines.get(database_url or current_database().url)
@@ -66,14 +87,29 @@ async def set_budget(
 
 
 async def remove_budget(scope: str, *, database_url: str | None = None) -> bool:
-    """Remove ``scope``'s budget; whether there was one."""
+    """Remove ``scope``'s budget.
+
+    Args:
+        scope: The budget's scope, as given to ``set_budget``.
+        database_url: The database holding the budget (default: this process's).
+
+    Returns:
+        Whether there was one.
+    """
     engine = await process_state().engines.get(database_url or current_database().url)
     return await ledger.delete_budget_row(engine, scope)
 
 
 async def get_budgets(*, database_url: str | None = None) -> list[BudgetStatus]:
     """Every budget with what its scope spent so far in its period (calls in flight at their
-    estimate)."""
+    estimate).
+
+    Args:
+        database_url: The database holding the budgets (default: this process's).
+
+    Returns:
+        One status per budget.
+    """
     engine = await process_state().engines.get(database_url or current_database().url)
     now = time.time()
     out = []

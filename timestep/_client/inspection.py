@@ -45,6 +45,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RunInfo:
+    """A run's status, as ``get_run`` gives it.
+
+    Attributes:
+        workflow_id: The run's workflow id.
+        status: DBOS's status: ``"PENDING"``, ``"ENQUEUED"``, ``"SUCCESS"``, ``"ERROR"``,
+            ``"CANCELLED"``...
+        agent_name: The name of the agent the run started with.
+        created_at: When the run started (UTC).
+        updated_at: When its status last changed (UTC).
+        error: A failed run's error as one line (``Class: message``), without secrets.
+    """
+
     workflow_id: str
     status: str
     agent_name: str | None
@@ -99,7 +111,17 @@ async def run_state_json(status: WorkflowStatus) -> str | None:
 
 
 async def get_run(workflow_id: str) -> RunInfo:
-    """Status of a run by workflow id, from any process (it need not be a worker)."""
+    """Status of a run by workflow id, from any process (it need not be a worker).
+
+    Args:
+        workflow_id: The run's workflow id.
+
+    Returns:
+        The run's status.
+
+    Raises:
+        RunNotFoundError: No run has this workflow id.
+    """
     status = await require_run(workflow_id)
     return RunInfo(
         workflow_id=workflow_id,

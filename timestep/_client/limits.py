@@ -35,6 +35,22 @@ def limit_provider(
     (``estimate_call_tokens``: the request's size, plus its ``max_tokens`` or else
     ``output_tokens``, default 1024) and settles to its real usage when it returns. Call it at
     import time, like agent registration; calling it again replaces the limit.
+
+    Args:
+        prefix: The model-name prefix of the provider (``"ollama"`` for ``"ollama/llama3.2"``).
+        requests: Calls allowed per ``per_seconds``.
+        per_seconds: The window of ``requests`` and ``tokens``.
+        concurrency: Calls in flight at once, across all processes.
+        worker_concurrency: Calls in flight at once, per process.
+        tokens: Input plus output tokens allowed per ``per_seconds``.
+        output_tokens: The output estimate of a call whose settings give no ``max_tokens``.
+
+    Returns:
+        The limit as set.
+
+    Raises:
+        ConfigurationError: The prefix is invalid, a number is not positive, or only one of
+            ``requests`` and ``per_seconds`` is given (or ``tokens`` without ``per_seconds``).
     """
     limit, queues = provider_limit_queues(
         prefix,
@@ -63,7 +79,19 @@ def declare_queue(
     """Declare a DBOS queue (for ``start_agent_run(..., queue=name)``).
 
     It is registered with DBOS at launch, or at once if DBOS is already launched. Its
-    ``requests``/``per_seconds`` is DBOS's own limiter, which counts run starts."""
+    ``requests``/``per_seconds`` is DBOS's own limiter, which counts run starts.
+
+    Args:
+        name: The queue's name.
+        requests: Run starts allowed per ``per_seconds``.
+        per_seconds: The window of ``requests``.
+        concurrency: Runs executing at once, across all processes.
+        worker_concurrency: Runs executing at once, per process.
+
+    Raises:
+        ConfigurationError: A number is not positive, or only one of ``requests`` and
+            ``per_seconds`` is given.
+    """
     spec = queue_spec(name, requests, per_seconds, concurrency, worker_concurrency)
     process = process_state()
     process.limits.declare_queue(name, spec)

@@ -39,7 +39,17 @@ class AgentRunResult:
     """What ``run_agent`` returns: the SDK's ``RunResult`` surface plus the run's workflow id.
 
     Any attribute the SDK's result has is read from it (``sdk_result``); ``usage`` is
-    ``context_wrapper.usage``."""
+    ``context_wrapper.usage``. Timestep builds it; it is not meant to be constructed.
+
+    Args:
+        workflow_id: The run's workflow id.
+        result: The SDK result it delegates to.
+        state: The run's ``RunState`` when it ended waiting for approvals (a rebuilt result
+            has none of its own).
+
+    Attributes:
+        workflow_id: The run's DBOS workflow id.
+    """
 
     def __init__(
         self,
@@ -73,56 +83,93 @@ class AgentRunResult:
 
     @property
     def input(self) -> str | list[TResponseInputItem]:
+        """The input the run started with."""
         return self._result.input
 
     @property
     def final_output(self) -> Any:
+        """The last agent's final output (None while interrupted)."""
         return self._result.final_output
 
     @property
     def new_items(self) -> list[RunItem]:
+        """The items the run produced (messages, tool calls and outputs...)."""
         return self._result.new_items
 
     @property
     def raw_responses(self) -> list[ModelResponse]:
+        """The model responses, one per model call."""
         return self._result.raw_responses
 
     @property
     def interruptions(self) -> list[ToolApprovalItem]:
+        """The tool calls waiting for approval (empty unless the run was interrupted)."""
         return self._result.interruptions
 
     @property
     def context_wrapper(self) -> RunContextWrapper[Any]:
+        """The run's context wrapper (its context, usage and approvals)."""
         return self._result.context_wrapper
 
     @property
     def usage(self) -> Usage:
+        """The run's token usage, summed over its model calls."""
         return self._result.context_wrapper.usage
 
     @property
     def last_agent(self) -> Agent[Any]:
+        """The agent that ran last (after any handoffs)."""
         return self._result.last_agent
 
     @property
     def last_response_id(self) -> str | None:
+        """The id of the last model response, if the provider gives ids."""
         return self._result.last_response_id
 
     @property
     def max_turns(self) -> int | None:
+        """The run's turn limit."""
         return self._result.max_turns
 
     def final_output_as(self, cls: type[T], raise_if_incorrect_type: bool = False) -> T:
+        """The final output, typed as ``cls``, as ``RunResult.final_output_as``.
+
+        Args:
+            cls: The type the final output is expected to have.
+            raise_if_incorrect_type: Raise ``TypeError`` if it does not have it.
+
+        Returns:
+            The final output.
+        """
         return self._result.final_output_as(cls, raise_if_incorrect_type)
 
     def to_input_list(self, *args: Any, **kwargs: Any) -> list[TResponseInputItem]:
+        """The input and the new items as one input list, for the next turn.
+
+        Args:
+            *args: Passed to the SDK's ``RunResult.to_input_list``.
+            **kwargs: Passed to the SDK's ``RunResult.to_input_list``.
+
+        Returns:
+            The input items.
+        """
         return self._result.to_input_list(*args, **kwargs)
 
     def to_state(self) -> RunState[Any]:
         """The run as a ``RunState``: approve or reject its interruptions and pass it back to
-        ``run_agent``, or save it with ``RunStateStore``."""
+        ``run_agent``, or save it with ``RunStateStore``.
+
+        Returns:
+            The run's state.
+        """
         return self._state if self._state is not None else self._result.to_state()
 
     def release_agents(self, *, release_new_items: bool = True) -> None:
+        """Drop the SDK result's references to agents, as ``RunResult.release_agents``.
+
+        Args:
+            release_new_items: Release the new items' agents too.
+        """
         self._result.release_agents(release_new_items=release_new_items)
 
 
@@ -131,7 +178,23 @@ Finish = Callable[[WorkflowHandleAsync[RunSummary]], Awaitable[AgentRunResult]]
 
 
 class StreamingAgentRun:
-    """What ``run_agent(..., stream=True)`` returns (see the module docstring)."""
+    """What ``run_agent(..., stream=True)`` returns: the run's events live, then its result.
+
+    The ``RunResultStreaming`` surface reads the live run while it lasts, then the result;
+    other attributes come from the result once the run ended. Timestep builds it; it is not
+    meant to be constructed.
+
+    Args:
+        workflow_id: The run's workflow id.
+        agent: The run's agent, to rebuild events read from the durable stream.
+        handle: The run's DBOS workflow handle.
+        finish: Waits for the workflow and returns its result.
+        live: The run's live entry when it runs in this process.
+        cancel: Cancels the durable run, for ``cancel()`` when it runs elsewhere.
+
+    Attributes:
+        workflow_id: The run's DBOS workflow id.
+    """
 
     def __init__(
         self,
@@ -156,7 +219,14 @@ class StreamingAgentRun:
 
         In the process running the run they come straight from the SDK's streaming loop;
         elsewhere (the run already finished, or runs in another worker) from the run's
-        durable stream."""
+        durable stream.
+
+        Yields:
+            The SDK's stream events, in order.
+
+        Raises:
+            Exception: The run's error, once its events are read.
+        """
         if self._queue is not None:
             finished = asyncio.ensure_future(self._wait_quietly())
             got_any = False
@@ -191,13 +261,18 @@ class StreamingAgentRun:
             return
 
     async def wait(self) -> AgentRunResult:
-        """Wait for the run to end (without reading its events) and return its result."""
+        """Wait for the run to end (without reading its events) and return its result.
+
+        Returns:
+            The run's result.
+        """
         if self._result is None:
             self._result = await self._finish(self._handle)
         return self._result
 
     @property
     def is_complete(self) -> bool:
+        """Whether the result is here (``stream_events()`` or ``wait()`` finished)."""
         return self._result is not None
 
     def _streaming(self) -> RunResultStreaming | None:
@@ -222,6 +297,7 @@ class StreamingAgentRun:
 
     @property
     def current_agent(self) -> Agent[Any]:
+        """The agent running now; after the run, the last agent."""
         streaming = self._streaming()
         if streaming is not None:
             return streaming.current_agent
@@ -229,6 +305,7 @@ class StreamingAgentRun:
 
     @property
     def current_turn(self) -> int:
+        """The turn running now; after the run, the number of model calls."""
         streaming = self._streaming()
         if streaming is not None:
             return streaming.current_turn
@@ -236,33 +313,63 @@ class StreamingAgentRun:
 
     @property
     def final_output(self) -> Any:
+        """The final output; ``RuntimeError`` while the run still streams."""
         return self._require().final_output
 
     @property
     def interruptions(self) -> list[ToolApprovalItem]:
+        """The tool calls waiting for approval; ``RuntimeError`` while the run still streams."""
         return self._require().interruptions
 
     @property
     def new_items(self) -> list[RunItem]:
+        """The items the run produced; ``RuntimeError`` while the run still streams."""
         return self._require().new_items
 
     @property
     def usage(self) -> Usage:
+        """The run's token usage; ``RuntimeError`` while the run still streams."""
         return self._require().usage
 
     @property
     def last_agent(self) -> Agent[Any]:
+        """The agent that ran last; ``RuntimeError`` while the run still streams."""
         return self._require().last_agent
 
     def to_state(self) -> RunState[Any]:
+        """The run as a ``RunState``, as ``AgentRunResult.to_state``.
+
+        Returns:
+            The run's state.
+
+        Raises:
+            RuntimeError: The run is still streaming.
+        """
         return self._require().to_state()
 
     def to_input_list(self, *args: Any, **kwargs: Any) -> list[TResponseInputItem]:
+        """The input and the new items as one input list, for the next turn.
+
+        Args:
+            *args: Passed to the SDK's ``RunResult.to_input_list``.
+            **kwargs: Passed to the SDK's ``RunResult.to_input_list``.
+
+        Returns:
+            The input items.
+
+        Raises:
+            RuntimeError: The run is still streaming.
+        """
         return self._require().to_input_list(*args, **kwargs)
 
     def cancel(self, mode: Literal["immediate", "after_turn"] = "immediate") -> None:
         """Stop the run, as ``RunResultStreaming.cancel`` does: the SDK's loop here, or the
-        durable run wherever it executes."""
+        durable run wherever it executes.
+
+        Args:
+            mode: ``"immediate"``, or ``"after_turn"`` to let the current turn finish (the
+                SDK's loop only: a run in another process is cancelled at once).
+        """
         streaming = self._streaming()
         if streaming is not None:
             streaming.cancel(mode)

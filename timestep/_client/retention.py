@@ -34,7 +34,24 @@ async def collect_garbage(
 
     ``older_than`` (``"30d"``) applies to every ended run, whatever its status; otherwise
     ``policy`` or ``TIMESTEP_RETENTION``. ``dry_run`` counts without deleting. ``now`` is
-    the time the ages count back from (default: now)."""
+    the time the ages count back from (default: now).
+
+    Args:
+        older_than: One age for every ended run: a duration (``"30d"``) or a ``timedelta``.
+        policy: A policy, or its text (``"finished=30d,failed=90d"``); default
+            ``TIMESTEP_RETENTION``.
+        dry_run: Count what would go, delete nothing.
+        now: The time ages count back from (default: now).
+        batch_size: Runs deleted per batch (default ``TIMESTEP_RETENTION_BATCH_SIZE``).
+        progress: Told after each batch: the part (``finished``, ``failed``, ``cancelled``,
+            ``sessions``) and the batch's counts.
+
+    Returns:
+        What was deleted (or, dry, would be).
+
+    Raises:
+        ConfigurationError: The policy text is invalid, or there is no policy at all.
+    """
     if older_than is not None:
         age = parse_duration(older_than) if isinstance(older_than, str) else older_than
         chosen = RetentionPolicy.for_all(age)

@@ -77,7 +77,18 @@ class RunOptions(TypedDict, total=False):
 
 
 class AgentRunHandle:
-    """A started durable run."""
+    """A started durable run, as ``start_agent_run`` returns it.
+
+    Timestep builds it; it is not meant to be constructed.
+
+    Args:
+        handle: The run's DBOS workflow handle.
+        agent: The agent the run was started with.
+        live: The run's live entry in this process, if it started here.
+
+    Attributes:
+        agent: The agent the run was started with.
+    """
 
     def __init__(
         self,
@@ -91,13 +102,27 @@ class AgentRunHandle:
 
     @property
     def workflow_id(self) -> str:
+        """The run's DBOS workflow id."""
         return self._handle.get_workflow_id()
 
     async def status(self) -> str:
+        """Read the run's workflow status now.
+
+        Returns:
+            DBOS's status: ``"PENDING"``, ``"ENQUEUED"``, ``"SUCCESS"``, ``"ERROR"``,
+            ``"CANCELLED"``...
+        """
         return (await self._handle.get_status()).status
 
     async def result(self) -> AgentRunResult:
-        """Wait for the run to end. Agent errors are raised as the SDK's own classes."""
+        """Wait for the run to end and return its result.
+
+        Returns:
+            The run's result (the live SDK result when this process ran it).
+
+        Raises:
+            Exception: The run's error, as the SDK's own class (e.g. ``MaxTurnsExceeded``).
+        """
         return await _finish_for(self.agent, self._live)(self._handle)
 
 
@@ -166,6 +191,25 @@ async def run_agent(
     ``start_agent_run``'s (``workflow_id``, ``wait_for_approvals``, ``queue``...). With
     ``stream=True`` the result's ``stream_events()`` yields the SDK's stream events live
     while the run stays durable.
+
+    Args:
+        agent: The agent to run; register it (``register_agent``) for recovery elsewhere.
+        input_or_state: A string, a list of input items, or a ``RunState`` to resume.
+        session: Conversation memory, as ``Runner.run`` takes it (e.g. ``Session()``).
+        stream: Return a ``StreamingAgentRun`` at once instead of waiting for the result.
+        workflow_id: The run's workflow id (default: a new ``run-<uuid>``); a second run
+            under the same id gets the first one's result.
+        **options: Any of ``RunOptions``: ``Runner.run``'s keyword arguments (``context``,
+            ``hooks``, ``run_config``, ``max_turns``...) and Timestep's (``wait_for_approvals``,
+            ``queue``, ``tags``...).
+
+    Returns:
+        The run's result, or with ``stream=True`` the streaming run.
+
+    Raises:
+        InputTooLargeError: The input is over ``TIMESTEP_MAX_INPUT_BYTES``.
+        StateTooLargeError: The ``RunState`` is over ``TIMESTEP_MAX_STATE_BYTES``.
+        TypeError: ``agent`` is not an ``Agent``, or an option is unknown.
     """
     handle = await _start(agent, input_or_state, session, stream, True, workflow_id, options)
     if stream:
@@ -189,7 +233,23 @@ async def run_agent_workflow(
 ) -> AgentRunResult:
     """Run ``agent`` durably under ``workflow_id``. Idempotent: calling again with the same id
     (from this or any process) returns the first run's result and calls no model again.
-    Takes the same keyword arguments as ``run_agent``."""
+
+    Args:
+        agent: The agent to run.
+        input_items: A string, a list of input items, or a ``RunState`` to resume.
+        session: Conversation memory, as ``Runner.run`` takes it.
+        workflow_id: The run's workflow id (default: a new ``run-<uuid>``).
+        **options: Any of ``RunOptions``: ``Runner.run``'s keyword arguments (``context``,
+            ``hooks``, ``run_config``, ``max_turns``...) and Timestep's (``wait_for_approvals``,
+            ``queue``, ``tags``...).
+
+    Returns:
+        The run's result.
+
+    Raises:
+        InputTooLargeError: The input is over ``TIMESTEP_MAX_INPUT_BYTES``.
+        StateTooLargeError: The ``RunState`` is over ``TIMESTEP_MAX_STATE_BYTES``.
+    """
     handle = await _start(agent, input_items, session, False, True, workflow_id, options)
     return await handle.result()
 
@@ -203,7 +263,23 @@ def run_agent_sync(
     **options: Unpack[RunOptions],
 ) -> AgentRunResult:
     """``run_agent`` for synchronous code, like ``Runner.run_sync``: it runs its own event
-    loop, so it cannot be called from inside one (use ``await run_agent(...)`` there)."""
+    loop, so it cannot be called from inside one (use ``await run_agent(...)`` there).
+
+    Args:
+        agent: The agent to run.
+        input_or_state: A string, a list of input items, or a ``RunState`` to resume.
+        session: Conversation memory, as ``Runner.run`` takes it.
+        workflow_id: The run's workflow id (default: a new ``run-<uuid>``).
+        **options: Any of ``RunOptions``: ``Runner.run``'s keyword arguments (``context``,
+            ``hooks``, ``run_config``, ``max_turns``...) and Timestep's (``wait_for_approvals``,
+            ``queue``, ``tags``...).
+
+    Returns:
+        The run's result.
+
+    Raises:
+        RuntimeError: It was called from a running event loop.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -240,6 +316,24 @@ async def start_agent_run(
     With ``queue`` (declared with ``declare_queue``) the run waits its turn on that DBOS queue,
     whose concurrency and rate limit hold across processes; ``priority`` and
     ``deduplication_id`` are DBOS's enqueue options.
+
+    Args:
+        agent: The agent to run.
+        input_or_state: A string, a list of input items, or a ``RunState`` to resume.
+        session: Conversation memory, as ``Runner.run`` takes it.
+        stream: Record stream events, for ``stream_run_events`` from any process.
+        workflow_id: The run's workflow id (default: a new ``run-<uuid>``).
+        **options: Any of ``RunOptions``: ``Runner.run``'s keyword arguments (``context``,
+            ``hooks``, ``run_config``, ``max_turns``...) and Timestep's (``wait_for_approvals``,
+            ``queue``, ``tags``...).
+
+    Returns:
+        The handle of the started (or enqueued) run.
+
+    Raises:
+        InputTooLargeError: The input is over ``TIMESTEP_MAX_INPUT_BYTES``.
+        StateTooLargeError: The ``RunState`` is over ``TIMESTEP_MAX_STATE_BYTES``.
+        ValueError: ``priority`` or ``deduplication_id`` was given without a ``queue``.
     """
     return await _start(agent, input_or_state, session, stream, False, workflow_id, options)
 
@@ -401,7 +495,20 @@ def _finish_for(agent: Agent[Any], live: LiveRun | None) -> Finish:
 
 async def get_run_result(workflow_id: str, agent: Agent[Any] | None = None) -> AgentRunResult:
     """Wait for the run's result, by workflow id, from any process. The agent (its graph
-    gives the items their agents) defaults to the one registered under the run's agent name."""
+    gives the items their agents) defaults to the one registered under the run's agent name.
+
+    Args:
+        workflow_id: The run's workflow id.
+        agent: The run's agent (default: the one registered under its name).
+
+    Returns:
+        The run's result, rebuilt from its record unless this process ran it.
+
+    Raises:
+        RunNotFoundError: No run has this workflow id.
+        AgentNotRegisteredError: No ``agent`` was given and none is registered under the
+            run's agent name.
+    """
     info = await get_run(workflow_id)
     agent = agent or process_state().agents.resolve(info.agent_name or "")
     handle = await system().retrieve_workflow_async(workflow_id)

@@ -43,6 +43,19 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 @dataclass(frozen=True)
 class ScheduleInfo:
+    """An agent schedule, as ``list_schedules`` and ``get_schedule`` give it.
+
+    Attributes:
+        name: The schedule's name.
+        cron: Its cron expression (six fields, seconds first).
+        status: DBOS's status: ``"ACTIVE"`` or ``"PAUSED"``.
+        agent: The name of the agent it runs.
+        session: ``"fresh"`` (a conversation per fire) or ``"shared"`` (one for all fires).
+        timezone: The cron's time zone (None: UTC).
+        missed: ``"skip"`` or ``"backfill"``: what happens to fires missed while no worker ran.
+        last_fired_at: When it last fired, or None.
+    """
+
     name: str
     cron: str
     status: str
@@ -69,6 +82,20 @@ def schedule_agent(
     ``session``: ``"fresh"`` gives each fire its own conversation; ``"shared"`` (or a
     ``Session``) makes every fire continue one conversation. ``missed``: fires missed while no
     worker ran are skipped, or run on the next launch (``"backfill"``).
+
+    Args:
+        name: The schedule's name: 1-128 letters, digits, ``_``, ``.``, ``:`` or ``-``.
+        agent: The agent to run (registered with ``register_agent`` as well).
+        input_items: Each fire's input: a string or input items.
+        cron: When to fire: six fields, seconds first (``"0 */5 * * * *"``).
+        session: ``"fresh"``, ``"shared"`` or a ``Session`` every fire continues.
+        timezone: The cron's time zone, e.g. ``"Europe/Paris"`` (default UTC).
+        missed: ``"skip"`` or ``"backfill"``.
+        max_turns: Each fire's turn limit (default: the SDK's).
+
+    Raises:
+        ScheduleError: The name, cron, ``session`` or ``missed`` is invalid, or a schedule
+            has this name already.
     """
     if not _NAME.match(name):
         raise ScheduleError(
@@ -134,12 +161,26 @@ def _info(schedule: Any) -> ScheduleInfo:
 
 
 def list_schedules() -> list[ScheduleInfo]:
-    """Every agent schedule, from any process."""
+    """Every agent schedule, from any process.
+
+    Returns:
+        The schedules.
+    """
     return [_info(s) for s in system().list_schedules(workflow_name=SCHEDULED_RUN_WORKFLOW)]
 
 
 def get_schedule(name: str) -> ScheduleInfo:
-    """A schedule by name, or ``ScheduleError``."""
+    """A schedule by name, from any process.
+
+    Args:
+        name: The schedule's name.
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ScheduleError: No schedule has this name.
+    """
     schedule = system().get_schedule(name)
     if schedule is None:
         raise ScheduleError(f"no schedule named {name!r}")
@@ -147,28 +188,74 @@ def get_schedule(name: str) -> ScheduleInfo:
 
 
 def pause_schedule(name: str) -> None:
+    """Stop a schedule firing until ``resume_schedule``.
+
+    Args:
+        name: The schedule's name.
+
+    Raises:
+        ScheduleError: No schedule has this name.
+    """
     get_schedule(name)
     system().pause_schedule(name)
 
 
 def resume_schedule(name: str) -> None:
+    """Let a paused schedule fire again.
+
+    Args:
+        name: The schedule's name.
+
+    Raises:
+        ScheduleError: No schedule has this name.
+    """
     get_schedule(name)
     system().resume_schedule(name)
 
 
 def delete_schedule(name: str) -> None:
+    """Delete a schedule (its past fires stay).
+
+    Args:
+        name: The schedule's name.
+
+    Raises:
+        ScheduleError: No schedule has this name.
+    """
     get_schedule(name)
     system().delete_schedule(name)
 
 
 def trigger_schedule(name: str) -> str:
-    """Fire a schedule now; returns the fire's workflow id."""
+    """Fire a schedule now.
+
+    Args:
+        name: The schedule's name.
+
+    Returns:
+        The fire's workflow id.
+
+    Raises:
+        ScheduleError: No schedule has this name.
+    """
     get_schedule(name)
     return str(system().trigger_schedule(name).get_workflow_id())
 
 
 def backfill_schedule(name: str, start: datetime, end: datetime) -> list[str]:
     """Fire every time of the schedule in (start, end) that has not fired yet; returns the
-    fires' workflow ids (times already run are skipped by their deterministic ids)."""
+    fires' workflow ids (times already run are skipped by their deterministic ids).
+
+    Args:
+        name: The schedule's name.
+        start: The start of the interval (excluded).
+        end: The end of the interval (excluded).
+
+    Returns:
+        The workflow ids of the fires enqueued.
+
+    Raises:
+        ScheduleError: No schedule has this name.
+    """
     get_schedule(name)
     return [h.get_workflow_id() for h in system().backfill_schedule(name, start, end)]

@@ -42,7 +42,19 @@ _t = run_states_table
 
 @dataclass(frozen=True)
 class StoredState:
-    """One row of a session's history (without its payload)."""
+    """One row of a session's history (without its payload).
+
+    Attributes:
+        state_id: The snapshot's id (``load(state_id)``).
+        session_id: The session it belongs to.
+        agent_name: The store's agent when it was saved.
+        workflow_id: The run it came from, if ``save`` was told.
+        state_type: ``"interrupted"``, ``"checkpoint"`` or ``"completed"``.
+        schema_version: The RunState's ``$schemaVersion``.
+        format: ``"python"`` or ``"typescript"``: which SDK wrote it.
+        size: The stored payload's length.
+        created_at: When it was saved (UTC).
+    """
 
     state_id: str
     session_id: str
@@ -61,6 +73,18 @@ class RunStateStore:
     A session keeps its history: ``save`` appends, ``load()`` returns the newest snapshot and
     ``load(state_id)`` a given one. Rows saved by the TypeScript SDK (format ``typescript``)
     load here too. Storage follows ``configure_dbos``'s database unless ``database_url`` is set.
+
+    Args:
+        agent: The agent states are loaded for (it or one of its handoffs must be the state's
+            current agent).
+        session_id: The session (default: a new ``session_<uuid>``).
+        database_url: The database to store in (default: ``configure_dbos``'s).
+        max_state_bytes: The largest payload ``save`` accepts (default
+            ``TIMESTEP_MAX_STATE_BYTES``).
+
+    Attributes:
+        agent: The store's agent.
+        session_id: The store's session.
     """
 
     def __init__(
@@ -87,6 +111,21 @@ class RunStateStore:
 
         ``state_type`` defaults to ``interrupted`` when the state has pending approvals, else
         ``checkpoint``. Nothing is written when validation fails.
+
+        Args:
+            state: A ``RunState``, or its JSON (as text or parsed) from either SDK.
+            state_type: ``"interrupted"``, ``"checkpoint"`` or ``"completed"``.
+            workflow_id: The run the state came from, kept in the history.
+
+        Returns:
+            The new snapshot's ``state_id``.
+
+        Raises:
+            MalformedStateError: The payload is not a loadable RunState.
+            StateAgentMismatchError: The state's current agent is not the store's agent or
+                one of its handoffs.
+            StateTooLargeError: The payload is over ``max_state_bytes``.
+            UnsupportedSchemaVersionError: The state's schema version is not supported.
         """
         fmt: StateFormat = "python"
         if isinstance(state, RunState):
@@ -136,7 +175,21 @@ class RunStateStore:
         return state_id
 
     async def load(self, state_id: str | None = None) -> RunState[Any]:
-        """The newest snapshot of the session, or the one with ``state_id``."""
+        """The newest snapshot of the session, or the one with ``state_id``.
+
+        Args:
+            state_id: The snapshot to load (default: the newest).
+
+        Returns:
+            The state, loaded for the store's agent (a TypeScript one converted).
+
+        Raises:
+            StateNotFoundError: The session has no such snapshot.
+            MalformedStateError: The stored payload is not a loadable RunState.
+            StateAgentMismatchError: The state's current agent is not the store's agent or
+                one of its handoffs.
+            UnsupportedSchemaVersionError: The state's schema version is not supported.
+        """
         query = sa.select(_t.c.payload, _t.c.format, _t.c.state_id).where(
             _t.c.session_id == self.session_id
         )
@@ -156,7 +209,11 @@ class RunStateStore:
         return await self._validated(data)
 
     async def history(self) -> list[StoredState]:
-        """The session's snapshots, oldest first."""
+        """The session's snapshots, oldest first.
+
+        Returns:
+            One row per snapshot, without its payload.
+        """
         query = (
             sa.select(
                 _t.c.state_id,

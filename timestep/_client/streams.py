@@ -43,7 +43,18 @@ async def stream_run_events(
     workflow_id: str, agent: Agent[Any], *, offset: int = 0
 ) -> AsyncIterator[StreamEvent]:
     """Follow a run's events by workflow id, from any process: the sequence the SDK's
-    ``Runner.run_streamed`` produced, event for event, from entry ``offset`` on."""
+    ``Runner.run_streamed`` produced, event for event, from entry ``offset`` on.
+
+    The run must have been started streaming (``stream=True``); the events end when it does.
+
+    Args:
+        workflow_id: The run's workflow id.
+        agent: The run's agent: its graph gives the events their agents.
+        offset: The stream entry to start from (0: the beginning).
+
+    Yields:
+        The SDK's stream events, in order.
+    """
     agents = agent_graph(agent)
     async for entry in read_run_stream(workflow_id, offset):
         for event in _events_of(entry, agents):

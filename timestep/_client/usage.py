@@ -22,11 +22,18 @@ __all__ = ["UsageSummary", "get_usage", "usage_by", "usage_of_runs"]
 
 @dataclass(frozen=True)
 class UsageSummary:
+    """Tokens and cost of a set of model calls, as ``get_usage`` sums them."""
+
     requests: int = 0
+    """Model requests made."""
     input_tokens: int = 0
+    """Input tokens, cached ones included."""
     output_tokens: int = 0
+    """Output tokens, reasoning ones included."""
     cached_tokens: int = 0
+    """Input tokens served from the provider's cache."""
     reasoning_tokens: int = 0
+    """Output tokens spent reasoning."""
     cost_usd: float | None = None
     """``None`` when no call had a known price (a model missing from the price table)."""
 
@@ -46,6 +53,17 @@ async def get_usage(
 
     >>> await get_usage(session_id="support-42")  # doctest: +SKIP
     UsageSummary(requests=6, input_tokens=5120, output_tokens=410, ..., cost_usd=0.0135)
+
+    Args:
+        workflow_id: Only this run's calls.
+        agent_name: Only this agent's calls.
+        session_id: Only calls of runs in this session.
+        tag: Only calls of runs with this tag.
+        since: Only calls made at or after this time.
+        database_url: The database holding the records (default: this process's).
+
+    Returns:
+        The sums (cost over the calls with a known price).
     """
     await flush_records()  # this process's finished runs, whose rows may still be on their way
     t = usage_table

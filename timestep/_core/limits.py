@@ -36,31 +36,40 @@ DEFAULT_OUTPUT_TOKENS = 1024
 
 @dataclass(frozen=True)
 class ProviderLimit:
-    """A provider's limits and the DBOS queues that hold its permits."""
+    """A provider's limits and the DBOS queues that hold its permits (``limit_provider``)."""
 
     prefix: str
+    """The model-name prefix of the provider (``"openai"`` for bare names)."""
     queue_name: str
     """Permits for the calls in flight (``concurrency``, ``worker_concurrency``)."""
     rate_queue_name: str
     """Permits for the call rate (``requests`` per ``per_seconds``)."""
     requests: int | None = None
+    """Calls allowed per ``per_seconds``."""
     per_seconds: float | None = None
+    """The window of ``requests`` and ``tokens``."""
     concurrency: int | None = None
+    """Calls in flight at once, across all processes."""
     worker_concurrency: int | None = None
+    """Calls in flight at once, per process."""
     tokens: int | None = None
     """Input plus output tokens per ``per_seconds`` (``timestep._core.ledger``)."""
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
+    """The output estimate of a call whose settings give no ``max_tokens``."""
 
     @property
     def limits_rate(self) -> bool:
+        """Whether it limits the call rate (``requests`` per ``per_seconds``)."""
         return self.requests is not None
 
     @property
     def limits_tokens(self) -> bool:
+        """Whether it limits tokens per ``per_seconds``."""
         return self.tokens is not None
 
     @property
     def limits_concurrency(self) -> bool:
+        """Whether it limits the calls in flight (overall or per process)."""
         return self.concurrency is not None or self.worker_concurrency is not None
 
 

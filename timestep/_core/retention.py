@@ -75,7 +75,7 @@ class WorkflowSystem(Protocol):
 
 @dataclass
 class GcReport:
-    """What a pass deleted (or, dry, would delete)."""
+    """What a garbage-collection pass deleted (or, dry, would delete)."""
 
     runs: int = 0
     """Ended runs (top-level workflows) deleted, with their children."""
@@ -84,6 +84,7 @@ class GcReport:
     skipped: int = 0
     """Ended runs old enough but kept: a parent or child still active."""
     sessions: int = 0
+    """Idle sessions whose items were deleted."""
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     """Rows deleted per table (DBOS's and Timestep's)."""
     bytes: int = 0
@@ -91,8 +92,14 @@ class GcReport:
     messages, states, session items, tool arguments): what the rows held, before any
     database overhead; the database reuses the space (Postgres after its autovacuum)."""
     dry_run: bool = False
+    """Whether the pass only counted."""
 
     def add(self, other: dict[str, Any]) -> None:
+        """Add a batch's counts to the totals.
+
+        Args:
+            other: Counts with this report's keys (``to_json``'s form); missing ones are 0.
+        """
         self.runs += other.get("runs", 0)
         self.workflows += other.get("workflows", 0)
         self.skipped += other.get("skipped", 0)
@@ -102,6 +109,11 @@ class GcReport:
             self.rows[table] += count
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON.
+
+        Returns:
+            Its fields by name, ``rows`` as a plain dict.
+        """
         return {
             "runs": self.runs,
             "workflows": self.workflows,

@@ -43,6 +43,16 @@ def parse_duration(text: str) -> timedelta:
 
 @dataclass(frozen=True)
 class RetentionPolicy:
+    """How long ended runs, by status, and idle sessions are kept; None keeps them forever.
+
+    Attributes:
+        finished: How long after it ended a successful run is kept.
+        failed: How long after it ended a failed run (``ERROR``,
+            ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``) is kept.
+        cancelled: How long after it ended a cancelled run is kept.
+        sessions: How long after its last activity a session's items are kept.
+    """
+
     finished: timedelta | None = None
     failed: timedelta | None = None
     cancelled: timedelta | None = None
@@ -50,10 +60,22 @@ class RetentionPolicy:
 
     @classmethod
     def for_all(cls, age: timedelta) -> RetentionPolicy:
-        """Every ended run older than ``age`` (``timestep gc --older-than``); sessions kept."""
+        """Every ended run older than ``age`` (``timestep gc --older-than``); sessions kept.
+
+        Args:
+            age: How long after it ended any run is kept.
+
+        Returns:
+            The policy.
+        """
         return cls(finished=age, failed=age, cancelled=age)
 
     def to_json(self) -> dict[str, float | None]:
+        """The policy as JSON.
+
+        Returns:
+            Each field in seconds, or None.
+        """
         return {
             f.name: (v.total_seconds() if (v := getattr(self, f.name)) is not None else None)
             for f in fields(self)
@@ -61,6 +83,14 @@ class RetentionPolicy:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RetentionPolicy:
+        """The policy ``to_json`` gave.
+
+        Args:
+            data: Each field in seconds, or None (a missing field is None).
+
+        Returns:
+            The policy.
+        """
         return cls(
             **{
                 f.name: timedelta(seconds=data[f.name]) if data.get(f.name) is not None else None

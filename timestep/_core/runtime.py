@@ -71,6 +71,22 @@ def configure_dbos(
     ``database_url`` overrides the resolution order documented in ``timestep._core.database``.
     Extra keyword arguments are passed into ``DBOSConfig`` unchanged.
     Safe to call from sync code and from inside a running event loop.
+
+    Args:
+        database_url: The database (``postgresql://`` or ``sqlite://``) for DBOS and Timestep.
+        name: The application name (default ``TIMESTEP_APP_NAME``).
+        application_version: DBOS's application version (default
+            ``TIMESTEP_APPLICATION_VERSION``).
+        executor_id: This process's DBOS executor id (default ``TIMESTEP_EXECUTOR_ID``).
+        log_level: DBOS's log level (default ``TIMESTEP_DBOS_LOG_LEVEL``).
+        **dbos_config: More ``DBOSConfig`` keys, passed unchanged.
+
+    Returns:
+        The DBOS configuration in effect.
+
+    Raises:
+        ConfigurationError: The database URL is invalid.
+        DatabaseUnreachableError: The Postgres database asked for does not answer.
     """
     process = process_state()
     with process.lock:
@@ -117,7 +133,12 @@ def ensure_dbos_launched() -> None:
     """Configure DBOS if needed, then launch it once.
 
     Agents must be registered first: DBOS recovers pending runs at launch, and a recovered run
-    looks its agent up by name. So the launch imports ``TIMESTEP_AGENT_MODULES`` before it."""
+    looks its agent up by name. So the launch imports ``TIMESTEP_AGENT_MODULES`` before it.
+
+    Raises:
+        ConfigurationError: A setting (the database, ``TIMESTEP_BUDGETS``...) is invalid.
+        DatabaseUnreachableError: The Postgres database asked for does not answer.
+    """
     process = process_state()
     with process.lock:
         if process.runtime is None:
@@ -291,6 +312,12 @@ async def flush_records(timeout_seconds: float = 30.0) -> bool:
     Runs write those rows in the background; call this before reading Timestep's tables
     directly in the process that ran them (``get_usage`` and ``list_pending_approvals`` do).
     Returns False if the rows are not written within ``timeout_seconds``.
+
+    Args:
+        timeout_seconds: How long to wait.
+
+    Returns:
+        Whether every row was written in time.
     """
     recorder = process_state().recorder
     if recorder.outstanding == 0:

@@ -22,20 +22,45 @@ SERIALIZER_NAME = "timestep_v1"
 
 
 class TimestepSerializer(Serializer):
-    """Pickle for values, secret-free JSON records for exceptions."""
+    """DBOS's serializer for Timestep: pickle for values, secret-free JSON records for errors.
+
+    ``configure_dbos`` installs it; an error read back is rebuilt as its own class where this
+    process can, else as ``RecordedError``.
+    """
 
     def __init__(self) -> None:
         self._values = DefaultSerializer()
 
     def name(self) -> str:
+        """The serializer's name, which DBOS records with each value.
+
+        Returns:
+            The name.
+        """
         return SERIALIZER_NAME
 
     def serialize(self, data: Any) -> str:
+        """A value (pickled) or an exception (as a JSON record without secrets) as text.
+
+        Args:
+            data: The value or exception.
+
+        Returns:
+            The text DBOS stores.
+        """
         if isinstance(data, BaseException):
             return json.dumps(error_record(data))
         return self._values.serialize(data)
 
     def deserialize(self, serialized_data: str) -> Any:
+        """The value or exception ``serialize`` stored.
+
+        Args:
+            serialized_data: The stored text.
+
+        Returns:
+            The value, or the exception rebuilt (``RecordedError`` when its class cannot be).
+        """
         # Base64 (a pickle) never starts with "{".
         if serialized_data.startswith("{"):
             record = json.loads(serialized_data)

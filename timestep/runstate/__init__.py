@@ -78,6 +78,16 @@ def to_typescript(state_or_json: RunState[Any] | str | dict[str, Any]) -> str:
 
     Accepts a Python ``RunState``, or its JSON (string or dict). A document that already is in
     TypeScript format is validated and returned as is.
+
+    Args:
+        state_or_json: A Python ``RunState``, or a RunState's JSON from either SDK.
+
+    Returns:
+        The TypeScript SDK's RunState JSON.
+
+    Raises:
+        MalformedStateError: The document is not a RunState, or has malformed fields.
+        UnsupportedSchemaVersionError: Its schema version is not one the converter reads.
     """
     if isinstance(state_or_json, str | bytes | dict):
         data = _document(state_or_json)
@@ -90,7 +100,18 @@ def to_typescript(state_or_json: RunState[Any] | str | dict[str, Any]) -> str:
 
 
 def to_python_json(data: str | dict[str, Any]) -> dict[str, Any]:
-    """The state as the Python SDK's JSON, whichever SDK wrote it."""
+    """The state as the Python SDK's JSON, whichever SDK wrote it.
+
+    Args:
+        data: A RunState's JSON from either SDK, as text or parsed.
+
+    Returns:
+        The Python SDK's RunState JSON, parsed.
+
+    Raises:
+        MalformedStateError: The document is not a RunState, or has malformed fields.
+        UnsupportedSchemaVersionError: Its schema version is not one the converter reads.
+    """
     document = _document(data)
     if detect_format(document) == "typescript":
         return typescript_to_python_json(document)
@@ -103,6 +124,17 @@ async def from_typescript(data: str | dict[str, Any], agent: Agent[Any]) -> RunS
 
     ``agent`` is the starting agent of the same graph (same names, tools and handoffs) the
     TypeScript run used. Python-format input is accepted too.
+
+    Args:
+        data: A RunState's JSON from either SDK, as text or parsed.
+        agent: The starting agent of the run's graph.
+
+    Returns:
+        The state, ready for ``run_agent`` or ``Runner.run``.
+
+    Raises:
+        MalformedStateError: The document is not a loadable RunState (for this agent too).
+        UnsupportedSchemaVersionError: Its schema version is not one the converter reads.
     """
     python_json = to_python_json(data)
     try:

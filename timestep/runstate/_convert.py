@@ -57,12 +57,34 @@ Python SDK would silently drop the item, and the resumed run would not be the on
 
 
 def python_to_typescript_json(data: dict[str, Any]) -> dict[str, Any]:
-    """A Python SDK RunState document as the TypeScript SDK writes it (plus ``$timestep``)."""
+    """A Python SDK RunState document as the TypeScript SDK writes it (plus ``$timestep``).
+
+    Args:
+        data: The Python SDK's RunState JSON, parsed.
+
+    Returns:
+        The TypeScript SDK's RunState JSON, parsed.
+
+    Raises:
+        MalformedStateError: The document is not a RunState, or has malformed fields.
+        UnsupportedSchemaVersionError: Its schema version is not one the converter reads.
+    """
     return _convert(data, "python", _py_to_ts, _ts_to_py)
 
 
 def typescript_to_python_json(data: dict[str, Any]) -> dict[str, Any]:
-    """A TypeScript SDK RunState document as the Python SDK writes it (plus ``$timestep``)."""
+    """A TypeScript SDK RunState document as the Python SDK writes it (plus ``$timestep``).
+
+    Args:
+        data: The TypeScript SDK's RunState JSON, parsed.
+
+    Returns:
+        The Python SDK's RunState JSON, parsed.
+
+    Raises:
+        MalformedStateError: The document is not a RunState, or has malformed fields.
+        UnsupportedSchemaVersionError: Its schema version is not one the converter reads.
+    """
     return _convert(data, "typescript", _ts_to_py, _py_to_ts)
 
 

@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 StateFormat = Literal["python", "typescript"]
+"""Which SDK wrote a RunState: ``python`` (openai-agents) or ``typescript`` (@openai/agents)."""
 
 PYTHON_SCHEMA_VERSION = "1.21"
 """What ``openai-agents`` 0.24 writes, and what the converter writes for Python."""
@@ -47,7 +48,17 @@ _TYPESCRIPT_KEYS = frozenset({"currentTurn", "currentAgent", "originalInput", "g
 
 
 def detect_format(data: dict[str, Any]) -> StateFormat:
-    """``python`` (snake_case, openai-agents) or ``typescript`` (camelCase, @openai/agents)."""
+    """Which SDK wrote a RunState document, from the keys only one of them writes.
+
+    Args:
+        data: The RunState JSON, parsed.
+
+    Returns:
+        ``python`` (snake_case, openai-agents) or ``typescript`` (camelCase, @openai/agents).
+
+    Raises:
+        MalformedStateError: It has no ``$schemaVersion``, or the keys do not tell.
+    """
     if not isinstance(data, dict) or "$schemaVersion" not in data:
         raise MalformedStateError("RunState payload is not a JSON object with a $schemaVersion")
     python = len(_PYTHON_KEYS & data.keys())

@@ -31,7 +31,9 @@ class FirecrawlRequest:
     """One request the fake received."""
 
     method: str
+    """The HTTP method."""
     path: str
+    """The URL path, e.g. ``/v2/search``."""
     headers: Mapping[str, str]
     """Header names lower-cased (``request.headers["authorization"]``)."""
     json: Any
@@ -64,6 +66,16 @@ class FakeFirecrawlServer(LocalHTTPServer):
     - ``api_key``: requests must send ``Authorization: Bearer <api_key>`` or get a 401, as from
       Firecrawl; ``None`` accepts any request.
     - ``requests`` logs every request (method, path, headers, JSON body), including failed ones.
+
+    Used as a context manager it starts on entry and stops on exit.
+
+    Args:
+        api_key: The key requests must send, or None to accept any.
+        default_results: The results when nothing is queued (default: one echoing the query).
+
+    Attributes:
+        api_key: The key requests must send, or None.
+        default_results: The results when nothing is queued.
     """
 
     def __init__(
@@ -80,6 +92,14 @@ class FakeFirecrawlServer(LocalHTTPServer):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeFirecrawlServer:
+        """Start serving on a free port.
+
+        Returns:
+            The server itself.
+
+        Raises:
+            RuntimeError: It is already running.
+        """
         if self.running:
             raise RuntimeError("FakeFirecrawlServer is already running")
         self._state.stopping.clear()
@@ -87,6 +107,7 @@ class FakeFirecrawlServer(LocalHTTPServer):
         return self
 
     def stop(self) -> None:
+        """Stop serving (waking replies still sleeping on a delay); nothing if not running."""
         if not self.running:
             return
         self._state.stopping.set()  # wake handlers sleeping on a scripted delay
@@ -106,7 +127,13 @@ class FakeFirecrawlServer(LocalHTTPServer):
         news: Sequence[Mapping[str, Any]] | None = None,
         delay: float = 0.0,
     ) -> None:
-        """Answer the next search with these results (``{"url", "title", "description"}``)."""
+        """Answer the next search with these results (``{"url", "title", "description"}``).
+
+        Args:
+            web: The web results, cut to the request's ``limit``.
+            news: News results, sent as ``data.news`` when given.
+            delay: Seconds to wait before answering.
+        """
         reply = _Reply(
             web=[dict(item) for item in web],
             news=None if news is None else [dict(item) for item in news],
@@ -122,6 +149,12 @@ class FakeFirecrawlServer(LocalHTTPServer):
 
         The body is ``{"success": false, "error": error}`` unless ``body`` (any JSON value, or
         ``str`` sent as-is) is given.
+
+        Args:
+            status: The HTTP status.
+            error: The error message (default ``Simulated HTTP <status>``).
+            body: The whole body instead.
+            delay: Seconds to wait before answering.
         """
         if body is None:
             body = {"success": False, "error": error or f"Simulated HTTP {status}"}
@@ -129,7 +162,11 @@ class FakeFirecrawlServer(LocalHTTPServer):
             self._state.replies.append(_Reply(status=status, body=body, delay=delay))
 
     def queue_delay(self, seconds: float) -> None:
-        """Answer the next search with the default results, but only after ``seconds``."""
+        """Answer the next search with the default results, but only after ``seconds``.
+
+        Args:
+            seconds: The delay.
+        """
         with self._state.lock:
             self._state.replies.append(_Reply(delay=seconds))
 

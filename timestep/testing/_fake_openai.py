@@ -63,11 +63,15 @@ class Turn:
     """One scripted model answer. Build it with ``text``, ``function_call(s)`` or ``error``."""
 
     text: str = ""
+    """The assistant message (empty for a turn of tool calls)."""
     calls: tuple[ToolCall, ...] = ()
+    """The tool calls the model makes."""
     status: int = 200
     """An HTTP status other than 200 makes this turn an API error."""
     error_message: str | None = None
+    """An error turn's message (default: ``FakeModelServer scripted error <status>``)."""
     retry_after: float | None = None
+    """An error turn's ``Retry-After``, in seconds."""
     delay: float = 0.0
     """Seconds to wait before answering at all (a slow model)."""
     chunk_delay: float = 0.0
@@ -85,7 +89,18 @@ def text(
     delay: float = 0.0,
     usage: Mapping[str, int] | None = None,
 ) -> Turn:
-    """A final assistant message. Streamed, it arrives word by word."""
+    """A final assistant message. Streamed, it arrives word by word.
+
+    Args:
+        content: The message's text.
+        chunk_delay: Seconds between streamed words.
+        delay: Seconds to wait before answering.
+        usage: Token counts to report instead of the computed ones (``input_tokens``,
+            ``output_tokens``, ``cached_tokens``, ``reasoning_tokens``).
+
+    Returns:
+        The turn.
+    """
     return Turn(text=content, chunk_delay=chunk_delay, delay=delay, usage=usage)
 
 
@@ -97,7 +112,20 @@ def function_call(
     delay: float = 0.0,
     usage: Mapping[str, int] | None = None,
 ) -> Turn:
-    """A turn in which the model calls one tool."""
+    """A turn in which the model calls one tool.
+
+    Args:
+        name: The tool's name.
+        arguments: The tool's arguments (sent as JSON).
+        call_id: The call's id (default: derived from the name and arguments, stable across
+            replays).
+        delay: Seconds to wait before answering.
+        usage: Token counts to report instead of the computed ones (``input_tokens``,
+            ``output_tokens``, ``cached_tokens``, ``reasoning_tokens``).
+
+    Returns:
+        The turn.
+    """
     return function_calls((name, arguments or {}, call_id), delay=delay, usage=usage)
 
 
@@ -109,7 +137,17 @@ def function_calls(
     """A turn in which the model calls several tools at once (parallel tool calls).
 
     Each call is ``(name, arguments)`` or ``(name, arguments, call_id)``; a missing call id is
-    derived from the name, arguments and position, so replays see the same ids."""
+    derived from the name, arguments and position, so replays see the same ids.
+
+    Args:
+        *calls: The calls, in order.
+        delay: Seconds to wait before answering.
+        usage: Token counts to report instead of the computed ones (``input_tokens``,
+            ``output_tokens``, ``cached_tokens``, ``reasoning_tokens``).
+
+    Returns:
+        The turn.
+    """
     built = []
     for position, call in enumerate(calls):
         name, arguments = call[0], json.dumps(call[1] or {}, sort_keys=True)
@@ -123,12 +161,31 @@ def function_calls(
 
 def output_items(*items: Mapping[str, Any]) -> Turn:
     """A turn whose output is the given Responses API items (``local_shell_call``,
-    ``shell_call``, ``apply_patch_call``...), for the tools that are not function tools."""
+    ``shell_call``, ``apply_patch_call``...), for the tools that are not function tools.
+
+    Args:
+        *items: The output items, as the Responses API sends them.
+
+    Returns:
+        The turn.
+    """
     return Turn(items=tuple(items))
 
 
 def error(status: int, *, retry_after: float | None = None, message: str | None = None) -> Turn:
-    """An API error: e.g. ``error(429, retry_after=0.1)`` or ``error(500)``."""
+    """An API error: e.g. ``error(429, retry_after=0.1)`` or ``error(500)``.
+
+    Args:
+        status: The HTTP status, 400 or more.
+        retry_after: Seconds sent as ``Retry-After`` (and ``retry-after-ms``).
+        message: The error's message.
+
+    Returns:
+        The turn.
+
+    Raises:
+        ValueError: ``status`` is below 400.
+    """
     if status < 400:
         raise ValueError(f"an error turn needs a 4xx or 5xx status, got {status}")
     return Turn(status=status, retry_after=retry_after, error_message=message)
@@ -141,7 +198,9 @@ class RecordedRequest:
     index: int
     """Position in ``FakeModelServer.requests`` (0 for the first request)."""
     method: str
+    """The HTTP method."""
     path: str
+    """The URL path, e.g. ``/v1/responses``."""
     headers: Mapping[str, str]
     """Header names lower-cased: ``request.headers["authorization"]``."""
     json: Any
@@ -156,6 +215,7 @@ class RecordedRequest:
 
     @property
     def streaming(self) -> bool:
+        """Whether the request asked for a streamed answer."""
         return bool(isinstance(self.json, dict) and self.json.get("stream"))
 
 
@@ -168,7 +228,17 @@ def conversation_script(turns: Sequence[Turn]) -> Responder:
 
     The position is read from the request (how many model turns its input already holds), not
     from a counter, so a worker that crashed and replays a run gets the same answer for the
-    same point of the conversation. Past the end of the script it answers the last turn."""
+    same point of the conversation. Past the end of the script it answers the last turn.
+
+    Args:
+        turns: The answers, in conversation order.
+
+    Returns:
+        The responder, for ``FakeModelServer(responder=...)``.
+
+    Raises:
+        ValueError: ``turns`` is empty.
+    """
     script = list(turns)
     if not script:
         raise ValueError("conversation_script needs at least one turn")
@@ -228,6 +298,12 @@ class FakeModelServer(LocalHTTPServer):
     - ``requests`` logs every request, answered or not; ``wait_for_requests(n)`` blocks on it.
     - Usage numbers are deterministic: input tokens grow with the request, output tokens with
       the answer, so tests can compare recorded usage with the fake's.
+
+    Used as a context manager it starts on entry and stops on exit. A request with no turn
+    queued, no responder and no default gets a 400 error.
+
+    Args:
+        responder: Picks the answer to a request when no turn is queued.
     """
 
     def __init__(self, *, responder: Responder | None = None) -> None:
@@ -238,27 +314,49 @@ class FakeModelServer(LocalHTTPServer):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Start serving (if not yet); returns ``base_url``."""
+        """Start serving (if not yet).
+
+        Returns:
+            ``base_url``.
+        """
         if not self.running:
             self._serve(_handler_for(self), "timestep-fake-openai")
         return self.base_url
 
     def stop(self) -> None:
+        """Stop serving and free the port."""
         self._shutdown()
 
     @property
     def base_url(self) -> str:
+        """The OpenAI base URL: ``http://127.0.0.1:PORT/v1``."""
         return f"{self.root_url}/v1"
 
     def client(self, *, api_key: str = "test-key", **kwargs: Any) -> AsyncOpenAI:
         """A fresh ``AsyncOpenAI`` pointed at this server.
 
         Fresh on purpose: the SDK's providers share one module-level HTTP client, whose pooled
-        connections break when used from another event loop (one per test, typically)."""
+        connections break when used from another event loop (one per test, typically).
+
+        Args:
+            api_key: The key sent (the fake accepts any).
+            **kwargs: More ``AsyncOpenAI`` arguments.
+
+        Returns:
+            The client.
+        """
         return AsyncOpenAI(base_url=self.base_url, api_key=api_key, **kwargs)
 
     def provider(self, *, use_responses: bool = True, **client_kwargs: Any) -> OpenAIProvider:
-        """An SDK ``OpenAIProvider`` on its own client for this server."""
+        """An SDK ``OpenAIProvider`` on its own client for this server.
+
+        Args:
+            use_responses: Use the Responses API (True) or Chat Completions.
+            **client_kwargs: Passed to ``client``.
+
+        Returns:
+            The provider.
+        """
         return OpenAIProvider(
             openai_client=self.client(**client_kwargs), use_responses=use_responses
         )
@@ -266,12 +364,21 @@ class FakeModelServer(LocalHTTPServer):
     # -- script ------------------------------------------------------------------------------
 
     def add_turns(self, *turns: Turn) -> None:
-        """Queue answers, used in order (before the responder and the default)."""
+        """Queue answers, used in order (before the responder and the default).
+
+        Args:
+            *turns: The answers.
+        """
         with self._state.lock:
             self._state.turns.extend(turns)
 
     def set_default(self, turn: Turn | None) -> None:
-        """The answer when no turn is queued (e.g. for a schedule firing many times)."""
+        """The answer when no turn is queued and there is no responder (e.g. for a schedule
+        firing many times).
+
+        Args:
+            turn: The answer, or None for none.
+        """
         with self._state.lock:
             self._state.default = turn
 
@@ -280,7 +387,11 @@ class FakeModelServer(LocalHTTPServer):
 
         If the hook returns a true value the request is dropped unanswered, as if the network
         died: ``fake.on_request(lambda r: r.index == 2 and worker.kill())`` kills a worker at
-        its third model call, which then never completes."""
+        its third model call, which then never completes.
+
+        Args:
+            hook: Called with each request (from the server's thread); None removes it.
+        """
         with self._state.lock:
             self._state.hook = hook
 
@@ -288,11 +399,23 @@ class FakeModelServer(LocalHTTPServer):
 
     @property
     def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order (a copy)."""
         with self._state.lock:
             return list(self._state.requests)
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
-        """Block until at least ``count`` requests have arrived."""
+        """Block until at least ``count`` requests have arrived.
+
+        Args:
+            count: How many requests to wait for.
+            timeout: Seconds to wait.
+
+        Returns:
+            Every request received so far.
+
+        Raises:
+            TimeoutError: Fewer than ``count`` arrived in time.
+        """
         with self._state.arrived:
             if not self._state.arrived.wait_for(
                 lambda: len(self._state.requests) >= count, timeout=timeout

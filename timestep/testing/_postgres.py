@@ -13,7 +13,14 @@ __all__ = ["postgres_unreachable", "temporary_postgres_database"]
 
 
 def postgres_unreachable(server_url: str) -> str | None:
-    """None if the Postgres server of ``server_url`` answers within 3 s, else why not."""
+    """Whether the Postgres server of ``server_url`` answers within 3 s, and if not, why.
+
+    Args:
+        server_url: A ``postgresql://`` URL of the server (any database on it).
+
+    Returns:
+        None if it answers, else the first line of the connection error.
+    """
     engine = _admin_engine(server_url)
     try:
         with engine.connect() as conn:
@@ -28,7 +35,15 @@ def postgres_unreachable(server_url: str) -> str | None:
 @contextlib.contextmanager
 def temporary_postgres_database(server_url: str, *, prefix: str = "timestep_test") -> Iterator[str]:
     """A new, empty database on the server of ``server_url`` (``<prefix>_<random>``), dropped
-    afterwards even if connections to it are still open. Yields its URL."""
+    afterwards even if connections to it are still open.
+
+    Args:
+        server_url: A ``postgresql://`` URL of the server (any database on it).
+        prefix: The start of the database's name.
+
+    Yields:
+        The new database's URL.
+    """
     engine = _admin_engine(server_url)
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with engine.connect() as conn:

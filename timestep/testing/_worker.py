@@ -29,7 +29,20 @@ __all__ = ["WorkerProcess"]
 
 
 class WorkerProcess:
-    """A restartable subprocess whose output lines can be awaited."""
+    """A restartable subprocess whose output lines can be awaited.
+
+    Used as a context manager it kills a worker still running on exit.
+
+    Args:
+        command: The command line, e.g. ``[sys.executable, "worker.py"]``.
+        env: Variables added to this process's environment (with ``PYTHONUNBUFFERED=1``).
+        cwd: The working directory (default: this process's).
+
+    Attributes:
+        command: The command line.
+        env: The subprocess's whole environment.
+        cwd: The working directory.
+    """
 
     def __init__(
         self,
@@ -51,6 +64,14 @@ class WorkerProcess:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> WorkerProcess:
+        """Start a new incarnation of the worker.
+
+        Returns:
+            The worker itself.
+
+        Raises:
+            RuntimeError: It is already running.
+        """
         if self.running:
             raise RuntimeError("the worker is already running")
         with self._lock:
@@ -73,7 +94,11 @@ class WorkerProcess:
         return self
 
     def kill(self) -> bool:
-        """SIGKILL the worker now (safe from any thread). Returns True, so it can end a hook."""
+        """SIGKILL the worker now (safe from any thread).
+
+        Returns:
+            True, so it can end a hook (``lambda request: ... and worker.kill()``).
+        """
         process = self._process
         with self._lock:
             self._killed = True
@@ -83,7 +108,14 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Ask the worker to exit (SIGTERM), SIGKILL it if it has not within ``timeout``;
-        returns its exit code (None if it was not running)."""
+        returns its exit code.
+
+        Args:
+            timeout: Seconds to wait after SIGTERM before SIGKILL.
+
+        Returns:
+            The exit code, or None if it was not running.
+        """
         process = self._process
         if process is None or process.poll() is not None:
             return None
@@ -95,14 +127,29 @@ class WorkerProcess:
             return self.wait(timeout=30)
 
     def restart(self) -> WorkerProcess:
-        """Start a new incarnation (killing the current one if it still runs)."""
+        """Start a new incarnation (killing the current one if it still runs).
+
+        Returns:
+            The worker itself.
+        """
         if self.running:
             self.kill()
             self.wait(timeout=30)
         return self.start()
 
     def wait(self, timeout: float | None = None) -> int:
-        """Wait for the current incarnation to exit; returns its exit code."""
+        """Wait for the current incarnation to exit.
+
+        Args:
+            timeout: Seconds to wait; None waits for ever.
+
+        Returns:
+            The exit code (negative: killed by that signal).
+
+        Raises:
+            RuntimeError: The worker was never started.
+            subprocess.TimeoutExpired: It did not exit within ``timeout``.
+        """
         if self._process is None:
             raise RuntimeError("the worker was never started")
         code = self._process.wait(timeout=timeout)
@@ -111,7 +158,15 @@ class WorkerProcess:
         return code
 
     def wait_killed(self, timeout: float = 60.0) -> None:
-        """Wait until the worker has been killed (e.g. by a hook) and has exited."""
+        """Wait until the worker has been killed (e.g. by a hook) and has exited.
+
+        Args:
+            timeout: Seconds to wait.
+
+        Raises:
+            AssertionError: It was not killed in time or exited by itself (the message holds
+                its output).
+        """
         deadline = time.monotonic() + timeout
         with self._lock:
             while not self._killed:
@@ -144,30 +199,53 @@ class WorkerProcess:
 
     @property
     def running(self) -> bool:
+        """Whether the current incarnation is running."""
         return self._process is not None and self._process.poll() is None
 
     @property
     def pid(self) -> int | None:
+        """The current incarnation's process id (None before ``start``)."""
         return self._process.pid if self._process else None
 
     @property
     def returncode(self) -> int | None:
+        """The current incarnation's exit code (None while running or before ``start``)."""
         return self._process.poll() if self._process else None
 
     def output(self) -> str:
-        """Everything every incarnation printed, in order."""
+        """Everything every incarnation printed, in order.
+
+        Returns:
+            Stdout and stderr, merged.
+        """
         with self._lock:
             return "".join(line for _, line in self._lines)
 
     def lines(self) -> list[str]:
-        """The current incarnation's output lines."""
+        """The current incarnation's output lines.
+
+        Returns:
+            The lines, without their line ends.
+        """
         with self._lock:
             return [line.rstrip("\n") for n, line in self._lines if n == self._incarnation]
 
     def wait_for_line(self, prefix: str, timeout: float = 60.0) -> str:
         """Wait for a line of the current incarnation that starts with ``prefix``.
 
-        Fails at once, with the output, if the worker exits without printing it."""
+        Fails at once, with the output, if the worker exits without printing it.
+
+        Args:
+            prefix: What the line starts with.
+            timeout: Seconds to wait.
+
+        Returns:
+            The line, without its line end.
+
+        Raises:
+            AssertionError: The worker exited, or the time ran out, first (the message holds
+                its output).
+        """
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
