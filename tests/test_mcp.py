@@ -210,33 +210,41 @@ def _tools_offered(request: Any) -> list[str]:
     return sorted(tool["name"] for tool in request.json.get("tools", []))
 
 
-def test_a_worker_killed_after_an_mcp_call_runs_each_tool_once(
-    database_url: str, tmp_path: Path, shop: ShopServer
+# The MCP calls each kill point finds finished: killed while the model is asked for turn N.
+FINISHED_BEFORE_TURN = {0: [], 1: ["charge"], 2: ["charge", "ship"]}
+
+
+@pytest.mark.parametrize("kill_at", sorted(FINISHED_BEFORE_TURN), ids=lambda k: f"turn{k}")
+def test_a_worker_killed_at_each_step_boundary_runs_each_tool_once(
+    database_url: str, tmp_path: Path, shop: ShopServer, kill_at: int
 ):
-    """The server also gains a tool while the worker is down: the turn the killed worker had
-    listed is replayed with the tools it saw, the next turn sees the new one."""
-    _crash_and_recover(database_url, tmp_path, shop, "http")
+    """Killed at each boundary between steps (the model asked for each turn in turn, the MCP
+    and function calls before it finished). The server also gains a tool while the worker is
+    down: the turns the killed worker had listed are replayed with the tools it saw, the later
+    ones see the new one."""
+    _crash_and_recover(database_url, tmp_path, shop, "http", kill_at)
 
 
 def test_a_worker_killed_after_an_mcp_call_over_stdio_runs_each_tool_once(
-    sqlite_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ):
-    """The same over stdio (the worker spawns the server; the kill takes it down too). The
-    storage side is the HTTP test's, on both databases; this one is about the transport."""
-    _crash_and_recover(sqlite_url, tmp_path, ShopServer(tmp_path / "shop.log"), "stdio")
+    """The same over stdio (the worker spawns the server; the kill takes it down too)."""
+    _crash_and_recover(database_url, tmp_path, ShopServer(tmp_path / "shop.log"), "stdio", 1)
 
 
-def _crash_and_recover(database_url: str, tmp_path: Path, shop: ShopServer, transport: str):
+def _crash_and_recover(
+    database_url: str, tmp_path: Path, shop: ShopServer, transport: str, kill_at: int
+):
     workflow_id = f"mcp-crash-{transport}-{uuid.uuid4().hex[:8]}"
     target = shop.url if transport == "http" else str(shop.log)
     with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
         worker = _worker(database_url, fake, tmp_path, workflow_id, transport, target)
         with worker:
-            # Killed when it asks for its second turn: the charge has returned and is recorded.
-            fake.on_request(lambda req: req.index == 1 and worker.kill())
+            # Killed when it asks for turn `kill_at`: every step before it is recorded.
+            fake.on_request(lambda req: req.index == kill_at and worker.kill())
             worker.start()
             worker.wait_killed(timeout=60)
-            assert [c[0] for c in shop.calls()] == ["charge"]
+            assert sorted(c[0] for c in shop.calls()) == FINISHED_BEFORE_TURN[kill_at]
             fake.on_request(None)
             if transport == "http":
                 shop.stop()
@@ -255,10 +263,10 @@ def _crash_and_recover(database_url: str, tmp_path: Path, shop: ShopServer, tran
     requests = fake.requests
     assert len(requests) == 4
     v1 = ["charge", "lookup", "refund", "ship"]
-    assert _tools_offered(requests[1]) == _tools_offered(requests[2]) == v1
-    assert _tools_offered(requests[3]) == (
-        sorted([*v1, "gift_wrap"]) if transport == "http" else v1
-    )
+    v2 = sorted([*v1, "gift_wrap"]) if transport == "http" else v1
+    assert [_tools_offered(r) for r in requests] == [
+        v1 if index <= kill_at + 1 else v2 for index in range(4)
+    ]
 
 
 def test_a_server_down_at_recovery_fails_the_run_naming_it(
