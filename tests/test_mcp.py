@@ -2,14 +2,18 @@
 
 Each MCP tool call is a step ``mcp:<server>:<tool>`` and each tool listing a step
 ``mcp:<server>:list_tools``; the same agent through plain ``Runner`` and through Timestep gives
-the same items, tool outputs and request bodies; a worker SIGKILLed after an MCP call returned
-is restarted and every tool runs exactly once; a server down at recovery fails the run with
-``MCPServerUnavailableError``; MCP approvals wait durably like function tools.
+the same items, tool outputs and request bodies; a worker SIGKILLed at each step boundary (over
+streamable HTTP and stdio) is restarted and every tool runs exactly once; a server down at
+recovery fails the run with ``MCPServerUnavailableError``; MCP approvals wait durably like
+function tools, across a restart, and are answered from the command line. All on both
+databases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -183,6 +187,7 @@ def _worker(
     workflow_id: str,
     transport: str = "http",
     target: str = "",
+    *options: str,
 ) -> WorkerProcess:
     return WorkerProcess(
         [
@@ -194,6 +199,7 @@ def _worker(
             workflow_id,
             transport,
             target,
+            *options,
         ]
     )
 
@@ -270,10 +276,8 @@ def _crash_and_recover(
 
 
 def test_a_server_down_at_recovery_fails_the_run_naming_it(
-    sqlite_url: str, tmp_path: Path, shop: ShopServer
+    database_url: str, tmp_path: Path, shop: ShopServer
 ):
-    """About connecting at recovery, not storage (the crash test covers both databases)."""
-    database_url = sqlite_url
     workflow_id = f"mcp-down-{uuid.uuid4().hex[:8]}"
     with FakeModelServer(responder=conversation_script(CRASH_SCRIPT)) as fake:
         worker = _worker(database_url, fake, tmp_path, workflow_id, "http", shop.url)
@@ -326,6 +330,57 @@ async def test_an_mcp_approval_waits_durably_like_a_function_tool(fake_model, sh
     assert [c[:2] for c in shop.calls()] == [["charge", "7"]]
     steps = await DBOS.list_workflow_steps_async(handle.workflow_id)
     assert [s["function_name"] for s in steps].count("mcp:shop:charge") == 1
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``timestep`` command line, in a process of its own (it never launches DBOS)."""
+    env = {**os.environ, "TIMESTEP_DATABASE_URL": database_url}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("timestep")), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_an_mcp_approval_survives_a_restart_and_is_answered_from_the_cli(
+    database_url: str, tmp_path: Path, shop: ShopServer
+):
+    """The worker waits for an approval of the server's ``charge``, is SIGKILLed, restarts;
+    the approval comes from the command line, another process: the charge runs once."""
+    workflow_id = f"mcp-approve-{uuid.uuid4().hex[:8]}"
+    script = [function_call("charge", {"amount": 9}, call_id="call_charge"), text("charged 9")]
+    with FakeModelServer(responder=conversation_script(script)) as fake:
+        worker = _worker(database_url, fake, tmp_path, workflow_id, "http", shop.url, "approval")
+        with worker:
+            worker.start()
+            pending = _wait_for_pending(database_url, workflow_id)
+            assert [(p["call_id"], p["tool_name"]) for p in pending] == [("call_charge", "charge")]
+            worker.kill()
+            worker.wait_killed(timeout=30)
+            worker.restart()
+            worker.wait_for_line("LAUNCHED", timeout=60)
+            assert shop.calls() == []  # nothing charged while waiting
+            _cli(database_url, "approvals", "approve", workflow_id, "call_charge", "--by", "carol")
+            line = worker.wait_for_line("RESULT", timeout=120)
+            assert worker.wait(timeout=30) == 0
+    assert "charged 9" in line
+    assert [c[:2] for c in shop.calls()] == [["charge", "9"]]
+    assert len(fake.requests) == 2  # the first turn was not asked again
+
+
+def _wait_for_pending(database_url: str, workflow_id: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = json.loads(_cli(database_url, "approvals", "list", "--json").stdout)
+        mine = [row for row in listed if row["workflow_id"] == workflow_id]
+        if mine:
+            return mine
+        time.sleep(0.5)
+    raise AssertionError("no pending approval was listed")
 
 
 @pytest.mark.usefixtures("durable")
