@@ -3,6 +3,7 @@ session reads and writes, made durable on the run's own objects, and the run's s
 
 from ._agent import make_agent_durable
 from ._current_run import CurrentRun, current_run, durable_run, reset_current_run, set_current_run
+from ._guardrails import GUARDRAIL_STEP_PREFIX, make_guardrails_durable
 from ._mcp import (
     MCP_STEP_PREFIX,
     declare_mcp_server,
@@ -30,6 +31,7 @@ from ._tools import (
 )
 
 __all__ = [
+    "GUARDRAIL_STEP_PREFIX",
     "CurrentRun",
     "DurableModel",
     "DurableModelProvider",
@@ -47,6 +49,7 @@ __all__ = [
     "get_tool_options",
     "make_agent_durable",
     "make_agent_mcp_durable",
+    "make_guardrails_durable",
     "make_local_tool_durable",
     "make_mcp_server_durable",
     "make_model_durable",

@@ -9,6 +9,8 @@ instructions, guardrails, results and stream events see the user's objects, as u
   apply-patch tools (``_tools.make_local_tool_durable``);
 - a ``Model`` instance on an agent has its calls made steps (``_model.make_model_durable``);
 - its MCP servers' tool listings and tool calls become steps (``_mcp.make_agent_mcp_durable``);
+- its input and output guardrails' checks become steps (``_guardrails``), so one that calls a
+  model asks it once;
   models named by string come from the run's durable provider instead;
 - agents reached by handoff are made durable too (eagerly where the handoff knows its agent,
   else when the handoff returns it).
@@ -28,6 +30,7 @@ from agents import Agent, Handoff
 from agents.models.interface import Model
 from agents.tool import ApplyPatchTool, FunctionTool, LocalShellTool, ShellTool
 
+from ._guardrails import make_guardrails_durable
 from ._mcp import make_agent_mcp_durable
 from ._model import make_model_durable
 from ._tools import make_local_tool_durable, make_tool_durable
@@ -54,6 +57,7 @@ def make_agent_durable(agent: Agent[Any]) -> Agent[Any]:
         if isinstance(current.model, Model):
             make_model_durable(current.model)
         make_agent_mcp_durable(current)
+        make_guardrails_durable([*current.input_guardrails, *current.output_guardrails])
         for handoff in current.handoffs:
             if isinstance(handoff, Agent):
                 stack.append(handoff)

@@ -38,6 +38,7 @@ from timestep.steps import (
     StreamPublisher,
     get_model_provider,
     make_agent_durable,
+    make_guardrails_durable,
     make_session_durable,
     reset_current_run,
     set_current_run,
@@ -156,13 +157,16 @@ async def _run(
 
 
 def _durable_run_config(given: RunConfig | None) -> RunConfig:
-    """The run's RunConfig with its model provider made durable (the caller's RunConfig
-    object is left as it was). A provider left at the SDK's default becomes the process's
+    """The run's RunConfig with its model provider and guardrails made durable (the caller's
+    RunConfig object is left as it was; its guardrails are made durable in place, transparent
+    outside durable runs). A provider left at the SDK's default becomes the process's
     provider (``set_model_provider``), as a recovered run's would."""
     provider = get_model_provider()
     if given is not None and not _is_default_provider(given.model_provider):
         provider = given.model_provider
     durable = DurableModelProvider(provider, permits=run_with_permit)
+    if given is not None:
+        make_guardrails_durable([*(given.input_guardrails or ()), *(given.output_guardrails or ())])
     if given is None:
         return RunConfig(model_provider=durable)
     return dataclasses.replace(given, model_provider=durable)
