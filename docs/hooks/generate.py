@@ -1,4 +1,5 @@
-"""MkDocs hook: the CLI and HTTP API pages are generated from the code at build time.
+"""MkDocs hook: the CLI and HTTP API pages are generated from the code at build time, and
+mkdocstrings reads the package in its installed layout.
 
 A page holds a marker line, ``<!-- generated: cli -->`` or ``<!-- generated: http-api -->``,
 which is replaced by the typer app's commands (from the click command tree typer builds) or by
@@ -7,13 +8,58 @@ the FastAPI app's OpenAPI spec (``app.openapi()``: no server, no database, no ne
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
+import shutil
+import tempfile
+import tomllib
+from pathlib import Path
 from typing import Any
 
-import click
 import typer
+from mkdocs.plugins import event_priority
+
+ROOT = Path(__file__).resolve().parents[2]
 
 _METHODS = ("get", "post", "put", "patch", "delete")
+
+
+class _NoMissingTypes(logging.Filter):
+    """Types come from the signatures' annotations; griffe still asks for them in the docstring
+    of ``web_search``, a tool object it can only inspect (its parameter is the tool's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No type or annotation for" not in record.getMessage()
+
+
+def on_startup(**_: Any) -> None:
+    for name in ("griffe", "mkdocs.plugins.griffe", "mkdocs.plugins.mkdocstrings_handlers"):
+        logging.getLogger(name).addFilter(_NoMissingTypes())
+
+
+@event_priority(100)  # before mkdocstrings' own on_config reads its handlers' options
+def on_config(config: Any, **_: Any) -> Any:
+    """Point mkdocstrings at the package as installed: ``workflows/``, ``steps/`` and
+    ``providers/`` are ``timestep.*`` only through pyproject's package-dir, which griffe's
+    search of the source tree cannot see (tests/static_checks.py does the same for mypy)."""
+    handlers = config["plugins"]["mkdocstrings"].config["handlers"]
+    handlers.setdefault("python", {})["paths"] = [str(_installed_layout())]
+    return config
+
+
+def _installed_layout() -> Path:
+    top = Path(tempfile.mkdtemp(prefix="timestep-docs-layout-"))
+    atexit.register(shutil.rmtree, top, ignore_errors=True)
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for name, folder in sorted(mapping["package-dir"].items()):
+        source, target = ROOT / folder, top.joinpath(*name.split("."))
+        for path in source.rglob("*.py"):
+            if "__pycache__" not in path.parts:
+                link = target / path.relative_to(source)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(path)
+    return top
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
@@ -36,21 +82,30 @@ def cli_markdown() -> str:
     return "\n".join(out)
 
 
-def _command(command: click.Command, path: list[str], out: list[str]) -> None:
-    ctx = click.Context(command, info_name=path[-1])
+# Typer ships its own copy of click (typer._click): duck-typed here, not isinstance checks.
+def _command(command: Any, path: list[str], out: list[str]) -> None:
+    ctx = command.context_class(command, info_name=path[-1])
     name = " ".join(path)
     level = "#" * min(len(path) + 1, 4)
     out.append(f"{level} `{name}`\n")
     if command.help:
         out.append(_plain(command.help) + "\n")
-    pieces = " ".join(command.collect_usage_pieces(ctx))
+    pieces = " ".join(
+        ["[OPTIONS]"]
+        + [
+            (p.name or "").upper() + ("..." if p.nargs == -1 else "")
+            for p in command.get_params(ctx)
+            if p.param_type_name == "argument"
+        ]
+        + (["COMMAND [ARGS]..."] if hasattr(command, "list_commands") else [])
+    )
     out.append(f"```text\n{name} {pieces}\n```\n")
     rows = []
     for param in command.get_params(ctx):
-        if param.hidden if isinstance(param, click.Option) else False:
+        if getattr(param, "hidden", False):
             continue
-        if isinstance(param, click.Argument):
-            kind, names = "argument", param.human_readable_name
+        if param.param_type_name == "argument":
+            kind, names = "argument", (param.name or "").upper()
         else:
             kind = "option"
             names = ", ".join(param.opts + param.secondary_opts)
@@ -62,7 +117,7 @@ def _command(command: click.Command, path: list[str], out: list[str]) -> None:
         out.append("| Name | Kind | Help | Default |\n| --- | --- | --- | --- |")
         out.extend(rows)
         out.append("")
-    if isinstance(command, click.Group):
+    if hasattr(command, "list_commands"):
         for sub_name in command.list_commands(ctx):
             sub = command.get_command(ctx, sub_name)
             if sub is not None and not sub.hidden:
