@@ -88,7 +88,8 @@ def parse_blocks(path: Path) -> list[Block]:
         body: list[str] = []
         j = i + 1
         while j < len(lines) and not (
-            lines[j].startswith(indent) and lines[j].strip().startswith(fence)
+            lines[j].startswith(indent)
+            and lines[j].strip().startswith(fence)
             and lines[j].strip().strip(fence[0]) == ""
         ):
             line = lines[j]

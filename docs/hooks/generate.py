@@ -20,6 +20,9 @@ from typing import Any
 import typer
 from mkdocs.plugins import event_priority
 
+from timestep.cli import app as cli_app
+from timestep.server import ServerSettings, create_app
+
 ROOT = Path(__file__).resolve().parents[2]
 
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -74,9 +77,7 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
 
 
 def cli_markdown() -> str:
-    from timestep.cli import app
-
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(cli_app)
     out: list[str] = []
     _command(root, ["timestep"], out)
     return "\n".join(out)
@@ -133,13 +134,13 @@ def _plain(text: str) -> str:
 
 
 def http_api_markdown() -> str:
-    from timestep.server import ServerSettings, create_app
-
     # A placeholder token: building the app needs one, the spec does not depend on it.
     app = create_app(ServerSettings(api_token="docs" * 8))
     spec = app.openapi()
-    out = [f"Generated from the app's OpenAPI spec (`{spec['info']['title']}` "
-           f"{spec['info']['version']}, OpenAPI {spec['openapi']}).\n"]
+    out = [
+        f"Generated from the app's OpenAPI spec (`{spec['info']['title']}` "
+        f"{spec['info']['version']}, OpenAPI {spec['openapi']}).\n"
+    ]
     for path, item in spec["paths"].items():
         for method in _METHODS:
             operation = item.get(method)
