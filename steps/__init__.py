@@ -31,10 +31,10 @@ from ._tools import (
 )
 
 __all__ = [
-    "GUARDRAIL_STEP_PREFIX",
     "CurrentRun",
     "DurableModel",
     "DurableModelProvider",
+    "GUARDRAIL_STEP_PREFIX",
     "MCP_STEP_PREFIX",
     "MODEL_STEP_PREFIX",
     "PermitGate",

@@ -31,6 +31,7 @@ PUBLIC_NAMES = [
     "BudgetExceededError",
     "BudgetStatus",
     "ConfigurationError",
+    "DatabaseNotInitializedError",
     "DatabaseUnreachableError",
     "DecisionConflictError",
     "GcReport",

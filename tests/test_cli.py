@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from timestep.cli import app
@@ -222,3 +223,22 @@ def test_state_import_of_a_good_typescript_file_is_stored(database_url: str, tmp
     assert done.returncode == 0, done.stdout + done.stderr
     assert "stored as state_" in done.stdout
     assert _state_rows(database_url, session) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_inspecting_a_database_nothing_has_run_on_says_so(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Before any run, `runs list` names the database and what to do, as a one-line error."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'never' / 'timestep.sqlite'}"
+    else:  # a database on the test server that nothing created
+        server = make_url(request.getfixturevalue("postgres_url"))
+        url = server.set(database=f"never_{uuid.uuid4().hex[:8]}").render_as_string(False)
+    done = _cli("runs", "list", cwd=tmp_path, env={"TIMESTEP_DATABASE_URL": url})
+    assert done.returncode == 1, done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no Timestep database at ") and "nothing has run on it" in last
+    assert "Traceback" not in done.stderr
+    if kind == "sqlite":
+        assert not (tmp_path / "never").exists()  # inspecting created nothing

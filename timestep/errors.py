@@ -55,6 +55,22 @@ class DatabaseUnreachableError(ConfigurationError):
         return (type(self), (self.url, self.host, self.port, self.reason))
 
 
+class DatabaseNotInitializedError(ConfigurationError):
+    """The database answers but nothing has run on it yet: no worker or run has created
+    Timestep's tables there (a client, the CLI or the HTTP API never creates them)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"no Timestep database at {url} yet: nothing has run on it. Start a run or a "
+            "worker there first, or point PG_CONNECTION_URI (or TIMESTEP_DATABASE_URL) at the "
+            "database your workers use"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.url,))
+
+
 class AgentNotRegisteredError(TimestepError):
     """A workflow names an agent this process cannot find or import."""
 

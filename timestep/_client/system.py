@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, WorkflowHandleAsync, WorkflowStatus
+from sqlalchemy.engine import make_url
 
 from timestep._core.database import connect_timeout_url, unreachable
 from timestep._core.process import process_state
 from timestep._core.runtime import current_database
 from timestep._core.serializer import TimestepSerializer
+from timestep._core.settings import redact_url
+from timestep.errors import DatabaseNotInitializedError
 
 __all__ = ["DurableSystem", "stream_polling_interval", "system"]
 
@@ -93,6 +97,7 @@ def system() -> DurableSystem:
         if process.dbos_client is None:
             url = current_database().url
             timeout = process.settings.db_connect_timeout_sec
+            _require_initialized(url)
             try:
                 # It connects at once; a database that does not answer fails within the
                 # connect timeout (TIMESTEP_DB_CONNECT_TIMEOUT_SEC) as a typed error.
@@ -101,8 +106,19 @@ def system() -> DurableSystem:
                     serializer=TimestepSerializer(),
                 )
             except sa.exc.OperationalError as exc:
+                if "does not exist" in str(exc):  # Postgres answers: no such database
+                    raise DatabaseNotInitializedError(redact_url(url)) from exc
                 raise unreachable(url, exc) from exc
         return process.dbos_client  # type: ignore[return-value]
+
+
+def _require_initialized(url: str) -> None:
+    """A SQLite file nothing has created yet is not opened (that would make an empty file,
+    and DBOS's client never creates its tables): the typed error says what to do."""
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:" and not Path(path).exists():
+            raise DatabaseNotInitializedError(redact_url(url))
 
 
 def stream_polling_interval() -> float | None:
