@@ -36,7 +36,7 @@ from openai.types.responses import (
 from timestep._core.limits import ProviderLimit, provider_prefix
 from timestep._core.process import process_state
 from timestep.errors import ConfigurationError
-from timestep.providers import MultiModelProvider
+from timestep.providers import MultiModelProvider, watch_rate_limits
 
 from ._computer import make_computers_durable
 from ._current_run import CurrentRun, durable_run
@@ -115,6 +115,7 @@ class DurableModel(Model):
         if self.permits is not None and self.provider_prefix is not None:
             limit = process.limits.provider_limit(self.provider_prefix)
         if limit is not None:
+            watch_rate_limits(self.inner)  # the limiter follows the provider's headers
             return self.permits, limit
         if process.budgets_enforced:
             run = durable_run()
