@@ -211,8 +211,8 @@ async def test_remaining_tokens_admit_only_what_fits_until_the_reset(
 ) -> None:
     """``x-ratelimit-remaining-tokens: 300`` (reset 8s) after a call: of three calls of about
     120 tokens each (estimated, max_tokens 100, and real), the two that fit go at once, the
-    third waits for the reset. In one process: the counting is the ledger's, the same for
-    every worker."""
+    third waits for the reset; a call to another model of the provider does not. In one
+    process: the counting is the ledger's, the same for every worker."""
     prefix = f"fbt{uuid.uuid4().hex[:8]}"
     timestep.limit_provider(prefix)
     fake_model.add_turns(
@@ -229,18 +229,28 @@ async def test_remaining_tokens_admit_only_what_fits_until_the_reset(
         model_settings=ModelSettings(max_tokens=100),
     )
 
-    assert (await timestep.run_agent(agent, "first")).final_output == "ok"
-    results = await asyncio.gather(*(timestep.run_agent(agent, f"next {n}") for n in range(3)))
+    # OpenAI's limits are per model: another model of the provider is not held back.
+    other = agent.clone(name="feedback-tokens-other", model=f"{prefix}/gpt-4.1-mini")
 
-    assert [r.final_output for r in results] == ["ok"] * 3
+    assert (await timestep.run_agent(agent, "first")).final_output == "ok"
+    results = await asyncio.gather(
+        *(timestep.run_agent(agent, f"next {n}") for n in range(3)),
+        timestep.run_agent(other, "other model"),
+    )
+
+    assert [r.final_output for r in results] == ["ok"] * 4
     said, *later = fake_model.requests
-    gaps = sorted(r.received_at - said.received_at for r in later)
+    gaps = sorted(
+        r.received_at - said.received_at for r in later if r.json["model"].endswith("gpt-4.1")
+    )
     assert len(gaps) == 3
     assert gaps[1] < 8.0 <= gaps[2] + 0.01, gaps  # two fit in 300 tokens, the third did not
+    (mini,) = [r for r in later if r.json["model"].endswith("gpt-4.1-mini")]
+    assert mini.received_at - said.received_at < 8.0
     stored = await _scalar(
         database_url,
         sa.select(provider_feedback_table.c.remaining_tokens).where(
-            provider_feedback_table.c.key == prefix
+            provider_feedback_table.c.key == f"{prefix} {prefix}/gpt-4.1"
         ),
     )
     assert stored == 300

@@ -177,12 +177,13 @@ async def run_with_permit(
 
     async def timed(*call_args: Any, **call_kwargs: Any) -> Any:
         nonlocal ended, ended_at
-        token = feedback_sink.set(_recorder(limit.prefix) if limit is not None else None)
+        record = _recorder(limit.prefix, _model_of(options)) if limit is not None else None
+        token = feedback_sink.set(record)
         try:
             return await call(*call_args, **call_kwargs)
         except openai.APIStatusError as exc:
-            if exc.status_code == 429 and limit is not None:
-                await _back_off(limit.prefix, exc)
+            if exc.status_code == 429 and record is not None:
+                await _back_off(record, exc)
             raise
         finally:
             feedback_sink.reset(token)
@@ -221,7 +222,7 @@ async def _admit(
 ) -> ledger.CallFacts:
     """Admit the call in the ledger, waiting (durably) while its token limit has no room;
     ``BudgetExceededError`` (recorded as the step's error) if a budget would be passed."""
-    model = str(options.get("name") or "").removeprefix(MODEL_STEP_PREFIX) or None
+    model = _model_of(options)
     input_tokens, output_tokens = ledger.estimate_call_tokens(
         *_request_parts(args, kwargs),
         default_output_tokens=limit.output_tokens if limit is not None else DEFAULT_OUTPUT_TOKENS,
@@ -327,22 +328,29 @@ def _usage_of(result: Any) -> tuple[int, int, int] | None:
     )
 
 
-def _recorder(prefix: str) -> Callable[[RateLimitFeedback], Awaitable[None]]:
+def _model_of(options: StepOptions) -> str | None:
+    """The model a model step calls (its name is ``model:<model name>``)."""
+    return str(options.get("name") or "").removeprefix(MODEL_STEP_PREFIX) or None
+
+
+def _recorder(prefix: str, model: str | None) -> Callable[[RateLimitFeedback], Awaitable[None]]:
     async def record(feedback: RateLimitFeedback) -> None:
         try:
-            await ledger.record_feedback(await tables_engine(), prefix, feedback)
+            await ledger.record_feedback(await tables_engine(), prefix, model, feedback)
         except Exception:  # the call goes on: its own response matters more than the hint
             DBOS.logger.warning("could not record %s's rate-limit headers", prefix, exc_info=True)
 
     return record
 
 
-async def _back_off(prefix: str, exc: openai.APIStatusError) -> None:
-    """A 429 that reached the step: no worker's call of ``prefix`` is admitted before its
+async def _back_off(
+    record: Callable[[RateLimitFeedback], Awaitable[None]], exc: openai.APIStatusError
+) -> None:
+    """A 429 that reached the step: no worker's call of the provider is admitted before its
     Retry-After (else the reset of what ran out) has passed."""
     feedback = read_rate_limit_headers(429, exc.response.headers, time.time())
     if feedback is not None:
-        await _recorder(prefix)(feedback)
+        await record(feedback)
 
 
 async def _acquire(queue_name: str, cooldown_seconds: float) -> str:

@@ -27,14 +27,15 @@ Only the budgets' own definitions are read before the lock.
   "wait"``) the call waits: it looks again every ``BUDGET_RECHECK_SECONDS``.
 
 - Provider feedback (every limited provider, ``limit_provider(prefix)`` with or without
-  numbers): what the provider's newest response said of its own limits
+  numbers): what the provider's newest response for a model said of that model's limits
   (``record_feedback``: ``x-ratelimit-remaining-requests`` / ``-tokens`` and their
-  ``x-ratelimit-reset-*``, kept in ``timestep_provider_feedback``) holds until its reset. A
-  call is admitted only if the calls admitted since that response, plus this one, stay within
-  the remaining requests, and their tokens (estimates, or real usage once settled) plus this
-  call's estimate within the remaining tokens; else it waits for the reset. A 429 blocks every
-  admission of the provider until its ``Retry-After`` (``block_provider``), else until the
-  reset of what ran out. Calls admitted before the response but sent after it are not in the
+  ``x-ratelimit-reset-*``, kept in ``timestep_provider_feedback``, one row per provider and
+  model as OpenAI counts them) holds until its reset. A call is admitted only if the model's
+  calls admitted since that response, plus this one, stay within the remaining requests, and
+  their tokens (estimates, or real usage once settled) plus this call's estimate within the
+  remaining tokens; else it waits for the reset. A 429 blocks every admission of the provider
+  (all its models) until its ``Retry-After`` (``block_provider``), else until the reset of
+  what ran out. Calls admitted before the response but sent after it are not in the
   provider's count: the margin is theirs, so keep ``concurrency`` small if it matters.
 
 Times are epoch seconds of the processes' clocks: keep them synchronized.
@@ -82,6 +83,7 @@ __all__ = [
     "budget_scope",
     "delete_budget_row",
     "estimate_call_tokens",
+    "feedback_key",
     "next_period_start",
     "period_start",
     "record_feedback",
@@ -302,7 +304,7 @@ async def admit(engine: AsyncEngine, facts: CallFacts, now: float | None = None)
             if retry_at is not None:
                 return retry_at
         if facts.limit_key:
-            retry_at = await _provider_room(conn, facts.limit_key, facts.estimate_tokens, now)
+            retry_at = await _provider_room(conn, facts, now)
             if retry_at is not None:
                 return retry_at
         for row in budgets:
@@ -376,12 +378,18 @@ async def _token_room(
     return float(retry_at)
 
 
-async def _provider_room(
-    conn: AsyncConnection, key: str, estimate: int, now: float
-) -> float | None:
-    """``None`` if the provider's newest word on its limits leaves room for one more call of
-    ``estimate`` tokens, else its reset (see the module docstring)."""
+def feedback_key(prefix: str, model: str | None) -> str:
+    """The ``timestep_provider_feedback`` row of a provider's model: OpenAI's limits, and the
+    headers that tell them, are per model."""
+    return f"{prefix} {model or ''}"
+
+
+async def _provider_room(conn: AsyncConnection, facts: CallFacts, now: float) -> float | None:
+    """``None`` if the newest word of the call's provider on its model's limits leaves room
+    for one more call of its estimate, else the reset to wait for (the module docstring)."""
+    assert facts.limit_key is not None
     f = provider_feedback_table
+    key = feedback_key(facts.limit_key, facts.model)
     said = (await conn.execute(sa.select(f).where(f.c.key == key))).one_or_none()
     if said is None:
         return None
@@ -397,26 +405,30 @@ async def _provider_room(
     calls, tokens = (
         await conn.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.c.tokens), 0)).where(
-                t.c.limit_key == key, t.c.reserved_at > said.observed_at
+                t.c.limit_key == facts.limit_key,
+                t.c.model == facts.model,
+                t.c.reserved_at > said.observed_at,
             )
         )
     ).one()
-    since = {"requests": (int(calls), 1), "tokens": (int(tokens), estimate)}
+    since = {"requests": (int(calls), 1), "tokens": (int(tokens), facts.estimate_tokens)}
     waits = [reset for left, reset, kind in live if sum(since[kind]) > left]
     return float(max(waits)) if waits else None
 
 
-async def record_feedback(engine: AsyncEngine, key: str, feedback: RateLimitFeedback) -> None:
-    """Store what a response of provider ``key`` said of its limits, for every worker: the
-    newest response's counts replace older ones; a 429 blocks admissions until its
-    ``blocked_until`` (``block_provider``)."""
+async def record_feedback(
+    engine: AsyncEngine, prefix: str, model: str | None, feedback: RateLimitFeedback
+) -> None:
+    """Store what a response of provider ``prefix`` for ``model`` said of its limits, for
+    every worker: the newest response's counts for the model replace older ones; a 429
+    blocks all the provider's admissions until its ``blocked_until`` (``block_provider``)."""
     if feedback.blocked_until is not None:
-        await block_provider(engine, key, feedback.blocked_until)
+        await block_provider(engine, prefix, feedback.blocked_until)
     if feedback.remaining_requests is None and feedback.remaining_tokens is None:
         return
     f = provider_feedback_table
     values = {
-        "key": key,
+        "key": feedback_key(prefix, model),
         "observed_at": feedback.observed_at,
         "remaining_requests": feedback.remaining_requests,
         "requests_reset_at": feedback.requests_reset_at,

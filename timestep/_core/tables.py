@@ -244,13 +244,13 @@ usage_daily_table = sa.Table(
     sa.Column("priced_rows", sa.BigInteger, nullable=False, default=0),
 )
 
-# Schema 8: the newest word of each limited provider on its own limits, from the
+# Schema 8: the newest word of each limited provider on its own limits per model, from the
 # x-ratelimit-remaining-* / x-ratelimit-reset-* headers of its responses (epoch seconds;
 # timestep._core.provider_feedback). Admissions of the provider's calls obey it (ledger.admit).
 provider_feedback_table = sa.Table(
     "timestep_provider_feedback",
     metadata,
-    sa.Column("key", sa.String(255), primary_key=True),  # the provider prefix
+    sa.Column("key", sa.String(512), primary_key=True),  # "<prefix> <model>" (feedback_key)
     sa.Column("observed_at", sa.Float, nullable=False),
     sa.Column("remaining_requests", sa.BigInteger),
     sa.Column("requests_reset_at", sa.Float),
