@@ -32,8 +32,14 @@ async def _on_response(response: Any) -> None:
 
 
 def watch_rate_limits(model: Any) -> None:
-    """Hook ``model``'s HTTP client (idempotent; a model without an ``AsyncOpenAI`` client is
-    left alone: a 429 reaching its step is still read from the error)."""
+    """Hook ``model``'s HTTP client so the limiter reads its provider's rate-limit headers.
+
+    Idempotent; a model without an ``AsyncOpenAI`` client is left alone (a 429 reaching its
+    step is still read from the error).
+
+    Args:
+        model: A model, e.g. the SDK's ``OpenAIResponsesModel`` (its ``_client``).
+    """
     client = getattr(model, "_client", None)
     if not isinstance(client, AsyncOpenAI):
         return
