@@ -4,7 +4,9 @@
   OpenAI and ``ollama/...`` to local Ollama or Ollama Cloud, with Timestep's retry policy;
 - ``OllamaModelProvider``: Ollama through its OpenAI-compatible API;
 - ``web_search`` / ``make_web_search``: a Firecrawl-backed function tool;
-- ``PriceTable``, ``cost_of``...: what model calls cost.
+- ``PriceTable``, ``cost_of``...: what model calls cost;
+- ``watch_rate_limits``: a model's client reports the provider's rate-limit headers to the
+  limiter.
 """
 
 from ._errors import ProviderUnavailableError
@@ -20,6 +22,7 @@ from ._pricing import (
     reset_prices,
     set_price,
 )
+from ._rate_limits import watch_rate_limits
 from ._web_search import make_web_search, web_search
 
 __all__ = [
@@ -37,5 +40,6 @@ __all__ = [
     "make_web_search",
     "reset_prices",
     "set_price",
+    "watch_rate_limits",
     "web_search",
 ]

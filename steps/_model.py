@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+import openai
 from agents.exceptions import ModelBehaviorError
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.models.interface import Model, ModelProvider
@@ -36,7 +37,7 @@ from openai.types.responses import (
 from timestep._core.limits import ProviderLimit, provider_prefix
 from timestep._core.process import process_state
 from timestep.errors import ConfigurationError
-from timestep.providers import MultiModelProvider
+from timestep.providers import MultiModelProvider, watch_rate_limits
 
 from ._computer import make_computers_durable
 from ._current_run import CurrentRun, durable_run
@@ -58,6 +59,10 @@ MODEL_STEP_PREFIX = "model:"
 # each category of tool calls concurrently with the others.
 _RESERVED_CALL_TYPES = frozenset({"local_shell_call", "shell_call", "apply_patch_call"})
 _DURABLE_MARK = "__timestep_durable_model__"
+# The OpenAI client's retry back-off (its INITIAL_RETRY_DELAY and MAX_RETRY_DELAY), for a
+# stream cut short.
+_CUT_RETRY_DELAY = 0.5
+_CUT_RETRY_MAX_DELAY = 8.0
 _DONE = object()
 
 
@@ -115,6 +120,7 @@ class DurableModel(Model):
         if self.permits is not None and self.provider_prefix is not None:
             limit = process.limits.provider_limit(self.provider_prefix)
         if limit is not None:
+            watch_rate_limits(self.inner)  # the limiter follows the provider's headers
             return self.permits, limit
         if process.budgets_enforced:
             run = durable_run()
@@ -161,7 +167,37 @@ class DurableModel(Model):
             yield event
 
     async def _collect_stream(self, *args: Any, **kwargs: Any) -> list[TResponseStreamEvent]:
-        return [event async for event in self.inner.stream_response(*args, **kwargs)]
+        events: list[TResponseStreamEvent] = []
+        async for restarted, event in self._stream_retrying_cuts(args, kwargs):
+            if restarted:
+                events.clear()
+            events.append(event)
+        return events
+
+    async def _stream_retrying_cuts(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> AsyncIterator[tuple[bool, TResponseStreamEvent]]:
+        """The inner model's stream. A stream cut short after its first event (the connection
+        dropped, a read timed out: ``APIConnectionError``) is asked for again, as the OpenAI
+        client retries a failed unstreamed call: as often as its ``max_retries`` and after its
+        back-off (it cannot retry a response already under way itself). ``True`` marks the
+        first event of a new attempt: the events before it were the cut attempt's."""
+        client = getattr(getattr(self.inner, "_model", self.inner), "_client", None)
+        retries = getattr(client, "max_retries", None)
+        retries = retries if isinstance(retries, int) else openai.DEFAULT_MAX_RETRIES
+        attempt = 0
+        while True:
+            received = False
+            try:
+                async for event in self.inner.stream_response(*args, **kwargs):
+                    yield attempt > 0 and not received, event
+                    received = True
+                return
+            except openai.APIConnectionError:
+                if not received or attempt >= retries:
+                    raise  # failed before streaming: the client has retried it already
+            attempt += 1
+            await asyncio.sleep(min(_CUT_RETRY_DELAY * 2 ** (attempt - 1), _CUT_RETRY_MAX_DELAY))
 
     async def _stream_published(
         self,
@@ -231,7 +267,10 @@ class DurableModel(Model):
         async def pump() -> None:  # provider -> the SDK at once, and -> the writer
             first = True
             try:
-                async for event in self.inner.stream_response(*args, **kwargs):
+                async for restarted, event in self._stream_retrying_cuts(args, kwargs):
+                    if restarted:  # the cut attempt's items are not the response's
+                        done_items.clear()
+                        completed.clear()
                     if first:
                         publisher.first_event_of_call(event, host)
                         first = False

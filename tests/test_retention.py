@@ -204,7 +204,14 @@ async def test_the_scheduled_pass_runs_by_itself(own_database, fake_model, monke
                 break
             await asyncio.sleep(0.05)
         assert not await _exists(result.workflow_id)
-        passes = await DBOS.list_workflows_async(name="timestep.retention_pass", status="SUCCESS")
+        # The pass that deleted the run may still be finishing its other batches.
+        for _ in range(300):
+            passes = await DBOS.list_workflows_async(
+                name="timestep.retention_pass", status="SUCCESS"
+            )
+            if any(p.output and p.output["runs"] >= 1 for p in passes):
+                break
+            await asyncio.sleep(0.05)
         assert passes and any(p.output and p.output["runs"] >= 1 for p in passes)
     finally:
         reset_process()
@@ -254,3 +261,76 @@ async def test_cli_gc_dry_run_progress_and_summary(own_database, fake_model, mon
         reset_process()
         monkeypatch.delenv("TIMESTEP_DATABASE_URL")
         process_state().reload_settings()
+
+
+def test_two_workers_run_the_scheduled_pass_once_per_period(own_database, tmp_path):
+    """Two worker processes on one database, the pass scheduled every 2 s: each period's
+    fire has one workflow id (``sched-timestep.retention-<time>``, DBOS's deterministic id),
+    so every period while both run has exactly one pass, and there are no more passes than
+    periods: not one per worker."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from croniter import croniter
+    from dbos import DBOSClient
+
+    from timestep import TimestepSerializer
+    from timestep._core.protocol import RETENTION_SCHEDULE, RETENTION_WORKFLOW
+    from timestep.testing import WorkerProcess
+
+    reset_process()  # only the workers run passes here
+    worker = Path(__file__).parent / "workers" / "retention_worker.py"
+    env = {
+        "TIMESTEP_RETENTION": "finished=30d",
+        "TIMESTEP_RETENTION_SCHEDULE": "*/2 * * * * *",
+        "TIMESTEP_SCHEDULER_POLLING_INTERVAL_SEC": "0.2",
+    }
+    client = DBOSClient(system_database_url=own_database, serializer=TimestepSerializer())
+
+    def passes() -> dict[datetime, Any]:
+        prefix = f"sched-{RETENTION_SCHEDULE}-"
+        return {
+            datetime.fromisoformat(w.workflow_id.removeprefix(prefix)): w
+            for w in client.list_workflows(name=RETENTION_WORKFLOW)
+        }
+
+    try:
+        command = [sys.executable, str(worker), own_database]
+        with (
+            WorkerProcess(command, env={**env, "TIMESTEP_EXECUTOR_ID": "gc-worker-1"}) as first,
+            WorkerProcess(command, env={**env, "TIMESTEP_EXECUTOR_ID": "gc-worker-2"}) as second,
+        ):
+            started = datetime.now(UTC)
+            first.start()
+            first.wait_for_line("LAUNCHED", timeout=90)
+            second.start()
+            second.wait_for_line("LAUNCHED", timeout=90)
+            both = datetime.now(UTC)
+            deadline = time.monotonic() + 120
+            while len([t for t in passes() if t > both]) < 5:
+                assert time.monotonic() < deadline, passes()
+                time.sleep(0.2)
+            stopped = datetime.now(UTC)
+            first.kill()
+            second.kill()
+        fired = passes()
+        for found in fired.values():
+            if found.status in ("PENDING", "ENQUEUED"):
+                client.cancel_workflow(found.workflow_id)
+    finally:
+        client.destroy()
+
+    ticks = croniter("*/2 * * * * *", started, second_at_beginning=True)
+    periods = []
+    while (tick := ticks.get_next(datetime)) <= stopped:
+        periods.append(tick)
+    # Every period while both workers ran fired exactly once (ids are unique per period).
+    settled = [t for t in periods if both < t < stopped - timedelta(seconds=1)]
+    assert len(settled) >= 4 and all(t in fired for t in settled), (settled, sorted(fired))
+    # And nothing more: no pass outside the periods, none doubled by the second worker.
+    assert set(fired) <= set(periods), (sorted(fired), periods)
+    assert len(fired) <= len(periods)
+    done = [w for w in fired.values() if w.status == "SUCCESS"]
+    assert len(done) >= len(settled) - 1  # the newest may be cut by the kill
+    assert all(w.output["runs"] == 0 for w in done)  # finished=30d: nothing to delete yet

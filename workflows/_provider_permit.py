@@ -29,8 +29,20 @@ A provider with a token limit, and every call while budgets are enforced, also g
 the ledger of model calls (``timestep._core.ledger``, which says why it is exact): the call's
 admission (``timestep.ledger.admit``, a step; a call with no room yet sleeps durably until
 the ledger says room frees up, and tries again) comes after its permits, right before the
-call, and its settlement to the real usage (``timestep.ledger.settle``) after the call. A 429 that reaches the step
-blocks the provider's admissions, in every worker, for its ``Retry-After``.
+call, and its settlement to the real usage (``timestep.ledger.settle``) after the call.
+
+Provider feedback: every limited provider's calls (``limit_provider(prefix)``, even with no
+numbers) are admitted by the ledger, which obeys what the provider itself says of its limits,
+for every worker sharing the database. While a call runs, ``feedback_sink`` is set to record
+each response's ``x-ratelimit-remaining-requests`` / ``-tokens`` with their
+``x-ratelimit-reset-requests`` / ``-tokens`` (``"6m0s"``, ``"1s"``, ``"20ms"``), and a 429's
+``Retry-After`` / ``retry-after-ms`` (else the reset of what ran out). The OpenAI client's
+response hook (``providers.watch_rate_limits``, installed on the model's client) hands them
+over as they arrive, including the 429s the client retries by itself; a 429 that reaches the
+step is recorded from the error too (a client without the hook). Then no call of the provider,
+from any worker, is admitted while the provider said nothing is left: not before a 429's
+Retry-After, and not past the remaining requests or tokens until their reset
+(``timestep._core.ledger`` says how they are counted).
 
 A permit's enqueue, grant and release are recorded in the run's workflow like any step: a
 replay after a crash takes no second permit for a call that already finished, and the permit
@@ -54,6 +66,11 @@ from timestep._core import ledger
 from timestep._core.limits import DEFAULT_OUTPUT_TOKENS, ProviderLimit
 from timestep._core.process import process_state
 from timestep._core.protocol import PERMIT_WORKFLOW
+from timestep._core.provider_feedback import (
+    RateLimitFeedback,
+    feedback_sink,
+    read_rate_limit_headers,
+)
 from timestep._core.runtime import tables_engine
 from timestep._core.tables import insert_ignoring_duplicates, rate_slots_table
 from timestep.steps import MODEL_STEP_PREFIX, CurrentRun, current_run
@@ -160,13 +177,16 @@ async def run_with_permit(
 
     async def timed(*call_args: Any, **call_kwargs: Any) -> Any:
         nonlocal ended, ended_at
+        record = _recorder(limit.prefix, _model_of(options)) if limit is not None else None
+        token = feedback_sink.set(record)
         try:
             return await call(*call_args, **call_kwargs)
         except openai.APIStatusError as exc:
-            if exc.status_code == 429 and limit is not None and limit.limits_tokens:
-                await _back_off(limit.prefix, exc)
+            if exc.status_code == 429 and record is not None:
+                await _back_off(record, exc)
             raise
         finally:
+            feedback_sink.reset(token)
             ended, ended_at = time.monotonic(), time.time()
 
     run = current_run()
@@ -176,9 +196,7 @@ async def run_with_permit(
             permits.append(await _acquire(limit.rate_queue_name, limit.per_seconds or 0.0))
         if limit is not None and limit.limits_concurrency:
             permits.append(await _acquire(limit.queue_name, 0.0))
-        if run is not None and (
-            (limit is not None and limit.limits_tokens) or process_state().budgets_enforced
-        ):
+        if run is not None and (limit is not None or process_state().budgets_enforced):
             # Last: the call's row holds its estimate only while the call itself runs.
             admitted = await _admit(limit, run, options, args, kwargs)
         result = await DBOS.run_step_async(options, timed, *args, **kwargs)
@@ -204,7 +222,7 @@ async def _admit(
 ) -> ledger.CallFacts:
     """Admit the call in the ledger, waiting (durably) while its token limit has no room;
     ``BudgetExceededError`` (recorded as the step's error) if a budget would be passed."""
-    model = str(options.get("name") or "").removeprefix(MODEL_STEP_PREFIX) or None
+    model = _model_of(options)
     input_tokens, output_tokens = ledger.estimate_call_tokens(
         *_request_parts(args, kwargs),
         default_output_tokens=limit.output_tokens if limit is not None else DEFAULT_OUTPUT_TOKENS,
@@ -219,7 +237,7 @@ async def _admit(
         model=model,
         estimate_tokens=input_tokens + output_tokens,
         estimate_cost_usd=prices.cost_of(model, input_tokens, output_tokens) if model else None,
-        limit_key=limit.prefix if limit is not None and limit.limits_tokens else None,
+        limit_key=limit.prefix if limit is not None else None,
         limit_tokens=limit.tokens if limit is not None else None,
         per_seconds=limit.per_seconds if limit is not None else None,
         check_budgets=process_state().budgets_enforced,
@@ -310,19 +328,29 @@ def _usage_of(result: Any) -> tuple[int, int, int] | None:
     )
 
 
-async def _back_off(prefix: str, exc: openai.APIStatusError) -> None:
-    """A 429: no worker's call of ``prefix`` is admitted before its Retry-After has passed."""
-    headers = exc.response.headers
-    seconds: float | None = None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+def _model_of(options: StepOptions) -> str | None:
+    """The model a model step calls (its name is ``model:<model name>``)."""
+    return str(options.get("name") or "").removeprefix(MODEL_STEP_PREFIX) or None
+
+
+def _recorder(prefix: str, model: str | None) -> Callable[[RateLimitFeedback], Awaitable[None]]:
+    async def record(feedback: RateLimitFeedback) -> None:
         try:
-            seconds = float(headers[name]) * scale
-            break
-        except (KeyError, ValueError):
-            continue
-    if seconds is None or seconds <= 0:
-        return
-    await ledger.block_provider(await tables_engine(), prefix, time.time() + min(seconds, 600.0))
+            await ledger.record_feedback(await tables_engine(), prefix, model, feedback)
+        except Exception:  # the call goes on: its own response matters more than the hint
+            DBOS.logger.warning("could not record %s's rate-limit headers", prefix, exc_info=True)
+
+    return record
+
+
+async def _back_off(
+    record: Callable[[RateLimitFeedback], Awaitable[None]], exc: openai.APIStatusError
+) -> None:
+    """A 429 that reached the step: no worker's call of the provider is admitted before its
+    Retry-After (else the reset of what ran out) has passed."""
+    feedback = read_rate_limit_headers(429, exc.response.headers, time.time())
+    if feedback is not None:
+        await record(feedback)
 
 
 async def _acquire(queue_name: str, cooldown_seconds: float) -> str:

@@ -36,6 +36,18 @@ def limit_provider(
     ``output_tokens``, default 1024) and settles to its real usage when it returns. Call it at
     import time, like agent registration; calling it again replaces the limit.
 
+    Whatever the numbers (even none: ``limit_provider("openai")``), the calls also follow what
+    the provider says of its own limits, in every worker sharing the database: after a
+    response with ``x-ratelimit-remaining-requests`` / ``x-ratelimit-remaining-tokens`` and
+    their ``x-ratelimit-reset-requests`` / ``x-ratelimit-reset-tokens`` (``"6m0s"``, ``"1s"``,
+    ``"20ms"``), no more calls are admitted until the reset than the requests left, nor more
+    tokens (estimates, real usage once settled) than the tokens left; after a 429, none
+    before its ``Retry-After`` (else the reset of what ran out), including a 429 the OpenAI
+    client retried by itself. The headers are read off the model's ``AsyncOpenAI`` client
+    (``timestep.providers.watch_rate_limits``); with another client, only a 429 reaching the
+    model step is seen. Each call of a limited provider is admitted in the ledger (one short
+    transaction before the call, one after).
+
     Args:
         prefix: The model-name prefix of the provider (``"ollama"`` for ``"ollama/llama3.2"``).
         requests: Calls allowed per ``per_seconds``.

@@ -26,6 +26,18 @@ Only the budgets' own definitions are read before the lock.
   the budget; otherwise ``BudgetExceededError``, before the model is asked, or (``on_exceed=
   "wait"``) the call waits: it looks again every ``BUDGET_RECHECK_SECONDS``.
 
+- Provider feedback (every limited provider, ``limit_provider(prefix)`` with or without
+  numbers): what the provider's newest response for a model said of that model's limits
+  (``record_feedback``: ``x-ratelimit-remaining-requests`` / ``-tokens`` and their
+  ``x-ratelimit-reset-*``, kept in ``timestep_provider_feedback``, one row per provider and
+  model as OpenAI counts them) holds until its reset. A call is admitted only if the model's
+  calls admitted since that response, plus this one, stay within the remaining requests, and
+  their tokens (estimates, or real usage once settled) plus this call's estimate within the
+  remaining tokens; else it waits for the reset. A 429 blocks every admission of the provider
+  (all its models) until its ``Retry-After`` (``block_provider``), else until the reset of
+  what ran out. Calls admitted before the response but sent after it are not in the
+  provider's count: the margin is theirs, so keep ``concurrency`` small if it matters.
+
 Times are epoch seconds of the processes' clocks: keep them synchronized.
 """
 
@@ -47,7 +59,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from timestep.errors import BudgetExceededError, ConfigurationError
 
 from .limits import DEFAULT_OUTPUT_TOKENS
-from .tables import budgets_table, ledger_locks_table, model_calls_table, upsert, utcnow
+from .provider_feedback import RateLimitFeedback
+from .tables import (
+    budgets_table,
+    ledger_locks_table,
+    model_calls_table,
+    provider_feedback_table,
+    upsert,
+    utcnow,
+)
 
 __all__ = [
     "BUDGET_COLUMNS",
@@ -63,8 +83,10 @@ __all__ = [
     "budget_scope",
     "delete_budget_row",
     "estimate_call_tokens",
+    "feedback_key",
     "next_period_start",
     "period_start",
+    "record_feedback",
     "scope_spend",
     "settle",
     "upsert_budget",
@@ -281,6 +303,10 @@ async def admit(engine: AsyncEngine, facts: CallFacts, now: float | None = None)
             retry_at = await _token_room(conn, facts, tokens, now)
             if retry_at is not None:
                 return retry_at
+        if facts.limit_key:
+            retry_at = await _provider_room(conn, facts, now)
+            if retry_at is not None:
+                return retry_at
         for row in budgets:
             spent_tokens, spent_cost = await scope_spend(
                 conn, row.scope, row.per, now, facts.workflow_id
@@ -305,7 +331,7 @@ async def admit(engine: AsyncEngine, facts: CallFacts, now: float | None = None)
         await conn.execute(
             sa.insert(t).values(
                 call_id=facts.call_id,
-                limit_key=facts.limit_key if facts.limit_tokens else None,
+                limit_key=facts.limit_key,
                 workflow_id=facts.workflow_id,
                 session_id=facts.session_id,
                 agent_name=facts.agent_name,
@@ -352,6 +378,74 @@ async def _token_room(
     return float(retry_at)
 
 
+def feedback_key(prefix: str, model: str | None) -> str:
+    """The ``timestep_provider_feedback`` row of a provider's model: OpenAI's limits, and the
+    headers that tell them, are per model."""
+    return f"{prefix} {model or ''}"
+
+
+async def _provider_room(conn: AsyncConnection, facts: CallFacts, now: float) -> float | None:
+    """``None`` if the newest word of the call's provider on its model's limits leaves room
+    for one more call of its estimate, else the reset to wait for (the module docstring)."""
+    assert facts.limit_key is not None
+    f = provider_feedback_table
+    key = feedback_key(facts.limit_key, facts.model)
+    said = (await conn.execute(sa.select(f).where(f.c.key == key))).one_or_none()
+    if said is None:
+        return None
+    checks = [
+        (said.remaining_requests, said.requests_reset_at, "requests"),
+        (said.remaining_tokens, said.tokens_reset_at, "tokens"),
+    ]
+    live = [(left, reset, kind) for left, reset, kind in checks if left is not None and reset]
+    live = [(left, reset, kind) for left, reset, kind in live if reset > now]
+    if not live:
+        return None
+    t = model_calls_table
+    calls, tokens = (
+        await conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.c.tokens), 0)).where(
+                t.c.limit_key == facts.limit_key,
+                t.c.model == facts.model,
+                t.c.reserved_at > said.observed_at,
+            )
+        )
+    ).one()
+    since = {"requests": (int(calls), 1), "tokens": (int(tokens), facts.estimate_tokens)}
+    waits = [reset for left, reset, kind in live if sum(since[kind]) > left]
+    return float(max(waits)) if waits else None
+
+
+async def record_feedback(
+    engine: AsyncEngine, prefix: str, model: str | None, feedback: RateLimitFeedback
+) -> None:
+    """Store what a response of provider ``prefix`` for ``model`` said of its limits, for
+    every worker: the newest response's counts for the model replace older ones; a 429
+    blocks all the provider's admissions until its ``blocked_until`` (``block_provider``)."""
+    if feedback.blocked_until is not None:
+        await block_provider(engine, prefix, feedback.blocked_until)
+    if feedback.remaining_requests is None and feedback.remaining_tokens is None:
+        return
+    f = provider_feedback_table
+    values = {
+        "key": feedback_key(prefix, model),
+        "observed_at": feedback.observed_at,
+        "remaining_requests": feedback.remaining_requests,
+        "requests_reset_at": feedback.requests_reset_at,
+        "remaining_tokens": feedback.remaining_tokens,
+        "tokens_reset_at": feedback.tokens_reset_at,
+    }
+    async with engine.begin() as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(f).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={name: statement.excluded[name] for name in values if name != "key"},
+            where=f.c.observed_at < statement.excluded.observed_at,  # responses cross
+        )
+        await conn.execute(statement)
+
+
 async def settle(
     engine: AsyncEngine,
     call_id: str,
@@ -373,8 +467,8 @@ async def settle(
 
 
 async def block_provider(engine: AsyncEngine, prefix: str, until: float) -> None:
-    """No call of ``prefix``'s token limit is admitted before ``until`` (a 429's Retry-After),
-    from any worker; a later block wins."""
+    """No call of the limited provider ``prefix`` is admitted before ``until`` (a 429's
+    Retry-After), from any worker; a later block wins."""
     t = ledger_locks_table
     async with engine.begin() as conn:
         await _lock(conn, f"provider:{prefix}")

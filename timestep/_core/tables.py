@@ -23,6 +23,7 @@ __all__ = [
     "decisions_table",
     "budgets_table",
     "ledger_locks_table",
+    "provider_feedback_table",
     "model_calls_table",
     "insert_ignoring_duplicates",
     "insert_ignoring_duplicates_statement",
@@ -40,7 +41,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 metadata = sa.MetaData()
 
@@ -182,7 +183,7 @@ model_calls_table = sa.Table(
     "timestep_model_calls",
     metadata,
     sa.Column("call_id", sa.String(255), primary_key=True),  # <workflow id>:<step id>
-    sa.Column("limit_key", sa.String(255)),  # provider prefix with a token limit, else NULL
+    sa.Column("limit_key", sa.String(255)),  # a limited provider's prefix, else NULL
     sa.Column("workflow_id", sa.String(255), nullable=False, index=True),
     sa.Column("session_id", sa.String(255), index=True),
     sa.Column("agent_name", sa.String(255), index=True),
@@ -243,6 +244,20 @@ usage_daily_table = sa.Table(
     sa.Column("priced_rows", sa.BigInteger, nullable=False, default=0),
 )
 
+# Schema 8: the newest word of each limited provider on its own limits per model, from the
+# x-ratelimit-remaining-* / x-ratelimit-reset-* headers of its responses (epoch seconds;
+# timestep._core.provider_feedback). Admissions of the provider's calls obey it (ledger.admit).
+provider_feedback_table = sa.Table(
+    "timestep_provider_feedback",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),  # "<prefix> <model>" (feedback_key)
+    sa.Column("observed_at", sa.Float, nullable=False),
+    sa.Column("remaining_requests", sa.BigInteger),
+    sa.Column("requests_reset_at", sa.Float),
+    sa.Column("remaining_tokens", sa.BigInteger),
+    sa.Column("tokens_reset_at", sa.Float),
+)
+
 sa.Index("ix_rate_slots_queue_free_at", rate_slots_table.c.queue_name, rate_slots_table.c.free_at)
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
@@ -289,6 +304,10 @@ def _migrate_to_7(conn: sa.Connection) -> None:
     usage_daily_table.create(conn, checkfirst=True)
 
 
+def _migrate_to_8(conn: sa.Connection) -> None:
+    provider_feedback_table.create(conn, checkfirst=True)
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
 _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_1,
@@ -298,6 +317,7 @@ _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_5,
     _migrate_to_6,
     _migrate_to_7,
+    _migrate_to_8,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -80,6 +81,12 @@ class Turn:
     """Override the token counts: input_tokens, output_tokens, cached_tokens, reasoning_tokens."""
     items: tuple[Mapping[str, Any], ...] = ()
     """Other output items, as the Responses API sends them (a ``shell_call``...)."""
+    headers: Mapping[str, str] | None = None
+    """Extra response headers, e.g. ``{"x-ratelimit-remaining-requests": "0",
+    "x-ratelimit-reset-requests": "2s"}``."""
+    cut_after_events: int | None = None
+    """Streamed: drop the connection after this many events, without ending the stream (a
+    network cut mid-response)."""
 
 
 def text(
@@ -88,6 +95,8 @@ def text(
     chunk_delay: float = 0.0,
     delay: float = 0.0,
     usage: Mapping[str, int] | None = None,
+    headers: Mapping[str, str] | None = None,
+    cut_after_events: int | None = None,
 ) -> Turn:
     """A final assistant message. Streamed, it arrives word by word.
 
@@ -97,11 +106,21 @@ def text(
         delay: Seconds to wait before answering.
         usage: Token counts to report instead of the computed ones (``input_tokens``,
             ``output_tokens``, ``cached_tokens``, ``reasoning_tokens``).
+        headers: Extra response headers (e.g. ``x-ratelimit-remaining-requests``).
+        cut_after_events: Streamed: drop the connection after this many events, without
+            ending the stream (a network cut mid-response).
 
     Returns:
         The turn.
     """
-    return Turn(text=content, chunk_delay=chunk_delay, delay=delay, usage=usage)
+    return Turn(
+        text=content,
+        chunk_delay=chunk_delay,
+        delay=delay,
+        usage=usage,
+        headers=headers,
+        cut_after_events=cut_after_events,
+    )
 
 
 def function_call(
@@ -172,13 +191,20 @@ def output_items(*items: Mapping[str, Any]) -> Turn:
     return Turn(items=tuple(items))
 
 
-def error(status: int, *, retry_after: float | None = None, message: str | None = None) -> Turn:
+def error(
+    status: int,
+    *,
+    retry_after: float | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Turn:
     """An API error: e.g. ``error(429, retry_after=0.1)`` or ``error(500)``.
 
     Args:
         status: The HTTP status, 400 or more.
         retry_after: Seconds sent as ``Retry-After`` (and ``retry-after-ms``).
         message: The error's message.
+        headers: Extra response headers (e.g. ``x-ratelimit-reset-requests``).
 
     Returns:
         The turn.
@@ -188,7 +214,7 @@ def error(status: int, *, retry_after: float | None = None, message: str | None 
     """
     if status < 400:
         raise ValueError(f"an error turn needs a 4xx or 5xx status, got {status}")
-    return Turn(status=status, retry_after=retry_after, error_message=message)
+    return Turn(status=status, retry_after=retry_after, error_message=message, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -701,23 +727,21 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             turn = fake._next_turn(request)
             if turn.delay:
                 time.sleep(turn.delay)
+            extra = dict(turn.headers or {})
             if turn.status != 200:
-                extra: dict[str, str] = {}
                 if turn.retry_after is not None:
-                    extra = {
-                        "Retry-After": f"{turn.retry_after:g}",
-                        "retry-after-ms": str(int(turn.retry_after * 1000)),
-                    }
+                    extra["Retry-After"] = f"{turn.retry_after:g}"
+                    extra["retry-after-ms"] = str(int(turn.retry_after * 1000))
                 self._send_json(turn.status, _error_body(turn), extra)
             elif request.api == "chat":
                 if request.streaming:
-                    self._send_events(_chat_chunks(turn, request), named=False)
+                    self._send_events(_chat_chunks(turn, request), False, extra, turn)
                 else:
-                    self._send_json(200, _chat_body(turn, request))
+                    self._send_json(200, _chat_body(turn, request), extra)
             elif request.streaming:
-                self._send_events(_response_events(turn, request), named=True)
+                self._send_events(_response_events(turn, request), True, extra, turn)
             else:
-                self._send_json(200, _response_body(turn, request))
+                self._send_json(200, _response_body(turn, request), extra)
 
         def _send_json(
             self, status: int, payload: Any, headers: Mapping[str, str] | None = None
@@ -732,14 +756,25 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             self._write(data)
 
         def _send_events(
-            self, events: Iterable[tuple[dict[str, Any], float]], *, named: bool
+            self,
+            events: Iterable[tuple[dict[str, Any], float]],
+            named: bool,
+            headers: Mapping[str, str],
+            turn: Turn,
         ) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             for sequence, (event, pause) in enumerate(events):
+                if sequence == turn.cut_after_events:
+                    # Cut: no terminating chunk, and the socket closes under the client.
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if named:
                     event = {**event, "sequence_number": sequence}
                     frame = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
