@@ -5,8 +5,8 @@ Each MCP tool call is a step ``mcp:<server>:<tool>`` and each tool listing a ste
 the same items, tool outputs and request bodies; a worker SIGKILLed at each step boundary (over
 streamable HTTP and stdio) is restarted and every tool runs exactly once; a server down at
 recovery fails the run with ``MCPServerUnavailableError``; MCP approvals wait durably like
-function tools, across a restart, and are answered from the command line. All on both
-databases.
+function tools, across a restart, and are answered from the command line; a hosted MCP tool's
+approval requests are answered durably as under ``Runner``. All on both databases.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool
+from agents import Agent, HostedMCPTool, RunConfig, Runner, function_tool
 from agents.mcp import MCPServerStreamableHttp
 from dbos import DBOS
 
@@ -38,6 +38,7 @@ from timestep.testing import (
     conversation_script,
     function_call,
     function_calls,
+    output_items,
     text,
 )
 
@@ -405,3 +406,71 @@ async def test_an_unreachable_server_is_retried_then_fails_the_run_with_a_typed_
     with pytest.raises(timestep.MCPServerUnavailableError) as again:
         await timestep.run_agent_workflow(agent, "go", workflow_id=workflow_id)
     assert str(again.value) == str(raised.value)
+
+
+HOSTED_APPROVAL = output_items(
+    {
+        "type": "mcp_approval_request",
+        "id": "mcpr_1",
+        "server_label": "shop",
+        "name": "charge",
+        "arguments": '{"amount": 5}',
+    }
+)
+
+
+def _hosted_respond(request: Any) -> Any:
+    """The provider asks for approval of its hosted MCP call, then answers by the decision."""
+    items = request.json.get("input", [])
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("type") == "mcp_approval_response":
+            return text("charged at the provider" if item["approve"] else "not charged")
+    return HOSTED_APPROVAL
+
+
+def _hosted_agent() -> Agent[Any]:
+    tool = HostedMCPTool(
+        tool_config={
+            "type": "mcp",
+            "server_label": "shop",
+            "server_url": "https://shop.invalid/mcp",
+            "require_approval": "always",
+        }
+    )
+    return Agent(name="hosted-mcp", instructions="Use the shop.", tools=[tool])
+
+
+@pytest.mark.usefixtures("durable")
+@pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
+async def test_a_hosted_mcp_approval_request_is_answered_durably_as_under_runner(approve: bool):
+    """A hosted MCP tool's approval request (the provider runs the tool) waits like a function
+    tool's approval, and the decision reaches the provider as the SDK sends it."""
+    with FakeModelServer(responder=_hosted_respond) as fake:
+        config = RunConfig(model_provider=fake.provider())
+        agent = _hosted_agent()
+        first = await Runner.run(agent, "pay", run_config=config)
+        state = first.to_state()
+        if approve:
+            state.approve(first.interruptions[0])
+        else:
+            state.reject(first.interruptions[0], rejection_message="no")
+        plain = await Runner.run(agent, state, run_config=config)
+        plain_requests = [r.json for r in fake.requests]
+    with FakeModelServer(responder=_hosted_respond) as fake:
+        config = RunConfig(model_provider=fake.provider())
+        handle = await timestep.start_agent_run(
+            _hosted_agent(), "pay", run_config=config, wait_for_approvals=True
+        )
+        deadline = time.monotonic() + 30
+        while not (pending := await timestep.get_pending_approvals(handle.workflow_id)):
+            assert time.monotonic() < deadline, "no pending approval published"
+            await asyncio.sleep(0.02)
+        assert [(p["call_id"], p["tool_name"]) for p in pending] == [("mcpr_1", "charge")]
+        if approve:
+            await timestep.approve(handle.workflow_id, "mcpr_1", by="alice")
+        else:
+            await timestep.reject(handle.workflow_id, "mcpr_1", "no", by="alice")
+        durable = await handle.result()
+        durable_requests = [r.json for r in fake.requests]
+    assert durable.final_output == plain.final_output
+    assert durable_requests == plain_requests
