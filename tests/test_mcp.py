@@ -232,11 +232,13 @@ def test_a_worker_killed_at_each_step_boundary_runs_each_tool_once(
     _crash_and_recover(database_url, tmp_path, shop, "http", kill_at)
 
 
-def test_a_worker_killed_after_an_mcp_call_over_stdio_runs_each_tool_once(
-    database_url: str, tmp_path: Path
+@pytest.mark.parametrize("kill_at", sorted(FINISHED_BEFORE_TURN), ids=lambda k: f"turn{k}")
+def test_a_worker_killed_at_each_step_boundary_over_stdio_runs_each_tool_once(
+    database_url: str, tmp_path: Path, kill_at: int
 ):
     """The same over stdio (the worker spawns the server; the kill takes it down too)."""
-    _crash_and_recover(database_url, tmp_path, ShopServer(tmp_path / "shop.log"), "stdio", 1)
+    shop = ShopServer(tmp_path / "shop.log")
+    _crash_and_recover(database_url, tmp_path, shop, "stdio", kill_at)
 
 
 def _crash_and_recover(
