@@ -1011,15 +1011,20 @@ async def test_timestep_serve_in_a_subprocess(tmp_path: Path):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-def test_openapi_contract_with_schemathesis(durable: str):
+def test_openapi_contract_with_schemathesis(durable: str, fake_model: FakeModelServer):
     """Generated requests (valid and invalid) against every operation of the published spec:
-    no 5xx, and every answer's status, content type and body are the documented ones.
+    no 5xx, and every answer's status, content type and body are the documented ones. The
+    spec's example agent is served, so generated runs really start (and run on the fake).
     The server runs in a thread: schemathesis' client blocks."""
+    fake_model.set_default(text("Generated runs get this answer."))
+    timestep.register_agent(Agent(name="support-agent", instructions="Help."))
     with ServerThread(create_app(ServerSettings(api_token=TOKEN))) as api:
-        _contract_check(api)
+        started = _contract_check(api)
+    assert started, "no generated request started a run of the served agent"
 
 
-def _contract_check(api: ServerThread) -> None:
+def _contract_check(api: ServerThread) -> int:
+    """Runs the contract checks; returns how many generated requests started a run."""
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
@@ -1040,6 +1045,7 @@ def _contract_check(api: ServerThread) -> None:
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
     sent: list[int] = []
+    started: list[str] = []
     for operation in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 
@@ -1054,6 +1060,8 @@ def _contract_check(api: ServerThread) -> None:
             def check(case: Any) -> None:
                 response = case.call(base_url=api.url(), headers=AUTH, timeout=30)
                 sent.append(response.status_code)
+                if case.method == "POST" and case.path == "/runs" and response.status_code < 300:
+                    started.append(response.json()["workflow_id"])
                 case.validate_response(response, checks=checks)
 
             try:
@@ -1063,4 +1071,6 @@ def _contract_check(api: ServerThread) -> None:
                 assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
     assert len(sent) > 100, len(sent)
     print(f"schemathesis sent {len(sent)} requests: {sorted(Counter(sent).items())}")
+    print(f"of which {len(started)} started a run")
     assert {200, 404, 422} <= set(sent)
+    return len(started)
