@@ -98,7 +98,11 @@ class ValidationProblem(BaseModel):
 class RunCreate(BaseModel):
     """Start a durable run of a registered agent."""
 
-    model_config = _Request
+    # The example is a whole request, so generated examples (schemathesis) start real runs.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"agent": "support-agent", "input": "Where is my order?"}]},
+    )
 
     agent: str = Field(
         min_length=1,
