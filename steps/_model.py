@@ -293,8 +293,10 @@ class _ClassMethods(Model):
         self._model = model
         self.model = getattr(model, "model", None)
 
-    def get_response(self, *args: Any, **kwargs: Any) -> Any:
-        return type(self._model).get_response(self._model, *args, **kwargs)
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        # A coroutine function: DBOS runs a plain function's step in a thread, and would try
+        # to checkpoint the coroutine it returned.
+        return await type(self._model).get_response(self._model, *args, **kwargs)
 
     def stream_response(self, *args: Any, **kwargs: Any) -> Any:
         return type(self._model).stream_response(self._model, *args, **kwargs)
