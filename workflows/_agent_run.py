@@ -30,7 +30,7 @@ from timestep._core.live import LiveRun, RunObjects
 from timestep._core.portable import storable
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, RunRequest, RunSummary
-from timestep._core.sdk_forms import encode_item, encode_responses
+from timestep._core.sdk_forms import encode_items, encode_responses
 from timestep._core.secrets import scrub
 from timestep.steps import (
     CurrentRun,
@@ -106,7 +106,7 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         "last_agent": result.last_agent.name,
         "interrupted": interrupted,
         "state": result.to_state().to_string() if interrupted else None,
-        "items": None if interrupted else [encode_item(i, agent) for i in result.new_items],
+        "items": None if interrupted else encode_items(result.new_items, agent),
         "usage": serialize_usage(result.context_wrapper.usage),
         "records": records,
         "responses": [] if interrupted else encode_responses(result.raw_responses),
