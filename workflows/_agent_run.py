@@ -15,6 +15,7 @@ which go live to a caller in this process and into the run's DBOS stream for any
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -85,7 +86,9 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
             round_index += 1
         if run.publisher is not None:
             await run.publisher.write_tail(close=True)
+        await _finish_writes(run)
     except BaseException as exc:
+        await _finish_writes(run, quiet=True)
         if run.publisher is not None:
             if isinstance(exc, Exception):  # readers elsewhere see the end, and why
                 await run.publisher.write_tail(
@@ -153,6 +156,14 @@ async def _run(
     await run.publisher.consume(streamed)
     await run.publisher.write_tail(close=False)
     return streamed
+
+
+async def _finish_writes(run: CurrentRun, *, quiet: bool = False) -> None:
+    """Await the run's own row writes still in flight (``quiet``: on the way out of a failed
+    run, whose own error is the one to raise)."""
+    writes, run.writes = run.writes, []
+    if writes:
+        await asyncio.gather(*writes, return_exceptions=quiet)
 
 
 def _durable_run_config(given: RunConfig | None) -> RunConfig:
