@@ -102,8 +102,14 @@ async def _write_tail(
 async def write_stream_entries(entries: list[dict[str, Any]]) -> None:
     """Append entries to the run's stream, from inside a step (no checkpoint of their own).
 
-    Stored as portable JSON: any process (or language) reads them without unpickling."""
+    Stored as portable JSON: any process (or language) reads them without unpickling. All of
+    them in one trip to DBOS's thread pool (the step's context goes along), not one each."""
+    if entries:
+        await asyncio.to_thread(_write_entries, entries)
+
+
+def _write_entries(entries: list[dict[str, Any]]) -> None:
     for entry in entries:
-        await DBOS.write_stream_async(
+        DBOS.write_stream(
             STREAM_KEY, entry, serialization_type=WorkflowSerializationFormat.PORTABLE
         )
