@@ -21,6 +21,7 @@ import timestep
 
 from ._agents import BENCH_AGENT, BENCH_AGENT_STEP_TOOLS
 from ._common import ZeroLatencyProvider, measure_interleaved, new_id
+from ._direct import direct_wiring
 
 STEPS_PER_RUN = 5  # 3 model calls + 2 tool calls
 
@@ -114,6 +115,7 @@ CONTENDERS: dict[str, tuple[str, Callable[[], Awaitable[None]] | None]] = {
     "plain_runner": ("(1) plain Runner", plain_runner),
     "bare_dbos": (f"(2) bare DBOS, {STEPS_PER_RUN} steps", bare_dbos),
     "bare_dbos_checkpoints": ("(2c) bare DBOS, (3)'s checkpoints", bare_dbos_checkpoints),
+    "direct_wiring": ("(2d) direct wiring of the same steps", direct_wiring),
     "timestep": ("(3) Timestep", timestep_run),
     "dbos_openai_agents": ("(4) DBOSRunner", DBOS_RUNNER),
     "dbos_openai_agents_step_tools": ("(4d) DBOSRunner, step tools", DBOS_RUNNER_STEP_TOOLS),
@@ -140,6 +142,8 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
             out[f"timestep_over_floor_with_checkpoints_{q}"] = ts / (
                 plain + figures["bare_dbos_checkpoints"][f"{q}_ms"]
             )
+        if "direct_wiring" in figures:
+            out[f"timestep_over_direct_wiring_{q}"] = ts / figures["direct_wiring"][f"{q}_ms"]
         out[f"timestep_per_step_overhead_ms_{q}"] = (ts - plain) / STEPS_PER_RUN
         out[f"bare_dbos_per_step_ms_{q}"] = bare / STEPS_PER_RUN
         if "dbos_openai_agents" in figures:

@@ -37,6 +37,7 @@ from timestep.testing import postgres_unreachable
 from . import (
     _approvals,
     _chaos,
+    _deployment,
     _limiter,
     _memory,
     _overhead,
@@ -59,6 +60,8 @@ PARTS = (
     "tokens",
     "profile",
     "memory",
+    "waiting",
+    "realistic",
     "streaming",
     "paging",
     "retention",
@@ -81,6 +84,10 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["profile"] = await _profile.run(kind, args.runs, progress)
         if "streaming" in args.parts:
             out["streaming"] = await _streaming.run(kind, url, args.stream_rounds, progress)
+        if "waiting" in args.parts:
+            out["waiting"] = await _deployment.waiting(kind, args.waiting_runs, progress)
+        if "realistic" in args.parts:
+            out["realistic"] = await _deployment.realistic(kind, args.quick, progress)
         if "memory" in args.parts:
             out["memory"] = await _memory.run(kind, args.memory_runs, progress)
         if "tokens" in args.parts:  # it leaves provider limits behind, on prefixes of its own
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     args.runs = args.runs or (60 if args.quick else 300)
     args.approval_runs = 20 if args.quick else 100
+    args.waiting_runs = 200 if args.quick else 1000
     args.recovery_runs = 200 if args.quick else 1000
     args.chaos_runs = 40 if args.quick else 200
     args.memory_runs = args.memory_runs or (2000 if args.quick else 20000)

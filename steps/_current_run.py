@@ -37,6 +37,9 @@ class CurrentRun:
     model_names: list[str] = field(default_factory=list)
     publisher: StreamPublisher | None = None
     """Set while the SDK's streamed loop runs: it publishes the run's events."""
+    writes: list[Any] = field(default_factory=list)
+    """Tasks writing the run's own rows (not steps: idempotent, and written again on replay)
+    off its path; the workflow awaits them before it returns."""
     permits: Any = None
     """The run's ``PermitGate``, for models made durable in place (they have no provider
     limit, but budgets still apply to their calls)."""

@@ -285,7 +285,8 @@ class DurableModel(Model):
 
         reader = asyncio.ensure_future(pump())  # the request goes out before any write
         try:
-            await write_stream_entries([{"t": "begin", "host": DBOS.step_id}])
+            # The attempt's ``begin`` goes with its first entries: no write competes with the
+            # request on its way out, and an attempt that wrote nothing needs no marker.
             first_batch = True
             ended = False
             while not ended:
@@ -299,6 +300,7 @@ class DurableModel(Model):
                     break
                 entries: list[dict[str, Any]] = []
                 if first_batch:  # what the SDK emitted before this call, in its order
+                    entries.append({"t": "begin", "host": DBOS.step_id})
                     entries.extend(await host.pending)
                     first_batch = False
                 data = [event.model_dump(mode="json", by_alias=True) for event in batch]
@@ -339,8 +341,10 @@ class _ClassMethods(Model):
         self._model = model
         self.model = getattr(model, "model", None)
 
-    def get_response(self, *args: Any, **kwargs: Any) -> Any:
-        return type(self._model).get_response(self._model, *args, **kwargs)
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        # A coroutine function: DBOS runs a plain function's step in a thread, and would try
+        # to checkpoint the coroutine it returned.
+        return await type(self._model).get_response(self._model, *args, **kwargs)
 
     def stream_response(self, *args: Any, **kwargs: Any) -> Any:
         return type(self._model).stream_response(self._model, *args, **kwargs)

@@ -28,7 +28,7 @@ from agents.stream_events import RawResponsesStreamEvent, StreamEvent
 from dbos import DBOS, WorkflowSerializationFormat
 
 from timestep._core.protocol import STREAM_KEY
-from timestep._core.sdk_forms import encode_event
+from timestep._core.sdk_forms import agent_identity_keys, encode_event
 
 __all__ = ["ModelCallHost", "StreamPublisher", "write_stream_entries"]
 
@@ -52,6 +52,8 @@ class StreamPublisher:
     # id(first raw event of a model call) -> (the event, its live step or None if replayed);
     # holding the event keeps its id unique until the SDK delivers it.
     _firsts: dict[int, tuple[Any, ModelCallHost | None]] = field(default_factory=dict)
+    # The agent graph's identity keys, computed at the first item (they cost more than it).
+    _identity_keys: dict[int, str] | None = None
 
     def first_event_of_call(self, event: Any, host: ModelCallHost | None) -> None:
         self._firsts[id(event)] = (event, host)
@@ -69,7 +71,9 @@ class StreamPublisher:
                     if host is not None and not host.pending.done():
                         host.pending.set_result(pending)
             else:
-                self.pending.append(encode_event(event, self.starting_agent))
+                if self._identity_keys is None:
+                    self._identity_keys = agent_identity_keys(self.starting_agent)
+                self.pending.append(encode_event(event, identity_keys=self._identity_keys))
 
     def close_subscribers(self) -> None:
         for queue in self.subscribers:
@@ -98,8 +102,14 @@ async def _write_tail(
 async def write_stream_entries(entries: list[dict[str, Any]]) -> None:
     """Append entries to the run's stream, from inside a step (no checkpoint of their own).
 
-    Stored as portable JSON: any process (or language) reads them without unpickling."""
+    Stored as portable JSON: any process (or language) reads them without unpickling. All of
+    them in one trip to DBOS's thread pool (the step's context goes along), not one each."""
+    if entries:
+        await asyncio.to_thread(_write_entries, entries)
+
+
+def _write_entries(entries: list[dict[str, Any]]) -> None:
     for entry in entries:
-        await DBOS.write_stream_async(
+        DBOS.write_stream(
             STREAM_KEY, entry, serialization_type=WorkflowSerializationFormat.PORTABLE
         )

@@ -272,3 +272,17 @@ def test_agents_are_made_durable_where_they_are():
     assert all(t.on_invoke_tool is i for t, i in zip(agent.tools, invokers, strict=True))
     assert type(impl).__name__ == "_StepInvocation"
     assert type(helper.tools[0].on_invoke_tool._invoke_tool_impl).__name__ == "_StepInvocation"
+
+
+async def test_a_model_instance_on_the_agent_is_a_step(fake_model):
+    from agents import OpenAIResponsesModel
+
+    fake_model.add_turns(function_call("lookup", {"item": "pear"}), text("Pear found."))
+    model = OpenAIResponsesModel("gpt-4.1", openai_client=fake_model.client())
+    result = await run_agent(_agent("durable-model-instance", model=model), "find a pear")
+    assert result.final_output == "Pear found."
+    assert await _step_names(result.workflow_id) == [
+        "model:gpt-4.1",
+        "tool:lookup",
+        "model:gpt-4.1",
+    ]

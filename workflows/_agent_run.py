@@ -15,6 +15,7 @@ which go live to a caller in this process and into the run's DBOS stream for any
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -30,7 +31,7 @@ from timestep._core.live import LiveRun, RunObjects
 from timestep._core.portable import storable
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, RunRequest, RunSummary
-from timestep._core.sdk_forms import encode_item, encode_responses
+from timestep._core.sdk_forms import encode_items, encode_responses
 from timestep._core.secrets import scrub
 from timestep.steps import (
     CurrentRun,
@@ -86,7 +87,9 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
             round_index += 1
         if run.publisher is not None:
             await run.publisher.write_tail(close=True)
+        await _finish_writes(run)
     except BaseException as exc:
+        await _finish_writes(run, quiet=True)
         if run.publisher is not None:
             if isinstance(exc, Exception):  # readers elsewhere see the end, and why
                 await run.publisher.write_tail(
@@ -107,7 +110,7 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         "last_agent": result.last_agent.name,
         "interrupted": interrupted,
         "state": result.to_state().to_string() if interrupted else None,
-        "items": None if interrupted else [encode_item(i, agent) for i in result.new_items],
+        "items": None if interrupted else encode_items(result.new_items, agent),
         "usage": serialize_usage(result.context_wrapper.usage),
         "records": records,
         "responses": [] if interrupted else encode_responses(result.raw_responses),
@@ -154,6 +157,14 @@ async def _run(
     await run.publisher.consume(streamed)
     await run.publisher.write_tail(close=False)
     return streamed
+
+
+async def _finish_writes(run: CurrentRun, *, quiet: bool = False) -> None:
+    """Await the run's own row writes still in flight (``quiet``: on the way out of a failed
+    run, whose own error is the one to raise)."""
+    writes, run.writes = run.writes, []
+    if writes:
+        await asyncio.gather(*writes, return_exceptions=quiet)
 
 
 def _durable_run_config(given: RunConfig | None) -> RunConfig:

@@ -7,6 +7,7 @@ of whoever decides. Decisions go through the SDK's own ``RunState.approve`` / ``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -101,7 +102,7 @@ async def wait_for_decisions(
                 )
                 if won and on_timeout == "reject":
                     _apply(state, pending.pop(call_id), winner)
-                    await _record_decision(run, winner)
+                    _record_decision_soon(run, winner)
                 elif not won:
                     taken[call_id] = winner
             if on_timeout == "fail" and not taken:
@@ -125,7 +126,7 @@ async def wait_for_decisions(
             )
             continue
         _apply(state, item, decision)
-        await _record_decision(run, decision)
+        _record_decision_soon(run, decision)
     await DBOS.set_event_async(APPROVALS_EVENT, [])
 
 
@@ -150,7 +151,7 @@ async def _receive_taken(
         item = pending.pop(call_id, None)
         if item is not None:
             _apply(state, item, winner)
-            await _record_decision(run, winner)
+            _record_decision_soon(run, winner)
 
 
 def _apply(state: RunState[Any], item: ToolApprovalItem, decision: Decision) -> None:
@@ -201,6 +202,12 @@ async def _save_snapshot(run: CurrentRun, state: RunState[Any], round_index: int
             for item in state.get_interruptions()
         ]
         await upsert(conn, tool_calls_table, pending, list(_TOOL_CALL_KEY), ["status"])
+
+
+def _record_decision_soon(run: CurrentRun, decision: Decision) -> None:
+    """Record the decision while the run goes on: the approved tool need not wait for the
+    row (a replay records it again, as it would have anyway: the write is not a step)."""
+    run.writes.append(asyncio.ensure_future(_record_decision(run, decision)))
 
 
 async def _record_decision(run: CurrentRun, decision: Decision) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agents import Agent
-from agents._run_state_agent_identity import _build_agent_identity_keys_by_id
+from agents._run_state_agent_identity import _build_agent_identity_keys_by_id, _iter_agent_graph
 from agents.items import ModelResponse, RunItem
 from agents.run_state import RunState, _deserialize_items
 from agents.stream_events import (
@@ -39,11 +39,13 @@ from pydantic import TypeAdapter
 
 __all__ = [
     "EVENT_KINDS",
+    "agent_identity_keys",
     "decode_entry",
     "decode_items",
     "decode_responses",
     "encode_event",
     "encode_item",
+    "encode_items",
     "encode_responses",
     "raw_event",
     "settled",
@@ -81,9 +83,24 @@ def decode_responses(forms: Iterable[Mapping[str, Any]]) -> list[ModelResponse]:
     ]
 
 
-def encode_item(item: RunItem, starting_agent: Agent[Any] | None = None) -> dict[str, Any]:
-    """A run item in the SDK's own RunState form (agents by name or identity key)."""
-    keys = _build_agent_identity_keys_by_id(starting_agent) if starting_agent else None
+def encode_items(items: Iterable[RunItem], starting_agent: Agent[Any]) -> list[dict[str, Any]]:
+    """``encode_item`` of each item, the agent graph's identity keys computed once (they cost
+    more than the items: every agent's definition is normalised)."""
+    keys = agent_identity_keys(starting_agent)
+    return [encode_item(item, identity_keys=keys) for item in items]
+
+
+def encode_item(
+    item: RunItem,
+    starting_agent: Agent[Any] | None = None,
+    *,
+    identity_keys: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """A run item in the SDK's own RunState form (agents by name or identity key); pass the
+    graph's ``identity_keys`` (``agent_identity_keys``) to encode several items of one run."""
+    keys = identity_keys
+    if keys is None and starting_agent is not None:
+        keys = agent_identity_keys(starting_agent)
     # RunState._serialize_item uses nothing of the state but its arguments.
     serialized: dict[str, Any] = RunState._serialize_item(
         None,  # type: ignore[arg-type]
@@ -100,11 +117,28 @@ def decode_items(
     return _deserialize_items(list(items), dict(agents))
 
 
-def encode_event(event: StreamEvent, starting_agent: Agent[Any] | None = None) -> dict[str, Any]:
+def agent_identity_keys(starting_agent: Agent[Any]) -> dict[int, str]:
+    """The identity keys ``encode_item`` gives the agents of ``starting_agent``'s graph.
+
+    Where every name in the graph is unique the SDK's key of each agent is its name; only
+    duplicated names need its ranking, which normalises every agent's whole definition."""
+    agents = list(_iter_agent_graph(starting_agent))
+    if len({agent.name for agent in agents}) == len(agents):
+        return {id(agent): agent.name for agent in agents}
+    return _build_agent_identity_keys_by_id(starting_agent)
+
+
+def encode_event(
+    event: StreamEvent,
+    starting_agent: Agent[Any] | None = None,
+    *,
+    identity_keys: dict[int, str] | None = None,
+) -> dict[str, Any]:
     if isinstance(event, RawResponsesStreamEvent):
         return {"t": "raw", "data": event.data.model_dump(mode="json", by_alias=True)}
     if isinstance(event, RunItemStreamEvent):
-        return {"t": "item", "name": event.name, "item": encode_item(event.item, starting_agent)}
+        item = encode_item(event.item, starting_agent, identity_keys=identity_keys)
+        return {"t": "item", "name": event.name, "item": item}
     return {"t": "agent", "agent": event.new_agent.name}
 
 

@@ -243,6 +243,9 @@ def _positioned(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _make_handler(fake: FakeFirecrawlServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Small writes go out at once: with Nagle's algorithm a kept-alive connection's next
+        # response waited for the client's delayed ACK (~40 ms), a latency no real API adds.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             self._serve("POST")

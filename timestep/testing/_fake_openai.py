@@ -700,6 +700,9 @@ def _error_body(turn: Turn) -> dict[str, Any]:
 def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Small writes go out at once: with Nagle's algorithm a kept-alive connection's next
+        # response waited for the client's delayed ACK (~40 ms), a latency no real API adds.
+        disable_nagle_algorithm = True
         server_version = "TimestepFakeOpenAI/1"
 
         def do_POST(self) -> None:
