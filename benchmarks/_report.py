@@ -31,6 +31,11 @@ def _throughput_row(db: str, level: str, label: str, t: dict[str, Any]) -> str:
     )
 
 
+def _section(title: str, intro: str, header: str, align: str, rows: list[str]) -> list[str]:
+    """A report section: its heading, what it measures and its table; nothing without rows."""
+    return [title, "", intro, "", header, align, *rows, ""] if rows else []
+
+
 def _f(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
 
@@ -91,17 +96,13 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {db} | {_f(t['p50_ms'])} | {_f(t['p95_ms'])} | {_f(e['p50_ms'])} | "
                 f"{_f(e['p95_ms'])} | {t['n']} |"
             )
-    if rows:
-        lines += [
-            "## (5) Approval: `approve()` called -> approved tool starts in the resumed run",
-            "",
-            "Targets: p50 under 50 ms on Postgres, under 150 ms on SQLite.",
-            "",
-            "| database | to tool p50 ms | to tool p95 ms | to result p50 ms | to result p95 ms | n |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-            *rows,
-            "",
-        ]
+    lines += _section(
+        "## (5) Approval: `approve()` called -> approved tool starts in the resumed run",
+        "Targets: p50 under 50 ms on Postgres, under 150 ms on SQLite.",
+        "| database | to tool p50 ms | to tool p95 ms | to result p50 ms | to result p95 ms | n |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        rows,
+    )
 
     rows = []
     for db in dbs:
@@ -112,19 +113,15 @@ def markdown(report: dict[str, Any]) -> str:
                     rows.append(_throughput_row(db, level.removeprefix("others_"), label, o))
             else:
                 rows.append(_throughput_row(db, level, "(3) Timestep", t))
-    if rows:
-        lines += [
-            "## (6) Throughput: runs per second with N runs in flight (one process)",
-            "",
-            "Target: Timestep at 32 in flight on Postgres >= 45 runs/s. CPU ms per run counts "
-            "every thread of the process (the GIL lets about one core's worth run Python).",
-            "",
-            "| database | in flight | runs of | runs/s | CPU ms per run | run p50 ms | "
-            "run p95 ms | runs |",
-            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
-            *rows,
-            "",
-        ]
+    lines += _section(
+        "## (6) Throughput: runs per second with N runs in flight (one process)",
+        "Target: Timestep at 32 in flight on Postgres >= 45 runs/s. CPU ms per run counts "
+        "every thread of the process (the GIL lets about one core's worth run Python).",
+        "| database | in flight | runs of | runs/s | CPU ms per run | run p50 ms | "
+        "run p95 ms | runs |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        rows,
+    )
 
     rows = []
     for db in dbs:
@@ -136,20 +133,16 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{w['tasks_baseline']} | {w['tasks_waiting']} | "
                 f"{_f(w['tasks_per_waiting_run'], 2)} | {_f(w['approve_all_to_all_finished_s'])} |"
             )
-    if rows:
-        lines += [
-            "## (14) Memory per run in flight: runs waiting for an approval in one worker",
-            "",
-            "Target: under 100 KB per waiting run beyond the process's baseline (RSS measured "
-            "after a garbage collection, before the runs start and once all wait).",
-            "",
-            "| database | runs waiting | baseline RSS MB | RSS waiting MB | KB per waiting run | "
-            "asyncio tasks before | tasks waiting | tasks per run | approve all -> all "
-            "finished s |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *rows,
-            "",
-        ]
+    lines += _section(
+        "## (14) Memory per run in flight: runs waiting for an approval in one worker",
+        "Target: under 100 KB per waiting run beyond the process's baseline (RSS measured "
+        "after a garbage collection, before the runs start and once all wait).",
+        "| database | runs waiting | baseline RSS MB | RSS waiting MB | KB per waiting run | "
+        "asyncio tasks before | tasks waiting | tasks per run | approve all -> all "
+        "finished s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        rows,
+    )
 
     rows = []
     for db in dbs:
@@ -161,20 +154,16 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{_f(f['p95_over_model'], 3)} | {_f(r['model_ms'])} | "
                     f"{r['sustained_in_flight']} |"
                 )
-    if rows:
-        lines += [
-            "## (15) A realistic model: 300 ms to answer, 20 streamed deltas 10 ms apart",
-            "",
-            "Streamed Timestep runs (one model call) in waves of N at once; the model's own "
-            "time is a plain `Runner.run_streamed` of the same call, alone. Sustained: the "
-            "most in flight with p95 within 10 % of it (every level up to it too).",
-            "",
-            "| database | in flight | run p50 ms | run p95 ms | p95 / model | model ms | "
-            "sustained in flight |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *rows,
-            "",
-        ]
+    lines += _section(
+        "## (15) A realistic model: 300 ms to answer, 20 streamed deltas 10 ms apart",
+        "Streamed Timestep runs (one model call) in waves of N at once; the model's own "
+        "time is a plain `Runner.run_streamed` of the same call, alone. Sustained: the "
+        "most in flight with p95 within 10 % of it (every level up to it too).",
+        "| database | in flight | run p50 ms | run p95 ms | p95 / model | model ms | "
+        "sustained in flight |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        rows,
+    )
 
     rows = []
     for db in dbs:
@@ -193,19 +182,15 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{_f(figures['launched_to_all_finished_s'])} | "
                     f"{_f(ratio) if ratio else ''} |"
                 )
-    if rows:
-        lines += [
-            "## (7) Recovery: N runs in flight, SIGKILL, restart; time until all finished",
-            "",
-            "Target: 1,000 runs in under 30 s. Bare DBOS recovers the same work (three steps "
-            "per run, the second in flight at the kill): its time is DBOS's own cost here.",
-            "",
-            "| database | runs of | runs | restart -> all finished s | of which process start "
-            "+ launch s | launched -> all finished s | over bare DBOS |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-            *rows,
-            "",
-        ]
+    lines += _section(
+        "## (7) Recovery: N runs in flight, SIGKILL, restart; time until all finished",
+        "Target: 1,000 runs in under 30 s. Bare DBOS recovers the same work (three steps "
+        "per run, the second in flight at the kill): its time is DBOS's own cost here.",
+        "| database | runs of | runs | restart -> all finished s | of which process start "
+        "+ launch s | launched -> all finished s | over bare DBOS |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        rows,
+    )
 
     rows = []
     for db in dbs:
@@ -216,22 +201,18 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{_f(lim['error_pct'], 1)} % | {lim.get('busiest_window', '')} | "
                 f"{_f(lim.get('achieved_over_span_per_s'), 2)} | {lim['starts']} |"
             )
-    if rows:
-        lines += [
-            "## (8) Queue limiter: achieved start rate against the configured one",
-            "",
-            "Target: within 5 %. With the call times t sorted, achieved = limit / median of "
-            "(t[i + limit] - t[i]), the time the limiter took to admit limit more calls; the "
-            "busiest window is the most calls in any window of the period (at most the limit). "
-            "Over the run = (calls - limit) / (last call - first call), which also counts the "
-            "runs' way to their first call.",
-            "",
-            "| database | limiter | configured | per s | achieved per s | error | busiest window "
-            "| over the run per s | calls |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *rows,
-            "",
-        ]
+    lines += _section(
+        "## (8) Queue limiter: achieved start rate against the configured one",
+        "Target: within 5 %. With the call times t sorted, achieved = limit / median of "
+        "(t[i + limit] - t[i]), the time the limiter took to admit limit more calls; the "
+        "busiest window is the most calls in any window of the period (at most the limit). "
+        "Over the run = (calls - limit) / (last call - first call), which also counts the "
+        "runs' way to their first call.",
+        "| database | limiter | configured | per s | achieved per s | error | busiest window "
+        "| over the run per s | calls |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        rows,
+    )
 
     rows, cost_rows = [], []
     for db in dbs:
