@@ -250,7 +250,8 @@ def test_limits_from_settings(monkeypatch):
         apply_declared_queues()
         limit = process_state().limits.provider_limit("ollama")
         assert limit is not None and (limit.requests, limit.per_seconds) == (30, 60)
-        assert DBOS.retrieve_queue(limit.queue_name) is not None
+        # A request limit alone needs only its rate queue (no concurrency queue).
+        assert DBOS.retrieve_queue(limit.rate_queue_name) is not None
 
         monkeypatch.setenv("TIMESTEP_PROVIDER_LIMITS", '{"openai": {"rpm": 30}}')
         process_state().reload_settings()
