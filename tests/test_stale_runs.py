@@ -7,12 +7,15 @@ import json
 
 import pytest
 from agents import Agent, function_tool
+from dbos import DBOS
 from typer.testing import CliRunner
 
 import timestep
 from timestep import approve, get_pending_approvals, start_agent_run
-from timestep._client.inspection import list_stale_runs
+from timestep._client.inspection import fork_run, list_stale_runs
+from timestep.errors import AgentDefinitionChangedError
 from timestep.testing import function_call, text
+from timestep.workflows._run_objects import rebuild_run_objects
 
 pytestmark = pytest.mark.usefixtures("durable")
 
@@ -54,3 +57,45 @@ async def test_a_waiting_run_shows_as_stale_after_its_agent_changed(fake_model):
         assert (await handle.result()).final_output == "Shipped."
     finally:
         STALE_AGENT.instructions = "Ship orders."
+
+
+@function_tool
+def pack(order_id: str) -> str:
+    """Pack an order."""
+    return f"packed {order_id}"
+
+
+FORKED_AGENT = Agent(name="fork-onto-new-agent", instructions="Pack orders.", tools=[pack])
+timestep.register_agent(FORKED_AGENT)  # on_definition_change="fail"
+
+
+async def test_a_fork_goes_on_with_the_new_definition_under_fail(fake_model):
+    # A recovered run whose agent changed fails (AgentDefinitionChangedError); forking it is
+    # how it is moved onto the new definition, from the step it is forked at.
+    fake_model.add_turns(function_call("pack", {"order_id": "P1"}), text("Packed."))
+    first = await timestep.run_agent(FORKED_AGENT, "pack P1", None)
+    steps = await DBOS.list_workflow_steps_async(first.workflow_id)
+    last_model_step = max(
+        s["function_id"] for s in steps if s["function_name"].startswith("model:")
+    )
+    FORKED_AGENT.instructions = "Pack orders, carefully."  # a redeploy changed the agent
+    try:
+        fake_model.add_turns(text("Packed, carefully."))
+        # DBOS runs the fork on its own event loop: a provider whose connections are not
+        # bound to this test's loop.
+        timestep.set_model_provider(fake_model.provider())
+        forked = await fork_run(first.workflow_id, last_model_step)
+        result = await timestep.get_run_result(forked, FORKED_AGENT)
+        assert result.final_output == "Packed, carefully."
+        # The steps before the fork replayed (one model call, the tool); the rest ran anew.
+        assert len(fake_model.requests) == 3
+        assert fake_model.requests[-1].json["instructions"] == "Pack orders, carefully."
+        with pytest.raises(AgentDefinitionChangedError, match="instructions changed"):
+            rebuild_run_objects(await _request_of(first.workflow_id))  # not a fork: fails
+    finally:
+        FORKED_AGENT.instructions = "Pack orders."
+
+
+async def _request_of(workflow_id: str):
+    (status,) = await DBOS.list_workflows_async(workflow_ids=[workflow_id])
+    return status.input["args"][0]

@@ -10,8 +10,10 @@ context, hooks, RunConfig, error handlers and session from their portable forms
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import sqlalchemy as sa
 from agents import RunConfig, SQLiteSession
 from agents.memory.session import Session
 
@@ -19,13 +21,45 @@ from timestep._core.live import RunObjects
 from timestep._core.portable import rebuild, rebuild_fields
 from timestep._core.process import process_state
 from timestep._core.protocol import RunRequest
-from timestep.errors import RecoveryError
+from timestep._core.runtime import dbos_schema, tables_engine
+from timestep.errors import AgentDefinitionChangedError, RecoveryError
 from timestep.steps import TimestepSession
 
-__all__ = ["rebuild_run_objects", "rebuild_session"]
+__all__ = ["rebuild_forkable_run_objects", "rebuild_run_objects", "rebuild_session"]
+
+logger = logging.getLogger("timestep")
 
 
-def rebuild_run_objects(request: RunRequest) -> RunObjects:
+async def rebuild_forkable_run_objects(request: RunRequest, workflow_id: str) -> RunObjects:
+    """``rebuild_run_objects``, except that a fork of a run (``timestep runs fork``) goes on
+    with its agent's current definition: forking is how a run is moved onto a new one. The
+    fork is looked up only when the definition changed, so other runs pay nothing."""
+    try:
+        return rebuild_run_objects(request)
+    except AgentDefinitionChangedError as exc:
+        if not await _is_fork(workflow_id):
+            raise
+        logger.info("forked run %s goes on with the new definition (%s)", workflow_id, exc)
+        return rebuild_run_objects(request, check_definition=False)
+
+
+async def _is_fork(workflow_id: str) -> bool:
+    """Whether DBOS made ``workflow_id`` by forking another workflow (its status row says so,
+    and never changes, so every execution of the run reads the same)."""
+    status = sa.Table(
+        "workflow_status",
+        sa.MetaData(schema=dbos_schema()),
+        sa.Column("workflow_uuid", sa.Text),
+        sa.Column("forked_from", sa.Text),
+    )
+    async with (await tables_engine()).connect() as conn:
+        forked_from = await conn.scalar(
+            sa.select(status.c.forked_from).where(status.c.workflow_uuid == workflow_id)
+        )
+    return forked_from is not None
+
+
+def rebuild_run_objects(request: RunRequest, *, check_definition: bool = True) -> RunObjects:
     process = process_state()
     codecs = process.type_codecs
     context = rebuild(request.get("context"), "context", codecs)
@@ -33,7 +67,7 @@ def rebuild_run_objects(request: RunRequest) -> RunObjects:
         request["agent"],
         request.get("agent_ref"),
         context=context,
-        recorded=request.get("agent_fingerprint"),
+        recorded=request.get("agent_fingerprint") if check_definition else None,
     )
     config_fields = request.get("run_config") or {}
     run_config = (
