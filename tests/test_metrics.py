@@ -110,3 +110,20 @@ async def test_metrics_after_known_runs(fake_model):
     assert after["timestep_runs"] == {(("status", "ERROR"),): 1.0, (("status", "PENDING"),): 1.0}
     assert after["timestep_tokens_total"] == tokens
     assert after["timestep_step_duration_seconds_count"][model] == 2.0
+
+
+async def test_limiter_waits_after_calls_queued_for_a_permit(fake_model):
+    # A provider of its own, one call at a time: of three runs started together, the second
+    # call waits out the first (0.2 s), the third both.
+    prefix = f"metrics{uuid.uuid4().hex[:8]}"
+    limit = timestep.limit_provider(prefix, concurrency=1)
+    fake_model.set_default(text("slow answer", delay=0.2))
+    agent = Agent(name="metrics-limited", instructions="Answer.", model=f"{prefix}/gpt-4.1")
+
+    await asyncio.gather(*(run_agent(agent, f"q{i}", None) for i in range(3)))
+
+    m = await _scrape()
+    queue = (("queue", limit.queue_name),)
+    assert m["timestep_limiter_wait_seconds_count"][queue] == 3.0
+    assert m["timestep_limiter_wait_seconds_bucket"][(("le", "+Inf"), *queue)] == 3.0
+    assert m["timestep_limiter_wait_seconds_sum"][queue] >= 0.5  # 0.2 + 0.4, less rounding

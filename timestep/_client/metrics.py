@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from timestep._core.protocol import AGENT_RUN_WORKFLOW
+from timestep._core.protocol import AGENT_RUN_WORKFLOW, PERMIT_WORKFLOW
 from timestep._core.runtime import dbos_schema, flush_records, tables_engine
 from timestep._core.tables import tool_calls_table, usage_daily_table, usage_table
 
@@ -50,6 +50,8 @@ class MetricsSnapshot:
     pending_approvals: int = 0
     queue_depth: dict[str, int] = field(default_factory=dict)
     steps: dict[str, StepLatency] = field(default_factory=dict)
+    limiter_waits: dict[str, StepLatency] = field(default_factory=dict)
+    """How long model calls waited for a limited provider's permits, by permit queue."""
     usage: dict[tuple[str, str], UsageTotals] = field(default_factory=dict)
     """By (provider, model)."""
 
@@ -72,7 +74,14 @@ def provider_of(model: str) -> str:
 async def read_metrics() -> MetricsSnapshot:
     await flush_records()  # this process's finished runs' rows
     snapshot = MetricsSnapshot()
-    status = _dbos_table("workflow_status", "workflow_uuid", "status", "name", "queue_name")
+    status = _dbos_table(
+        "workflow_status",
+        "workflow_uuid",
+        "status",
+        "name",
+        "queue_name",
+        integer=("created_at", "started_at_epoch_ms"),
+    )
     steps = _dbos_table(
         "operation_outputs",
         "workflow_uuid",
@@ -103,26 +112,25 @@ async def read_metrics() -> MetricsSnapshot:
         )
         seconds = (steps.c.completed_at_epoch_ms - steps.c.started_at_epoch_ms) / 1000.0
         for kind, pattern in _STEP_KINDS:
-            columns: list[Any] = [
-                sa.func.count(),
-                sa.func.coalesce(sa.func.sum(seconds), 0),
-                *(
-                    sa.func.coalesce(sa.func.sum(sa.case((seconds <= bound, 1), else_=0)), 0)
-                    for bound in LATENCY_BUCKETS
-                ),
-            ]
             row = (
                 await conn.execute(
-                    sa.select(*columns).where(
+                    sa.select(*_histogram_columns(seconds)).where(
                         steps.c.function_name.like(pattern),
                         steps.c.started_at_epoch_ms.is_not(None),
                         steps.c.completed_at_epoch_ms.is_not(None),
                     )
                 )
             ).one()
-            snapshot.steps[kind] = StepLatency(
-                count=int(row[0]), total_seconds=float(row[1]), buckets=[int(v) for v in row[2:]]
-            )
+            snapshot.steps[kind] = _latency(row)
+        # A permit's wait: from its enqueueing (the call asked) to its start (DBOS's queue
+        # handed it out); cooldowns after the hand-out are the rate limit's own spacing.
+        waited = (status.c.started_at_epoch_ms - status.c.created_at) / 1000.0
+        for queue, *row in await conn.execute(
+            sa.select(status.c.queue_name, *_histogram_columns(waited))
+            .where(status.c.name == PERMIT_WORKFLOW, status.c.started_at_epoch_ms.is_not(None))
+            .group_by(status.c.queue_name)
+        ):
+            snapshot.limiter_waits[str(queue)] = _latency(row)
         sums = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
         for table in (usage_table, usage_daily_table):
             query = sa.select(
@@ -137,3 +145,21 @@ async def read_metrics() -> MetricsSnapshot:
                     setattr(totals, name, getattr(totals, name) + int(value))
                 totals.cost_usd += float(values[-1])
     return snapshot
+
+
+def _histogram_columns(seconds: Any) -> list[Any]:
+    """count, sum and the cumulative bucket counts of ``seconds``, as SQL aggregates."""
+    return [
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(seconds), 0),
+        *(
+            sa.func.coalesce(sa.func.sum(sa.case((seconds <= bound, 1), else_=0)), 0)
+            for bound in LATENCY_BUCKETS
+        ),
+    ]
+
+
+def _latency(row: Any) -> StepLatency:
+    return StepLatency(
+        count=int(row[0]), total_seconds=float(row[1]), buckets=[int(v) for v in row[2:]]
+    )

@@ -13,7 +13,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from timestep._client.metrics import LATENCY_BUCKETS, MetricsSnapshot
+from timestep._client.metrics import LATENCY_BUCKETS, MetricsSnapshot, StepLatency
 
 __all__ = ["render_metrics"]
 
@@ -49,13 +49,16 @@ class _Snapshot(Collector):
             labels=["kind"],
         )
         for kind, step in sorted(s.steps.items()):
-            buckets = [
-                (_bound(b), float(c)) for b, c in zip(LATENCY_BUCKETS, step.buckets, strict=True)
-            ]
-            latency.add_metric(
-                [kind], [*buckets, ("+Inf", float(step.count))], sum_value=step.total_seconds
-            )
+            _add_histogram(latency, kind, step)
         yield latency
+        waits = HistogramMetricFamily(
+            "timestep_limiter_wait_seconds",
+            "How long model calls waited for a limited provider's permits, by permit queue.",
+            labels=["queue"],
+        )
+        for queue, wait in sorted(s.limiter_waits.items()):
+            _add_histogram(waits, queue, wait)
+        yield waits
         tokens = CounterMetricFamily(
             "timestep_tokens", "Tokens used, by provider, model and kind.",
             labels=["provider", "model", "type"],
@@ -86,3 +89,10 @@ def render_metrics(snapshot: MetricsSnapshot) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(snapshot))
     return generate_latest(registry)
+
+
+def _add_histogram(family: HistogramMetricFamily, label: str, latency: StepLatency) -> None:
+    buckets = [(_bound(b), float(c)) for b, c in zip(LATENCY_BUCKETS, latency.buckets, strict=True)]
+    family.add_metric(
+        [label], [*buckets, ("+Inf", float(latency.count))], sum_value=latency.total_seconds
+    )
