@@ -125,12 +125,12 @@ async def read_metrics() -> MetricsSnapshot:
         # A permit's wait: from its enqueueing (the call asked) to its start (DBOS's queue
         # handed it out); cooldowns after the hand-out are the rate limit's own spacing.
         waited = (status.c.started_at_epoch_ms - status.c.created_at) / 1000.0
-        for queue, *row in await conn.execute(
+        for queue, *counts in await conn.execute(
             sa.select(status.c.queue_name, *_histogram_columns(waited))
             .where(status.c.name == PERMIT_WORKFLOW, status.c.started_at_epoch_ms.is_not(None))
             .group_by(status.c.queue_name)
         ):
-            snapshot.limiter_waits[str(queue)] = _latency(row)
+            snapshot.limiter_waits[str(queue)] = _latency(counts)
         sums = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
         for table in (usage_table, usage_daily_table):
             query = sa.select(
