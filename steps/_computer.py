@@ -23,8 +23,9 @@ from agents.computer import AsyncComputer, Computer
 from agents.tool import ComputerTool
 from dbos import DBOS
 
-from ._current_run import durable_run
+from ._current_run import CurrentRun, durable_run
 from ._tools import TOOL_STEP_PREFIX, get_tool_options
+from ._tracing import traced
 
 __all__ = ["COMPUTER_ACTIONS", "make_computers_durable"]
 
@@ -72,10 +73,25 @@ def _durable_action(method: Callable[..., Any], tool_name: str, action: str) -> 
     # arguments (``keys=``) the driver accepts.
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
-        if durable_run() is None:
+        run = durable_run()
+        if run is None:
             return method(*args, **kwargs)
-        return DBOS.run_step_async(
-            {"name": name, **get_tool_options(tool_name)}, body, *args, **kwargs
-        )
+        return _step(run, *args, **kwargs)
+
+    async def _step(run: CurrentRun, *args: Any, **kwargs: Any) -> Any:
+        attributes = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool_name,
+            "gen_ai.tool.type": "computer",
+            "timestep.computer.action": action,
+            "timestep.workflow_id": run.workflow_id,
+        }
+        step = traced(run, f"execute_tool {tool_name}.{action}", attributes, body)
+        try:
+            return await DBOS.run_step_async(
+                {"name": name, **get_tool_options(tool_name)}, step.body, *args, **kwargs
+            )
+        finally:
+            step.finish()
 
     return call

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from dbos import DBOS
 
 if TYPE_CHECKING:  # the publisher is a step-layer object; only its type is needed here
+    from timestep._core.tracing import RunTrace
+
     from ._stream import StreamPublisher
 
 __all__ = ["CurrentRun", "current_run", "durable_run", "reset_current_run", "set_current_run"]
@@ -40,6 +42,8 @@ class CurrentRun:
     writes: list[Any] = field(default_factory=list)
     """Tasks writing the run's own rows (not steps: idempotent, and written again on replay)
     off its path; the workflow awaits them before it returns."""
+    trace: RunTrace | None = None
+    """The run's OpenTelemetry trace, when the process has a tracer provider."""
     permits: Any = None
     """The run's ``PermitGate``, for models made durable in place (they have no provider
     limit, but budgets still apply to their calls)."""

@@ -23,6 +23,7 @@ from dbos import DBOS, StepOptions
 from timestep._core.portable import storable
 
 from ._current_run import durable_run
+from ._tracing import traced
 
 __all__ = ["GUARDRAIL_STEP_PREFIX", "make_guardrails_durable"]
 
@@ -47,7 +48,8 @@ def _durable_check(function: Callable[..., Any], name: str) -> Callable[..., Any
 
     @functools.wraps(function)
     def check(*args: Any) -> Any:
-        if durable_run() is None:
+        run = durable_run()
+        if run is None:
             return function(*args)
         reservation = DBOS.reserve_step()  # now, before the SDK's tasks interleave
         live: list[GuardrailFunctionOutput] = []
@@ -63,8 +65,17 @@ def _durable_check(function: Callable[..., Any], name: str) -> Callable[..., Any
                 "output_info": storable(verdict.output_info),
             }
 
+        def verdict(recorded: dict[str, Any]) -> dict[str, Any]:
+            return {"timestep.guardrail.tripwire_triggered": recorded["tripwire_triggered"]}
+
+        attributes = {"timestep.guardrail.name": name, "timestep.workflow_id": run.workflow_id}
+        step = traced(run, f"guardrail {name}", attributes, body, verdict)
+
         async def checked() -> GuardrailFunctionOutput:
-            recorded = await reservation.run_async(options, body)
+            try:
+                recorded = await reservation.run_async(options, step.body)
+            finally:
+                step.finish()
             if live:
                 return live[-1]
             return GuardrailFunctionOutput(

@@ -49,6 +49,7 @@ from timestep.errors import MCPServerUnavailableError
 
 from ._current_run import durable_run
 from ._tools import _SDK_ATTRS, get_tool_options
+from ._tracing import traced
 
 __all__ = [
     "MCP_STEP_PREFIX",
@@ -267,9 +268,27 @@ async def _run_step(
                 raise MCPServerUnavailableError(_server_name(server), attempts, str(exc)) from None
             raise
 
-    if reservation is not None:
-        return await reservation.run_async(options, attempt)
-    return await DBOS.run_step_async(options, attempt)
+    run = durable_run()
+    if run is None:  # not in a Timestep run: no trace to join
+        return await DBOS.run_step_async(options, attempt)
+    span_name, attributes = (
+        (f"execute_tool {tool_name}", {"gen_ai.operation.name": "execute_tool"})
+        if tool_name is not None
+        else (f"mcp {name}", dict[str, str | None]())
+    )
+    attributes |= {
+        "gen_ai.tool.name": tool_name,
+        "gen_ai.tool.type": "mcp",
+        "timestep.mcp.server": _server_name(server),
+        "timestep.workflow_id": run.workflow_id,
+    }
+    step = traced(run, span_name, attributes, attempt)
+    try:
+        if reservation is not None:
+            return await reservation.run_async(options, step.body)
+        return await DBOS.run_step_async(options, step.body)
+    finally:
+        step.finish()
 
 
 async def _ensure_connected(server: MCPServer) -> None:

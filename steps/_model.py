@@ -36,12 +36,14 @@ from openai.types.responses import (
 
 from timestep._core.limits import ProviderLimit, provider_prefix
 from timestep._core.process import process_state
+from timestep._core.sdk_forms import model_call_usage
 from timestep.errors import ConfigurationError
 from timestep.providers import MultiModelProvider, watch_rate_limits
 
 from ._computer import make_computers_durable
 from ._current_run import CurrentRun, durable_run
 from ._stream import ModelCallHost, StreamPublisher, write_stream_entries
+from ._tracing import Traced, traced
 
 __all__ = [
     "DurableModel",
@@ -127,19 +129,52 @@ class DurableModel(Model):
             return self.permits or (run.permits if run is not None else None), None
         return None, None
 
-    async def _step(self, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    async def _step(
+        self, run: CurrentRun, call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Any:
         """Run ``call`` as this model's step, behind its provider's permits if it has a limit."""
+        step = self._traced(run, call)
         gate, limit = self._gate()
-        if gate is None:
-            return await DBOS.run_step_async(self._step_options, call, *args, **kwargs)
-        return await gate(limit, self._step_options, call, *args, **kwargs)
+        try:
+            if gate is None:
+                return await DBOS.run_step_async(self._step_options, step.body, *args, **kwargs)
+            return await gate(limit, self._step_options, step.body, *args, **kwargs)
+        finally:
+            step.finish()
+
+    def _traced(self, run: CurrentRun, call: Callable[..., Awaitable[Any]]) -> Traced[Any]:
+        """``call`` in a ``chat <model>`` span (GenAI conventions) when the run is traced."""
+        model = self.model_name
+        provider = self.provider_prefix or "openai"
+        request_model = model.split("/", 1)[1] if "/" in model else model
+
+        def describe(result: Any) -> dict[str, Any]:
+            usage = model_call_usage(result)
+            if usage is None:
+                return {}
+            input_tokens, output_tokens, cached = usage
+            cost = process_state().prices.cost_of(model, input_tokens, output_tokens, cached)
+            return {
+                "gen_ai.usage.input_tokens": input_tokens,
+                "gen_ai.usage.output_tokens": output_tokens,
+                "timestep.cost_usd": cost,
+            }
+
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": request_model,
+            "timestep.step.name": self._step_options["name"],
+            "timestep.workflow_id": run.workflow_id,
+        }
+        return traced(run, f"chat {request_model}", attributes, call, describe)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         run = durable_run()
         if run is None:
             return await self.inner.get_response(*args, **kwargs)
         make_computers_durable(_tools_of(args, kwargs))
-        response: ModelResponse = await self._step(self.inner.get_response, *args, **kwargs)
+        response: ModelResponse = await self._step(run, self.inner.get_response, *args, **kwargs)
         run.model_names.append(self.model_name)
         reserve_local_calls(run, response.output)
         return response
@@ -158,7 +193,7 @@ class DurableModel(Model):
             # A streamed SDK run inside a workflow that publishes nothing (a user's own
             # workflow): the whole event sequence is the step's checkpoint.
             events: list[TResponseStreamEvent] = await self._step(
-                self._collect_stream, *args, **kwargs
+                run, self._collect_stream, *args, **kwargs
             )
             for event in events:
                 yield event
@@ -220,15 +255,18 @@ class DurableModel(Model):
             finally:
                 live.put_nowait(_DONE)
 
+        traced_body = self._traced(run, body)
         gate, limit = self._gate()
         if gate is None:
             # The step id is fixed now, whatever other tasks do while the step runs.
             reservation = DBOS.reserve_step()
             step = asyncio.ensure_future(
-                reservation.run_async(self._step_options, body, *args, **kwargs)
+                reservation.run_async(self._step_options, traced_body.body, *args, **kwargs)
             )
         else:
-            step = asyncio.ensure_future(gate(limit, self._step_options, body, *args, **kwargs))
+            step = asyncio.ensure_future(
+                gate(limit, self._step_options, traced_body.body, *args, **kwargs)
+            )
         try:
             while True:
                 getter = asyncio.ensure_future(live.get())
@@ -251,6 +289,7 @@ class DurableModel(Model):
         finally:
             if not step.done():
                 step.cancel()
+            traced_body.finish()
 
     async def _stream_live(
         self,

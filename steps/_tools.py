@@ -32,6 +32,7 @@ from timestep._core.portable import storable
 from timestep._core.process import process_state
 
 from ._current_run import durable_run
+from ._tracing import traced
 
 __all__ = [
     "TOOL_STEP_PREFIX",
@@ -161,12 +162,35 @@ class _StepInvocation:
             live.append(output)
             return storable(output)
 
+        step = traced(
+            run, *_tool_span(run, ctx.tool_name, "function", ctx.tool_call_id), body, _outcome
+        )
         reservation = run.reservations.pop(ctx.tool_call_id, None)
-        if reservation is not None:
-            recorded = await reservation.run_async(options, body, ctx, tool_input)
-        else:
-            recorded = await DBOS.run_step_async(options, body, ctx, tool_input)
+        try:
+            if reservation is not None:
+                recorded = await reservation.run_async(options, step.body, ctx, tool_input)
+            else:
+                recorded = await DBOS.run_step_async(options, step.body, ctx, tool_input)
+        finally:
+            step.finish()
         return live[-1] if live else recorded
+
+
+def _tool_span(
+    run: Any, tool_name: str, tool_type: str, call_id: str | None
+) -> tuple[str, dict[str, Any]]:
+    """An ``execute_tool`` span's name and attributes (GenAI conventions)."""
+    return f"execute_tool {tool_name}", {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool_name,
+        "gen_ai.tool.type": tool_type,
+        "gen_ai.tool.call.id": call_id,
+        "timestep.workflow_id": run.workflow_id,
+    }
+
+
+def _outcome(_: Any) -> dict[str, Any]:
+    return {"timestep.tool.outcome": "ok"}
 
 
 _EDITOR_OPERATIONS = ("create_file", "update_file", "delete_file")
@@ -218,9 +242,15 @@ class _StepExecutor:
         while reservation is None and call_id is None and run.patch_calls:
             # An editor operation: the next apply_patch call's id, in the model's order.
             reservation = run.reservations.pop(run.patch_calls.pop(0), None)
-        if reservation is not None:
-            return await reservation.run_async(options, self._body, request)
-        return await DBOS.run_step_async(options, self._body, request)
+        step = traced(
+            run, *_tool_span(run, self._tool_name, "local", call_id), self._body, _outcome
+        )
+        try:
+            if reservation is not None:
+                return await reservation.run_async(options, step.body, request)
+            return await DBOS.run_step_async(options, step.body, request)
+        finally:
+            step.finish()
 
     async def _body(self, request: Any) -> Any:
         result = self._call(request)

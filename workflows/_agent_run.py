@@ -33,6 +33,7 @@ from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, RunRequest, RunSummary
 from timestep._core.sdk_forms import encode_items, encode_responses
 from timestep._core.secrets import scrub
+from timestep._core.tracing import RunTrace, tracing_enabled
 from timestep.steps import (
     CurrentRun,
     DurableModelProvider,
@@ -47,7 +48,7 @@ from timestep.steps import (
 
 from ._approval_wait import wait_for_decisions
 from ._provider_permit import run_with_permit
-from ._run_objects import rebuild_run_objects
+from ._run_objects import rebuild_forkable_run_objects
 from ._run_records import record_run
 
 __all__ = ["agent_run_workflow"]
@@ -61,7 +62,11 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
     assert workflow_id is not None
     process = process_state()
     live = process.live_runs.get(workflow_id)
-    objects = live.objects if live is not None else rebuild_run_objects(request)
+    objects = (
+        live.objects
+        if live is not None
+        else await rebuild_forkable_run_objects(request, workflow_id)
+    )
     agent = make_agent_durable(objects.agent)
     run = CurrentRun(
         workflow_id=workflow_id,
@@ -71,6 +76,10 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         tags=tuple(request.get("tags") or ()),
         permits=run_with_permit,
     )
+    if tracing_enabled():
+        run.trace = RunTrace.of_run(
+            workflow_id, agent.name, request.get("traceparent"), request.get("started_ns")
+        )
     token = set_current_run(run)
     try:
         run_input: Any = request.get("input") or []
@@ -89,6 +98,8 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
             await run.publisher.write_tail(close=True)
         await _finish_writes(run)
     except BaseException as exc:
+        if run.trace is not None and isinstance(exc, Exception):
+            run.trace.emit_root(_run_attributes(run, None), exc)
         await _finish_writes(run, quiet=True)
         if run.publisher is not None:
             if isinstance(exc, Exception):  # readers elsewhere see the end, and why
@@ -115,6 +126,8 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         "records": records,
         "responses": [] if interrupted else encode_responses(result.raw_responses),
     }
+    if run.trace is not None:
+        run.trace.emit_root(_run_attributes(run, summary), None)
     if live is not None:
         if live.awaited:
             live.result = result
@@ -157,6 +170,21 @@ async def _run(
     await run.publisher.consume(streamed)
     await run.publisher.write_tail(close=False)
     return streamed
+
+
+def _run_attributes(run: CurrentRun, summary: RunSummary | None) -> dict[str, Any]:
+    """The root span's attributes (GenAI conventions): the conversation, the outcome and the
+    run's whole usage."""
+    attributes: dict[str, Any] = {"gen_ai.conversation.id": run.session_id}
+    if summary is None:
+        return attributes | {"timestep.run.outcome": "error"}
+    usage = summary["usage"] or {}
+    return attributes | {
+        "timestep.run.outcome": "interrupted" if summary["interrupted"] else "success",
+        "timestep.run.last_agent": summary["last_agent"],
+        "gen_ai.usage.input_tokens": usage.get("input_tokens"),
+        "gen_ai.usage.output_tokens": usage.get("output_tokens"),
+    }
 
 
 async def _finish_writes(run: CurrentRun, *, quiet: bool = False) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +72,7 @@ async def wait_for_decisions(
     await _save_snapshot(run, state, round_index)
     await DBOS.set_event_async(APPROVALS_EVENT, pending_of(run, interruptions))
     timeout = policy.get("timeout_seconds")
+    waited_from = time.time_ns()
     while pending:
         decision: Decision | None = await DBOS.recv_async(
             DECISION_TOPIC, timeout_seconds=timeout if timeout else _FOREVER_CHUNK_SEC
@@ -101,6 +103,7 @@ async def wait_for_decisions(
                     f"{RUN_DECISION_PREFIX}{call_id}",
                 )
                 if won and on_timeout == "reject":
+                    _trace_wait(run, pending[call_id], winner, waited_from)
                     _apply(state, pending.pop(call_id), winner)
                     _record_decision_soon(run, winner)
                 elif not won:
@@ -125,6 +128,7 @@ async def wait_for_decisions(
                 decision.get("call_id"),
             )
             continue
+        _trace_wait(run, item, decision, waited_from)
         _apply(state, item, decision)
         _record_decision_soon(run, decision)
     await DBOS.set_event_async(APPROVALS_EVENT, [])
@@ -150,8 +154,32 @@ async def _receive_taken(
     for call_id, winner in taken.items():
         item = pending.pop(call_id, None)
         if item is not None:
+            _trace_wait(run, item, winner, None)
             _apply(state, item, winner)
             _record_decision_soon(run, winner)
+
+
+def _trace_wait(
+    run: CurrentRun, item: ToolApprovalItem, decision: Decision, waited_from: int | None
+) -> None:
+    """The wait for ``decision`` as a span of the run's trace, from when this process began
+    waiting (a wait that began in a killed worker is lost with it) until the decision came."""
+    if run.trace is None:
+        return
+    now = time.time_ns()
+    run.trace.defer(
+        "timestep.approval_wait",
+        waited_from if waited_from is not None else now,
+        now,
+        {
+            "gen_ai.tool.name": item.tool_name or "",
+            "gen_ai.tool.call.id": _call_id(item),
+            "timestep.approval.decision": "approve" if decision.get("approve") else "reject",
+            "timestep.approval.by": decision.get("by"),
+            "timestep.approval.decided_at": decision.get("at"),
+            "timestep.workflow_id": run.workflow_id,
+        },
+    )
 
 
 def _apply(state: RunState[Any], item: ToolApprovalItem, decision: Decision) -> None:

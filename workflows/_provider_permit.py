@@ -72,6 +72,7 @@ from timestep._core.provider_feedback import (
     read_rate_limit_headers,
 )
 from timestep._core.runtime import tables_engine
+from timestep._core.sdk_forms import model_call_usage
 from timestep._core.tables import insert_ignoring_duplicates, rate_slots_table
 from timestep.steps import MODEL_STEP_PREFIX, CurrentRun, current_run
 
@@ -174,9 +175,18 @@ async def run_with_permit(
     permits: list[str] = []
     ended: float | None = None  # None: the step replayed from its checkpoint, calling nothing
     ended_at: float | None = None
+    waited_from = time.time_ns()
+    run = current_run()
 
     async def timed(*call_args: Any, **call_kwargs: Any) -> Any:
         nonlocal ended, ended_at
+        if run is not None and run.trace is not None and limit is not None:
+            run.trace.defer(  # the call's wait for its turn, emitted with its own span
+                "timestep.queue_wait",
+                waited_from,
+                time.time_ns(),
+                {"gen_ai.provider.name": limit.prefix, "timestep.workflow_id": run.workflow_id},
+            )
         record = _recorder(limit.prefix, _model_of(options)) if limit is not None else None
         token = feedback_sink.set(record)
         try:
@@ -189,7 +199,6 @@ async def run_with_permit(
             feedback_sink.reset(token)
             ended, ended_at = time.monotonic(), time.time()
 
-    run = current_run()
     admitted: ledger.CallFacts | None = None
     try:
         if limit is not None and limit.limits_rate:
@@ -276,7 +285,7 @@ def _request_parts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, 
 
 
 async def _settle(facts: ledger.CallFacts, result: Any, ended_at: float | None) -> None:
-    usage = _usage_of(result)
+    usage = model_call_usage(result)
     tokens = cost = None
     if usage is not None:
         input_tokens, output_tokens, cached = usage
@@ -295,37 +304,6 @@ async def _settle(facts: ledger.CallFacts, result: Any, ended_at: float | None) 
         )
 
     await DBOS.run_step_async({"name": "timestep.ledger.settle"}, settle)
-
-
-def _usage_of(result: Any) -> tuple[int, int, int] | None:
-    """(input, output, cached input) tokens of a model step's result: a ``ModelResponse``,
-    a streamed call's checkpoint, or a collected event list."""
-    usage: Any = None
-    if isinstance(result, dict) and "completed" in result:
-        usage = (result["completed"].get("response") or {}).get("usage")
-    elif isinstance(result, list):
-        for event in reversed(result):
-            response = getattr(event, "response", None)
-            if getattr(event, "type", None) == "response.completed" and response is not None:
-                usage = response.usage
-                break
-    else:
-        usage = getattr(result, "usage", None)
-    if usage is None:
-        return None
-    if isinstance(usage, dict):
-        details = usage.get("input_tokens_details") or {}
-        return (
-            int(usage.get("input_tokens") or 0),
-            int(usage.get("output_tokens") or 0),
-            int(details.get("cached_tokens") or 0),
-        )
-    details = getattr(usage, "input_tokens_details", None)
-    return (
-        int(getattr(usage, "input_tokens", 0) or 0),
-        int(getattr(usage, "output_tokens", 0) or 0),
-        int(getattr(details, "cached_tokens", 0) or 0),
-    )
 
 
 def _model_of(options: StepOptions) -> str | None:

@@ -35,5 +35,6 @@ async def scheduled_agent_run(scheduled_at: datetime, context: ScheduleContext) 
         "session_id": session_id,
         "max_turns": context.get("max_turns"),
         "stream": False,
+        "started_ns": int(scheduled_at.timestamp() * 1_000_000_000),
     }
     return await agent_run_workflow(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal, overload
@@ -28,6 +29,7 @@ from timestep._core.portable import Portable, TypeCodecs, portable, portable_fie
 from timestep._core.process import process_state
 from timestep._core.protocol import RunRequest, RunSummary, request_of
 from timestep._core.runtime import ensure_dbos_launched
+from timestep._core.tracing import caller_traceparent
 from timestep.errors import InputTooLargeError, StateTooLargeError
 from timestep.steps import TimestepSession
 from timestep.workflows import agent_run_workflow
@@ -415,6 +417,8 @@ async def _start(
         "auto_previous_response_id": bool(options.get("auto_previous_response_id")),
         "conversation_id": options.get("conversation_id"),
         "tags": tags,
+        "traceparent": caller_traceparent(),
+        "started_ns": time.time_ns(),
     }
     if isinstance(input_or_state, RunState):
         request["state"] = input_or_state.to_string()

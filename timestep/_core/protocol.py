@@ -96,6 +96,10 @@ class RunRequest(TypedDict, total=False):
     conversation_id: str | None
     tags: list[str]
     """The caller's tags on the run (a tenant, a user), for budgets."""
+    traceparent: str | None
+    """The W3C trace context of the caller's span, whose trace the run's spans join."""
+    started_ns: int
+    """When the run was started (ns since the epoch): its root span's start."""
 
 
 class RunRecords(TypedDict):

@@ -47,6 +47,7 @@ __all__ = [
     "encode_item",
     "encode_items",
     "encode_responses",
+    "model_call_usage",
     "raw_event",
     "settled",
 ]
@@ -181,3 +182,34 @@ def settled(
             begun[host] = len(kept)
         kept.append((offset, entry))
     return kept
+
+
+def model_call_usage(result: Any) -> tuple[int, int, int] | None:
+    """(input, output, cached input) tokens of a model step's result: a ``ModelResponse``,
+    a streamed call's checkpoint, or a collected event list."""
+    usage: Any = None
+    if isinstance(result, dict) and "completed" in result:
+        usage = (result["completed"].get("response") or {}).get("usage")
+    elif isinstance(result, list):
+        for event in reversed(result):
+            response = getattr(event, "response", None)
+            if getattr(event, "type", None) == "response.completed" and response is not None:
+                usage = response.usage
+                break
+    else:
+        usage = getattr(result, "usage", None)
+    if usage is None:
+        return None
+    if isinstance(usage, dict):
+        details = usage.get("input_tokens_details") or {}
+        return (
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            int(details.get("cached_tokens") or 0),
+        )
+    details = getattr(usage, "input_tokens_details", None)
+    return (
+        int(getattr(usage, "input_tokens", 0) or 0),
+        int(getattr(usage, "output_tokens", 0) or 0),
+        int(getattr(details, "cached_tokens", 0) or 0),
+    )

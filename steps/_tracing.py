@@ -1,0 +1,66 @@
+"""Steps in the run's OpenTelemetry trace (``timestep._core.tracing``).
+
+``traced`` wraps a step's body so that, when the run is traced, each execution of it is a
+span under the run's root; a replayed step never calls its body, so it makes no span.
+``Traced.finish`` after the step drops the waits deferred for it if it replayed: the process
+that first ran the step emitted them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from dbos import DBOS
+
+from ._current_run import CurrentRun
+
+__all__ = ["Traced", "traced"]
+
+T = TypeVar("T")
+
+
+class Traced(Generic[T]):
+    """A step body (``body``, a coroutine function as DBOS needs) and whether it ran."""
+
+    def __init__(
+        self,
+        run: CurrentRun,
+        name: str,
+        attributes: Mapping[str, Any],
+        call: Callable[..., Awaitable[T]],
+        describe: Callable[[T], Mapping[str, Any]] | None,
+    ) -> None:
+        self.attempts = 0
+        trace = run.trace
+
+        async def body(*args: Any, **kwargs: Any) -> T:
+            self.attempts += 1
+            if trace is None:
+                return await call(*args, **kwargs)
+            step = {"timestep.step.id": DBOS.step_id, "timestep.step.attempt": self.attempts}
+            with trace.span(name, {**attributes, **step}) as span:
+                result = await call(*args, **kwargs)
+                if describe is not None:
+                    span.set_attributes(
+                        {k: v for k, v in describe(result).items() if v is not None}
+                    )
+                return result
+
+        self.body = body
+        self._run = run
+
+    def finish(self) -> None:
+        """After the step: a step that replayed leaves the waits before it to their emitter."""
+        if self.attempts == 0 and self._run.trace is not None:
+            self._run.trace.drop_pending()
+
+
+def traced(
+    run: CurrentRun,
+    name: str,
+    attributes: Mapping[str, Any],
+    call: Callable[..., Awaitable[T]],
+    describe: Callable[[T], Mapping[str, Any]] | None = None,
+) -> Traced[T]:
+    return Traced(run, name, attributes, call, describe)

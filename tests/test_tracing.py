@@ -1,0 +1,141 @@
+"""OpenTelemetry traces of durable runs (``timestep._core.tracing``): one trace per run, its
+spans a tree under the run's root, across a SIGKILL and the process that recovers the run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from timestep._core.runtime import reset_process
+from timestep._core.tracing import RunTrace
+from timestep.testing import (
+    FakeModelServer,
+    WorkerProcess,
+    conversation_script,
+    function_call,
+    text,
+)
+
+WORKER = Path(__file__).parent / "workers" / "tracing_worker.py"
+
+
+def _spans(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_run_is_one_trace_across_a_sigkill_and_its_recovery(database_url: str, tmp_path: Path):
+    # Only the worker processes may run this run (see test_approvals' crash test).
+    reset_process()
+    workflow_id = f"traced-{uuid.uuid4().hex[:8]}"
+    usage = {"input_tokens": 40, "output_tokens": 7}
+    script = [
+        function_call("lookup", {"order_id": "7"}, call_id="call_lookup", usage=usage),
+        function_call("refund", {"order_id": "7"}, call_id="call_refund", usage=usage),
+        text("Order 7 refunded.", usage=usage),
+    ]
+    spans_file = tmp_path / "spans.jsonl"
+    with FakeModelServer(responder=conversation_script(script)) as server:
+        command = [sys.executable, str(WORKER), database_url, server.base_url]
+        with WorkerProcess([*command, str(spans_file), workflow_id]) as worker:
+            worker.start()
+            worker.wait_for_line("WAITING", timeout=60)
+            first_pid = worker.pid
+            worker.kill()
+            approver = (
+                "import asyncio, timestep\n"
+                f"timestep.configure_dbos({database_url!r})\n"
+                f"asyncio.run(timestep.approve({workflow_id!r}, 'call_refund', by='ops'))\n"
+            )
+            subprocess.run([sys.executable, "-c", approver], check=True, timeout=60)
+            worker.restart()
+            worker.wait_for_line("RESULT", timeout=90)
+            second_pid = worker.pid
+            assert worker.wait(timeout=30) == 0
+        assert "Order 7 refunded." in worker.output()
+        assert len(server.requests) == 3  # no model call repeated by the recovery
+
+    spans = _spans(spans_file)
+    caller = next(s for s in spans if s["name"] == "POST /refunds" and s["pid"] == first_pid)
+    trace_id = caller["context"]["trace_id"]
+    run_spans = [s for s in spans if s["context"]["trace_id"] == trace_id and s is not caller]
+
+    # One root, emitted by the process that finished the run, under the caller's span.
+    roots = [s for s in run_spans if s["name"] == "invoke_agent traced-agent"]
+    assert len(roots) == 1
+    root = roots[0]
+    assert root["parent_id"] == caller["context"]["span_id"]
+    assert root["pid"] == second_pid
+    assert root["attributes"]["timestep.workflow_id"] == workflow_id
+    assert root["attributes"]["timestep.run.outcome"] == "success"
+    assert root["attributes"]["gen_ai.usage.input_tokens"] == 3 * usage["input_tokens"]
+    assert root["attributes"]["gen_ai.usage.output_tokens"] == 3 * usage["output_tokens"]
+    assert root["start_time"] <= caller["end_time"]
+
+    # Every other span is a child of the root: one tree, though two processes made it.
+    children = [s for s in run_spans if s is not root]
+    assert {s["parent_id"] for s in children} == {root["context"]["span_id"]}
+    assert len({s["context"]["span_id"] for s in run_spans}) == len(run_spans)
+
+    # Each step once, in the process that really ran it; the recovery replayed the rest.
+    made_by = Counter((s["name"], s["pid"]) for s in children)
+    assert made_by == Counter(
+        {
+            ("timestep.queue_wait", first_pid): 2,
+            ("chat gpt-5.6-luna", first_pid): 2,
+            ("execute_tool lookup", first_pid): 1,
+            ("timestep.approval_wait", second_pid): 1,
+            ("execute_tool refund", second_pid): 1,
+            ("timestep.queue_wait", second_pid): 1,
+            ("chat gpt-5.6-luna", second_pid): 1,
+        }
+    ), made_by
+
+    chats = [s for s in children if s["name"].startswith("chat ")]
+    for chat in chats:
+        attributes = chat["attributes"]
+        assert attributes["gen_ai.operation.name"] == "chat"
+        assert attributes["gen_ai.provider.name"] == "openai"
+        assert attributes["gen_ai.usage.input_tokens"] == usage["input_tokens"]
+        assert attributes["gen_ai.usage.output_tokens"] == usage["output_tokens"]
+        assert attributes["timestep.step.attempt"] == 1
+    refund = next(s for s in children if s["name"] == "execute_tool refund")
+    assert refund["attributes"]["gen_ai.tool.call.id"] == "call_refund"
+    assert refund["attributes"]["timestep.tool.outcome"] == "ok"
+    wait = next(s for s in children if s["name"] == "timestep.approval_wait")
+    assert wait["attributes"]["timestep.approval.decision"] == "approve"
+    assert wait["attributes"]["timestep.approval.by"] == "ops"
+    assert wait["end_time"] <= refund["start_time"]
+    # The steps' order in time is the run's order.
+    ordered = sorted(children, key=lambda s: s["start_time"])
+    assert [s["name"] for s in ordered] == [
+        "timestep.queue_wait",
+        "chat gpt-5.6-luna",
+        "execute_tool lookup",
+        "timestep.queue_wait",
+        "chat gpt-5.6-luna",
+        "timestep.approval_wait",
+        "execute_tool refund",
+        "timestep.queue_wait",
+        "chat gpt-5.6-luna",
+    ]
+    queued = [s for s in children if s["name"] == "timestep.queue_wait"]
+    assert all(s["attributes"]["gen_ai.provider.name"] == "openai" for s in queued)
+    assert all(s["end_time"] >= s["start_time"] for s in queued)
+
+
+def test_a_runs_trace_ids_follow_from_its_workflow_id():
+    # The same workflow id (a caller's retry, another process) names the same trace and
+    # root; another run gets others; a caller's span lends the run its trace id.
+    first, again = RunTrace.of_run("wf-1", "a"), RunTrace.of_run("wf-1", "a")
+    other = RunTrace.of_run("wf-2", "a")
+    assert (first.trace_id, first.span_id) == (again.trace_id, again.span_id)
+    assert first.trace_id != other.trace_id and first.span_id != other.span_id
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    under = RunTrace.of_run("wf-1", "a", parent)
+    assert under.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    assert under.parent is not None and under.parent.span_id == 0xB7AD6B7169203331
+    assert under.span_id == first.span_id
