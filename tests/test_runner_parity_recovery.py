@@ -7,6 +7,7 @@ fingerprint, context, hooks, RunConfig, session) from the run's recorded argumen
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -193,3 +194,59 @@ def test_what_a_run_is_given_is_rebuilt_from_its_recorded_form(durable: str):
 
 class _LocalHooks(sc.AuditHooks):
     """Hooks of a type nobody registered."""
+
+
+UNPICKLABLE_WORKER = Path(__file__).parent / "workers" / "unpicklable_worker.py"
+
+
+def test_values_dbos_cannot_pickle_survive_a_sigkill(database_url: str, tmp_path: Path):
+    """A tool output holding a lock and a local output class, killed after the tool's step
+    and recovered in a fresh process: the model is asked exactly what plain Runner asks, the
+    tool is not run again, and the recovered result holds their JSON forms."""
+    from agents import Runner
+
+    from tests.test_runner_parity import _body, grab
+
+    script = [sc.function_call("grab", {}), sc.text('{"response": {"n": 7}}')]
+
+    @dataclasses.dataclass
+    class Answer:
+        n: int
+
+    plain_agent = Agent(name="unpicklable", instructions="Grab.", tools=[grab], output_type=Answer)
+    with FakeModelServer(responder=turns_by_outputs(script)) as fake:
+        plain = asyncio.run(
+            Runner.run(plain_agent, "go", run_config=RunConfig(model_provider=fake.provider()))
+        )
+        plain_requests = [_body(r) for r in fake.requests]
+    assert plain.final_output == Answer(n=7)
+
+    reset_process()  # only the worker processes may run this run
+    grabs = tmp_path / "grabs.log"
+    workflow_id = f"unpicklable-{uuid.uuid4().hex[:8]}"
+    with FakeModelServer(responder=turns_by_outputs(script)) as fake:
+        command = [sys.executable, str(UNPICKLABLE_WORKER), database_url, fake.base_url]
+        with WorkerProcess([*command, str(grabs), workflow_id]) as worker:
+            # The second model call (the tool's output in its input) never returns.
+            fake.on_request(lambda r: _outputs_in(r) > 0 and worker.kill())
+            worker.start()
+            worker.wait_killed(timeout=90)
+            fake.on_request(None)
+            worker.restart()
+            worker.wait_for_line("RESULT", timeout=90)
+            assert worker.wait(timeout=30) == 0
+        recovered = json.loads(worker.output().split("RESULT ", 1)[1].splitlines()[0])
+        durable_requests = [_body(r) for r in fake.requests]
+    assert grabs.read_text().split() == ["grab"]  # the tool's step replayed, not re-run
+    # The killed attempt's second call and the recovered one ask what plain Runner asked.
+    assert durable_requests == [plain_requests[0], plain_requests[1], plain_requests[1]]
+    # The recovering process's caller gets the live objects, as under Runner; the run's record,
+    # read from another process, their JSON forms.
+    assert recovered == {"final_output": "build.<locals>.Answer(n=7)", "tool_outputs": ["held 7"]}
+    timestep.configure_dbos(database_url)
+    try:
+        fetched = asyncio.run(timestep.get_run_result(workflow_id, plain_agent))
+    finally:
+        reset_process()
+    assert fetched.final_output == {"n": 7}
+    assert [i.output for i in fetched.new_items if hasattr(i, "output")] == ["held 7"]
