@@ -42,6 +42,9 @@ class CurrentRun:
     writes: list[Any] = field(default_factory=list)
     """Tasks writing the run's own rows (not steps: idempotent, and written again on replay)
     off its path; the workflow awaits them before it returns."""
+    check_budgets: bool = False
+    """Whether the run's model calls check budgets: decided when the run started and kept in
+    its request, so every process that runs it takes the same steps."""
     trace: RunTrace | None = None
     """The run's OpenTelemetry trace, when the process has a tracer provider."""
     permits: Any = None

@@ -124,9 +124,9 @@ class DurableModel(Model):
         if limit is not None:
             watch_rate_limits(self.inner)  # the limiter follows the provider's headers
             return self.permits, limit
-        if process.budgets_enforced:
-            run = durable_run()
-            return self.permits or (run.permits if run is not None else None), None
+        run = durable_run()
+        if run is not None and run.check_budgets:
+            return self.permits or run.permits, None
         return None, None
 
     async def _step(

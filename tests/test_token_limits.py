@@ -4,6 +4,7 @@ that stops a run before the call that would pass it."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from collections.abc import Iterator
@@ -344,3 +345,67 @@ def asyncio_run(coro):
     import asyncio
 
     return asyncio.run(coro)
+
+
+@function_tool(needs_approval=True)
+def refund_order(order_id: str) -> str:
+    """Refund an order (a human must approve)."""
+    return f"refunded {order_id}"
+
+
+LATE_BUDGETED = Agent(name="late-budgeted-clerk", instructions="Answer.", tools=[refund_order])
+
+
+async def test_a_budget_set_elsewhere_applies_to_runs_started_after_it(
+    fake_model, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker launched before any budget existed sees one another process set, for the runs
+    it starts after (it looks every few seconds); a run already under way keeps the steps it
+    started with (a budget check is a step), so any process can still replay it."""
+    from dbos import DBOS
+
+    from timestep import configure_dbos, ensure_dbos_launched
+    from timestep._client import runs as client_runs
+    from timestep._core import ledger
+
+    if process_state().runtime is not None:
+        reset_process(destroy=False)
+    configure_dbos(database_url)
+    ensure_dbos_launched()
+    process = process_state()
+    process.budgets_enforced = False  # as if no budget existed at launch
+    monkeypatch.setattr(client_runs, "_BUDGETS_LOOK_EVERY_SEC", 0.2)
+    scope = f"agent:{LATE_BUDGETED.name}"
+    fake_model.add_turns(
+        function_call("refund_order", {"order_id": "R1"}, call_id="call_r1", usage=USAGE),
+        text("Refunded R1.", usage=USAGE),
+    )
+    try:
+        under_way = await timestep.start_agent_run(
+            LATE_BUDGETED, "refund R1", None, wait_for_approvals=True
+        )
+        for _ in range(500):
+            if await timestep.get_pending_approvals(under_way.workflow_id):
+                break
+            await asyncio.sleep(0.02)
+        # Another process sets a budget no call fits in (this one is not told).
+        await ledger.upsert_budget(
+            await process.engines.get(database_url),
+            scope,
+            max_cost_usd=None,
+            max_tokens=1,
+            per="day",
+        )
+        await asyncio.sleep(0.3)
+        with pytest.raises(BudgetExceededError, match=scope):
+            await timestep.run_agent(LATE_BUDGETED, "refund R2", None)
+        assert len(fake_model.requests) == 1  # stopped before its model call
+        assert process.budgets_enforced
+
+        await timestep.approve(under_way.workflow_id, "call_r1")
+        assert (await under_way.result()).final_output == "Refunded R1."
+        steps = await DBOS.list_workflow_steps_async(under_way.workflow_id)
+        assert not [s for s in steps if s["function_name"].startswith("timestep.ledger.")]
+    finally:
+        await timestep.remove_budget(scope)
+        reset_process()

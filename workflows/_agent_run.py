@@ -75,6 +75,7 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         stream=bool(request.get("stream")),
         tags=tuple(request.get("tags") or ()),
         permits=run_with_permit,
+        check_budgets=request.get("check_budgets", process.budgets_enforced),
     )
     if tracing_enabled():
         run.trace = RunTrace.of_run(

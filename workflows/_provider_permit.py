@@ -205,7 +205,7 @@ async def run_with_permit(
             permits.append(await _acquire(limit.rate_queue_name, limit.per_seconds or 0.0))
         if limit is not None and limit.limits_concurrency:
             permits.append(await _acquire(limit.queue_name, 0.0))
-        if run is not None and (limit is not None or process_state().budgets_enforced):
+        if run is not None and (limit is not None or run.check_budgets):
             # Last: the call's row holds its estimate only while the call itself runs.
             admitted = await _admit(limit, run, options, args, kwargs)
         result = await DBOS.run_step_async(options, timed, *args, **kwargs)
@@ -249,7 +249,7 @@ async def _admit(
         limit_key=limit.prefix if limit is not None else None,
         limit_tokens=limit.tokens if limit is not None else None,
         per_seconds=limit.per_seconds if limit is not None else None,
-        check_budgets=process_state().budgets_enforced,
+        check_budgets=run.check_budgets,
     )
 
     async def attempt(call_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from dbos import DBOS
 
+from timestep._core.process import process_state
 from timestep._core.protocol import (
     SCHEDULED_RUN_WORKFLOW,
     RunRequest,
@@ -36,5 +37,6 @@ async def scheduled_agent_run(scheduled_at: datetime, context: ScheduleContext) 
         "max_turns": context.get("max_turns"),
         "stream": False,
         "started_ns": int(scheduled_at.timestamp() * 1_000_000_000),
+        "check_budgets": process_state().budgets_enforced,
     }
     return await agent_run_workflow(request)

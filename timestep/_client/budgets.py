@@ -61,9 +61,9 @@ async def set_budget(
     scope's runs share it for the UTC day or month. A call that would pass it is not made: with
     ``on_exceed="stop"`` its run fails with ``BudgetExceededError`` (resumable), with ``"wait"``
     the call waits, durably, until it fits (a raised budget, seen within 5 s, or the next
-    period). Calling it again replaces the budget. This
-    process enforces budgets from now on; other workers do if they had one at launch, set one,
-    or run with ``TIMESTEP_ENFORCE_BUDGETS=1``.
+    period). Calling it again replaces the budget. Budgets apply to the runs started after the
+    first one exists: at once in this process, within 5 s in the others (a run started
+    before keeps the steps it started with, so that any worker can replay it).
 
     Args:
         scope: What the budget caps, e.g. ``"agent:Assistant"``.

@@ -18,7 +18,8 @@ variable, ``timestep.steps._current_run``):
 ``agent_refs``                each agent's ``module:attr`` (dropped with the agent)
 ``recorder``                  the background writer of usage and tool-call rows
 ``dbos_client``               a ``DBOSClient`` when this process did not launch DBOS
-``budgets_enforced``          whether durable model calls check budgets (``set_budget``)
+``budgets_enforced``          whether runs started here check budgets (``set_budget``)
+``budgets_looked_at``         when a run's start last looked for budgets set elsewhere
 ``workflow_functions``        Timestep's own workflows by name, registered at import (the
                               retention pass the launch schedules); kept across resets,
                               like DBOS's registry
@@ -95,6 +96,8 @@ class ProcessState:
             # Check budgets before every durable model call (``set_budget`` here, a budget
             # in the database at launch, or TIMESTEP_BUDGETS / TIMESTEP_ENFORCE_BUDGETS).
             self.budgets_enforced = False
+            # When a run's start last looked for budgets other processes set (monotonic).
+            self.budgets_looked_at = 0.0
 
     @property
     def settings(self) -> Settings:

@@ -96,6 +96,9 @@ class RunRequest(TypedDict, total=False):
     conversation_id: str | None
     tags: list[str]
     """The caller's tags on the run (a tenant, a user), for budgets."""
+    check_budgets: bool
+    """Whether the run's model calls check budgets (``set_budget``): decided when it started,
+    so that every process replays the same steps (a budget check is a step)."""
     traceparent: str | None
     """The W3C trace context of the caller's span, whose trace the run's spans join."""
     started_ns: int
