@@ -188,7 +188,12 @@ async def test_seeds_manual_flow(fake_model):
 WORKER = Path(__file__).parent / "workers" / "approval_worker.py"
 
 
-def test_approval_survives_sigkill_of_the_waiting_worker(database_url: str, tmp_path: Path):
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+def test_approval_survives_sigkill_of_the_waiting_worker(
+    database_url: str, tmp_path: Path, stream: bool
+):
+    """Streamed, the recovering worker rebuilds the pending call from the streamed model
+    step's checkpoint (kept in the API's field names), as the SDK would have made it."""
     from timestep.testing import FakeModelServer, WorkerProcess, conversation_script
 
     # Only worker processes may run this run: DBOS lets any live process on the database take
@@ -204,6 +209,7 @@ def test_approval_survives_sigkill_of_the_waiting_worker(database_url: str, tmp_
             server.base_url,
             str(tmp_path),
             workflow_id,
+            *(["--stream"] if stream else []),
         ]
         with WorkerProcess(command) as worker:
             worker.start()
