@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from timestep._core.database import connect_timeout_url, unreachable
 from timestep._core.process import process_state
-from timestep._core.runtime import current_database
+from timestep._core.runtime import current_database, is_dbos_launched
 from timestep._core.serializer import TimestepSerializer
 from timestep._core.settings import redact_url
 from timestep.errors import DatabaseNotInitializedError
@@ -122,8 +122,11 @@ def _require_initialized(url: str) -> None:
 
 
 def stream_polling_interval() -> float | None:
-    """How often a stream reader polls: SQLite has no notifications, so poll as often as the
-    rest of Timestep does there; Postgres readers wait for notifications."""
-    if current_database().is_sqlite:
+    """How often a stream reader polls when nothing wakes it: SQLite has no notifications, and
+    DBOS's client (how a process that did not launch DBOS reads) listens for none, so these
+    poll as often as Timestep polls SQLite (DBOS's default is once a second: a remote reader
+    would see the end of a stream half a second late on average). A process that launched
+    DBOS on Postgres waits for notifications."""
+    if current_database().is_sqlite or not is_dbos_launched():
         return process_state().settings.sqlite_polling_interval_sec
     return None

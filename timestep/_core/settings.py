@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     """Where the embedded SQLite database lives."""
 
     sqlite_polling_interval_sec: float = Field(default=0.05, gt=0, le=0.1)
-    """DBOS notification polling on SQLite (no LISTEN/NOTIFY there), so messages are not late."""
+    """DBOS notification polling on SQLite (no LISTEN/NOTIFY there), so messages are not late;
+    also how often a stream reader with no notifications to wake it polls (on SQLite, or in a
+    process that reads through DBOS's client rather than launching DBOS)."""
 
     records_flush_interval_sec: float = Field(default=0.05, ge=0)
     """How long the background writer gathers finished runs' usage and tool-call rows into
