@@ -321,8 +321,11 @@ def markdown(report: dict[str, Any]) -> str:
             for reader, key, extra in (
                 ("plain Runner.run_streamed", "plain", None),
                 ("Timestep, same process", "durable", ""),
+                ("Timestep, same process, another following", "shared", "shared_"),
                 ("Timestep, another process", "other", "other_"),
             ):
+                if f"{key}_first" not in st:  # results from before the shared contender
+                    continue
                 first, last = st[f"{key}_first"], st[f"{key}_last"]
                 extras = (
                     [_f(st[f"{extra}extra_first_ms_p50"]), _f(st[f"{extra}extra_last_ms_p50"])]
