@@ -1,6 +1,8 @@
 """(10) Streaming latency: when the first and the last text delta reach a reader.
 
-The model is the real HTTP fake streaming 30 words 50 ms apart. Contenders, taking turns run
+The model is the real HTTP fake streaming 30 words 50 ms apart, served by a process of its
+own, as a provider is: in this process it would share the interpreter's lock with the run's
+checkpoint writes, and its chunks would leave late, which no real provider's do. Contenders, taking turns run
 by run: plain ``Runner.run_streamed``; ``run_agent(stream=True)`` read in the caller's process;
 and a durable run read both there and from another process (``stream_run_events`` following
 the run's stream by workflow id). Each figure is milliseconds from the call to the delta's
@@ -18,18 +20,27 @@ import sys
 import time
 from typing import Any
 
-from agents import Agent, RunConfig, Runner
+from agents import Agent, OpenAIProvider, RunConfig, Runner
 from agents.stream_events import RawResponsesStreamEvent
+from openai import AsyncOpenAI
 from openai.types.responses import ResponseTextDeltaEvent
 from rich.progress import Progress
 
 import timestep
-from timestep.testing import FakeModelServer, text
 
 from ._common import ROOT, new_id, summary
 
 WORDS = 30
 GAP_SECONDS = 0.05
+_FAKE = """
+import sys
+from timestep.testing import FakeModelServer, text
+words, gap = sys.argv[1], float(sys.argv[2])
+with FakeModelServer() as fake:
+    fake.set_default(text(words, chunk_delay=gap))
+    print(fake.base_url, flush=True)
+    sys.stdin.read()
+"""
 _READER = """
 import asyncio, json, sys, time
 import timestep
@@ -117,9 +128,18 @@ async def run(kind: str, url: str, rounds: int, progress: Progress) -> dict[str,
             "other_last",
         )
     }
-    with FakeModelServer() as fake:
-        fake.set_default(text(words, chunk_delay=GAP_SECONDS))
-        config = RunConfig(model_provider=fake.provider())
+    fake = subprocess.Popen(
+        [sys.executable, "-c", _FAKE, words, str(GAP_SECONDS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert fake.stdout is not None and fake.stdin is not None
+    try:
+        base_url = (await asyncio.to_thread(fake.stdout.readline)).strip()
+        client = AsyncOpenAI(base_url=base_url, api_key="bench-key")
+        config = RunConfig(model_provider=OpenAIProvider(openai_client=client, use_responses=True))
         await _plain(agent, config)  # warm up both paths
         await _durable(agent, config, url, remote=False)
         for _ in range(rounds):
@@ -136,6 +156,9 @@ async def run(kind: str, url: str, rounds: int, progress: Progress) -> dict[str,
                 figures["other_first"].append(other[0])
                 figures["other_last"].append(other[1])
             progress.advance(task)
+    finally:
+        fake.stdin.close()  # the fake exits when its input ends
+        await asyncio.to_thread(fake.wait, 30)
     out = {key: summary(values) for key, values in figures.items()}
     out["extra_first_ms_p50"] = out["durable_first"]["p50_ms"] - out["plain_first"]["p50_ms"]
     out["extra_last_ms_p50"] = out["durable_last"]["p50_ms"] - out["plain_last"]["p50_ms"]
