@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -181,3 +183,40 @@ async def launched(url: str, **config: Any) -> AsyncIterator[None]:
         yield
     finally:
         reset_process()
+
+
+_FAKE_PROVIDER = """
+import sys
+from timestep.testing import FakeModelServer, text
+words, chunk_delay, delay = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+with FakeModelServer() as fake:
+    fake.set_default(text(words, chunk_delay=chunk_delay, delay=delay))
+    print(fake.base_url, flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def provider_process(words: str, *, chunk_delay: float, delay: float = 0.0) -> Iterator[Any]:
+    """An ``OpenAIProvider`` on the HTTP fake served by a process of its own, streaming
+    ``words`` ``chunk_delay`` apart after ``delay``, as a provider is another machine: in the
+    measured process the fake would share the interpreter's lock with the run's checkpoint
+    writes and send its chunks late, which no real provider does."""
+    from agents import OpenAIProvider
+    from openai import AsyncOpenAI
+
+    fake = subprocess.Popen(
+        [sys.executable, "-c", _FAKE_PROVIDER, words, str(chunk_delay), str(delay)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert fake.stdout is not None and fake.stdin is not None
+    try:
+        base_url = fake.stdout.readline().strip()
+        client = AsyncOpenAI(base_url=base_url, api_key="bench-key")
+        yield OpenAIProvider(openai_client=client, use_responses=True)
+    finally:
+        fake.stdin.close()  # the fake exits when its input ends
+        fake.wait(30)

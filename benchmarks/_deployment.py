@@ -23,15 +23,14 @@ from agents import Agent, RunConfig, Runner
 from rich.progress import Progress
 
 import timestep
-from timestep.testing import FakeModelServer, text
 
 from ._agents import APPROVAL_AGENT
-from ._common import new_id, summary
+from ._common import new_id, provider_process, summary
 
 LATENCY_SECONDS = 0.3
 DELTAS = 20
 GAP_SECONDS = 0.01
-LEVELS = (8, 16, 32, 64, 128)
+LEVELS = (1, 2, 4, 8, 16, 32, 64, 128)
 WITHIN = 1.10
 
 
@@ -120,9 +119,8 @@ async def realistic(kind: str, quick: bool, progress: Progress) -> dict[str, Any
     words = " ".join(f"w{i}" for i in range(DELTAS))
     levels = LEVELS[:3] if quick else LEVELS
     task = progress.add_task(f"{kind}: (15) 300 ms model", total=len(levels))
-    with FakeModelServer() as fake:
-        fake.set_default(text(words, chunk_delay=GAP_SECONDS, delay=LATENCY_SECONDS))
-        config = RunConfig(model_provider=fake.provider())
+    with provider_process(words, chunk_delay=GAP_SECONDS, delay=LATENCY_SECONDS) as provider:
+        config = RunConfig(model_provider=provider)
         await _durable(agent, config)
         model_ms = sorted([await _plain(agent, config) for _ in range(5)])[2]
         out: dict[str, Any] = {"model_ms": model_ms, "levels": {}}

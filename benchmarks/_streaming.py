@@ -20,27 +20,17 @@ import sys
 import time
 from typing import Any
 
-from agents import Agent, OpenAIProvider, RunConfig, Runner
+from agents import Agent, RunConfig, Runner
 from agents.stream_events import RawResponsesStreamEvent
-from openai import AsyncOpenAI
 from openai.types.responses import ResponseTextDeltaEvent
 from rich.progress import Progress
 
 import timestep
 
-from ._common import ROOT, new_id, summary
+from ._common import ROOT, new_id, provider_process, summary
 
 WORDS = 30
 GAP_SECONDS = 0.05
-_FAKE = """
-import sys
-from timestep.testing import FakeModelServer, text
-words, gap = sys.argv[1], float(sys.argv[2])
-with FakeModelServer() as fake:
-    fake.set_default(text(words, chunk_delay=gap))
-    print(fake.base_url, flush=True)
-    sys.stdin.read()
-"""
 _READER = """
 import asyncio, json, sys, time
 import timestep
@@ -128,18 +118,8 @@ async def run(kind: str, url: str, rounds: int, progress: Progress) -> dict[str,
             "other_last",
         )
     }
-    fake = subprocess.Popen(
-        [sys.executable, "-c", _FAKE, words, str(GAP_SECONDS)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert fake.stdout is not None and fake.stdin is not None
-    try:
-        base_url = (await asyncio.to_thread(fake.stdout.readline)).strip()
-        client = AsyncOpenAI(base_url=base_url, api_key="bench-key")
-        config = RunConfig(model_provider=OpenAIProvider(openai_client=client, use_responses=True))
+    with provider_process(words, chunk_delay=GAP_SECONDS) as provider:
+        config = RunConfig(model_provider=provider)
         await _plain(agent, config)  # warm up both paths
         await _durable(agent, config, url, remote=False)
         for _ in range(rounds):
@@ -156,9 +136,6 @@ async def run(kind: str, url: str, rounds: int, progress: Progress) -> dict[str,
                 figures["other_first"].append(other[0])
                 figures["other_last"].append(other[1])
             progress.advance(task)
-    finally:
-        fake.stdin.close()  # the fake exits when its input ends
-        await asyncio.to_thread(fake.wait, 30)
     out = {key: summary(values) for key, values in figures.items()}
     out["extra_first_ms_p50"] = out["durable_first"]["p50_ms"] - out["plain_first"]["p50_ms"]
     out["extra_last_ms_p50"] = out["durable_last"]["p50_ms"] - out["plain_last"]["p50_ms"]
