@@ -600,3 +600,72 @@ async def test_runs_table_pages_both_ways_with_its_filters(
         assert bad.status_code == 422 and "until must be later than since" in bad.text
         whole_day = await held.get("/", params={"session": session_id, "until": tomorrow})
         assert whole_day.status_code == 200 and ids[-1] in whole_day.text
+
+
+# -- accessibility --------------------------------------------------------------------------------
+
+AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def _axe_problems(page: Any) -> list[str]:
+    """axe-core's serious and critical violations of the page (WCAG 2 A and AA, and best
+    practices), one line each: the rule, its help and the elements it found."""
+    if not AXE.exists():
+        message = f"no {AXE} (npm ci --prefix tests/js)"
+        if IN_CI:
+            pytest.fail(message + ": CI=true, the accessibility check must run")
+        pytest.skip(message)
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate(
+        """() => axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice']},
+        })"""
+    )
+    assert result["passes"], "axe-core checked nothing"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + ", ".join(" ".join(n["target"]) for n in v["nodes"])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_every_page_passes_axe_without_serious_violations(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    """axe-core (from tests/js, injected into the page: no network) on each page with
+    something on it: the sign-in page, runs, a run waiting for approval, approvals,
+    schedules and usage."""
+    expect = playwright_api.expect
+    fake_model.add_turns(
+        function_call("ship", {"order_id": "X9", "address": "9 Axe St"}, call_id="call_ship_x9")
+    )
+    workflow_id = await _start(console, "console-warehouse", "ship X9")
+    await _wait_pending(console, workflow_id)
+    name = f"console-axe-{uuid.uuid4().hex[:6]}"
+    timestep.schedule_agent(name, REPORTER, "daily report", "0 0 0 1 1 *")
+    try:
+        found: dict[str, list[str]] = {}
+        await page.goto(console.url + "/ui/signin")
+        await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        found["/ui/signin"] = await _axe_problems(page)
+        await _sign_in(page, console)
+        for path, ready in (
+            ("/", page.locator(f'tr[data-run="{workflow_id}"]')),
+            (f"/ui/runs/{workflow_id}", page.get_by_role("heading", name="Waiting for approval")),
+            ("/ui/approvals", page.locator('article[data-call="call_ship_x9"]')),
+            ("/ui/schedules", page.locator(f'article[data-schedule="{name}"]')),
+            ("/ui/usage", page.locator("#usage-agent")),
+        ):
+            await page.goto(console.url + path)
+            await expect(ready).to_be_visible()
+            found[path] = await _axe_problems(page)
+        assert {path: problems for path, problems in found.items() if problems} == {}
+
+        # The check sees what it is there for: an input without a label is a critical one.
+        await page.evaluate(
+            "document.querySelector('main').append(document.createElement('input'))"
+        )
+        assert any(p.startswith("label (critical)") for p in await _axe_problems(page))
+    finally:
+        timestep.delete_schedule(name)
