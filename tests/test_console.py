@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from agents import Agent, function_tool
 
 import timestep
 from timestep._client.inspection import list_runs_page
-from timestep.server import ServerSettings, create_app
+from timestep.server import ServerSettings, _console, create_app
+from timestep.steps import TimestepSession
 from timestep.testing import FakeModelServer, error, function_call, text
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -476,3 +478,194 @@ async def test_runs_pages_by_keyset_without_gaps_or_repeats(
     assert created == sorted(created, reverse=True)
     with pytest.raises(ValueError, match="invalid runs cursor"):
         await list_runs_page(cursor="yesterday")
+
+
+async def _runs_of_a_session(fake_model: FakeModelServer, count: int) -> tuple[str, list[str]]:
+    """``count`` finished runs of a session of their own, oldest first, each in its own ms."""
+    session_id = f"pages-{uuid.uuid4().hex[:8]}"
+    fake_model.add_turns(*[text(f"r{i}") for i in range(count)])
+    ids = []
+    for i in range(count):
+        handle = await timestep.start_agent_run(
+            REPORTER, f"r{i}", session=TimestepSession(session_id)
+        )
+        await handle.result()
+        ids.append(handle.workflow_id)
+    return session_id, ids
+
+
+async def test_runs_page_back_to_newer_pages_and_bound_by_until(
+    durable: str, fake_model: FakeModelServer
+):
+    """Newer pages walk the same keyset back (no offset): walking back from the last page
+    lists every run once and ends on the first page; ``until`` bounds the creation time from
+    above (excluded). Runs created in the same millisecond (the same second on a SQLite older
+    than 3.42) may fall on either side of a page's edge going back, as DBOS orders by
+    creation time alone; with distinct times the pages back are the pages forward."""
+    session_id, ids = await _runs_of_a_session(fake_model, 5)
+    forward: list[list[str]] = []
+    page = await list_runs_page(session_id=session_id, limit=2)
+    first = [s.workflow_id for s in page.runs]
+    assert page.first and page.newer_cursor is None
+    while True:
+        forward.append([s.workflow_id for s in page.runs])
+        if page.next_cursor is None:
+            break
+        page = await list_runs_page(session_id=session_id, cursor=page.next_cursor, limit=2)
+        assert not page.first and page.newer_cursor is not None
+    assert sorted(sum(forward, [])) == sorted(ids) and [len(f) for f in forward] == [2, 2, 1]
+
+    backward: list[list[str]] = []
+    back = page
+    while not back.first:
+        assert back.newer_cursor is not None
+        back = await list_runs_page(session_id=session_id, newer=back.newer_cursor, limit=2)
+        backward.append([s.workflow_id for s in back.runs])
+        if not back.first:  # each page back reads on to the one it came from
+            assert back.next_cursor is not None
+    assert backward[-1] == first  # back at the newest runs: the first page itself
+    between = sum(backward[:-1], [])
+    assert len(between) == len(set(between)) == 2
+    assert set(between).isdisjoint(forward[-1])
+    assert set(between) | set(first) | set(forward[-1]) == set(ids)
+    created = {
+        s.workflow_id: s.created_at for s in (await list_runs_page(session_id=session_id)).runs
+    }
+    if len(set(created.values())) == len(ids):
+        assert backward == [forward[1], forward[0]]
+        again = await list_runs_page(session_id=session_id, newer=page.newer_cursor, limit=2)
+        older = await list_runs_page(session_id=session_id, cursor=again.next_cursor, limit=2)
+        assert [s.workflow_id for s in older.runs] == forward[-1]
+
+    statuses = {s.workflow_id: s for s in (await list_runs_page(session_id=session_id)).runs}
+    third = statuses[ids[2]].created_at
+    assert third is not None
+    until = datetime.fromtimestamp(third / 1000, UTC)
+    older = await list_runs_page(session_id=session_id, until=until)
+    assert {s.workflow_id for s in older.runs} == {
+        i for i in ids if (statuses[i].created_at or 0) < third
+    }
+    assert ids[2] not in {s.workflow_id for s in older.runs}
+    window = await list_runs_page(session_id=session_id, since=until, until=until)
+    assert window.runs == []
+    with pytest.raises(ValueError, match="not both"):
+        await list_runs_page(cursor=page.newer_cursor, newer=page.newer_cursor)
+
+
+async def test_runs_table_pages_both_ways_with_its_filters(
+    console: Console, page: Any, fake_model: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+):
+    expect = playwright_api.expect
+    monkeypatch.setattr(_console, "PAGE_SIZE", 2)
+    session_id, ids = await _runs_of_a_session(fake_model, 5)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    await _sign_in(page, console, f"/?session={session_id}")
+    await page.get_by_label("Until").fill(tomorrow)
+    await page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#run-rows tr[data-run]")
+
+    async def shown(count: int) -> list[str]:
+        await expect(rows).to_have_count(count)
+        return [str(await r.get_attribute("data-run")) for r in await rows.all()]
+
+    # Runs of one second tie on SQLite (older than 3.42), in no set order: pages are compared
+    # as sets where a tie could reorder them.
+    first = await shown(2)
+    assert f"until={tomorrow}" in page.url and f"session={session_id}" in page.url
+    await expect(page.get_by_role("link", name="Newer runs")).to_have_count(0)
+    await page.get_by_role("link", name="Older runs").click()
+    second = await shown(2)
+    await page.get_by_role("link", name="Older runs").click()
+    last = await shown(1)
+    assert sorted(first + second + last) == sorted(ids)
+    assert f"until={tomorrow}" in page.url and f"session={session_id}" in page.url
+    await expect(page.get_by_role("link", name="Older runs")).to_have_count(0)
+    await page.get_by_role("link", name="Newer runs").click()
+    between = await shown(2)
+    assert "newer=" in page.url and f"until={tomorrow}" in page.url
+    assert set(between).isdisjoint(last)
+    await page.get_by_role("link", name="Newer runs").click()
+    assert await shown(2) == first  # the newest runs: the first page again
+    await expect(page.get_by_role("link", name="Newest runs")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Newer runs")).to_have_count(0)
+
+    # Until a day before since, or not a date: refused with what is wrong.
+    [cookie] = await page.context.cookies()
+    cookies = {cookie["name"]: cookie["value"]}
+    async with httpx.AsyncClient(base_url=console.url, cookies=cookies, timeout=30) as held:
+        bad = await held.get("/", params={"until": "soon"})
+        assert bad.status_code == 422
+        assert "until must be a date or a date and time, got 'soon'" in bad.text
+        bad = await held.get("/", params={"since": "2026-02-02", "until": "2026-02-01"})
+        assert bad.status_code == 422 and "until must be later than since" in bad.text
+        whole_day = await held.get("/", params={"session": session_id, "until": tomorrow})
+        assert whole_day.status_code == 200 and ids[-1] in whole_day.text
+
+
+# -- accessibility --------------------------------------------------------------------------------
+
+AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def _axe_problems(page: Any) -> list[str]:
+    """axe-core's serious and critical violations of the page (WCAG 2 A and AA, and best
+    practices), one line each: the rule, its help and the elements it found."""
+    if not AXE.exists():
+        message = f"no {AXE} (npm ci --prefix tests/js)"
+        if IN_CI:
+            pytest.fail(message + ": CI=true, the accessibility check must run")
+        pytest.skip(message)
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate(
+        """() => axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice']},
+        })"""
+    )
+    assert result["passes"], "axe-core checked nothing"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + ", ".join(" ".join(n["target"]) for n in v["nodes"])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_every_page_passes_axe_without_serious_violations(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    """axe-core (from tests/js, injected into the page: no network) on each page with
+    something on it: the sign-in page, runs, a run waiting for approval, approvals,
+    schedules and usage."""
+    expect = playwright_api.expect
+    fake_model.add_turns(
+        function_call("ship", {"order_id": "X9", "address": "9 Axe St"}, call_id="call_ship_x9")
+    )
+    workflow_id = await _start(console, "console-warehouse", "ship X9")
+    await _wait_pending(console, workflow_id)
+    name = f"console-axe-{uuid.uuid4().hex[:6]}"
+    timestep.schedule_agent(name, REPORTER, "daily report", "0 0 0 1 1 *")
+    try:
+        found: dict[str, list[str]] = {}
+        await page.goto(console.url + "/ui/signin")
+        await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        found["/ui/signin"] = await _axe_problems(page)
+        await _sign_in(page, console)
+        for path, ready in (
+            ("/", page.locator(f'tr[data-run="{workflow_id}"]')),
+            (f"/ui/runs/{workflow_id}", page.get_by_role("heading", name="Waiting for approval")),
+            ("/ui/approvals", page.locator('article[data-call="call_ship_x9"]')),
+            ("/ui/schedules", page.locator(f'article[data-schedule="{name}"]')),
+            ("/ui/usage", page.locator("#usage-agent")),
+        ):
+            await page.goto(console.url + path)
+            await expect(ready).to_be_visible()
+            found[path] = await _axe_problems(page)
+        assert {path: problems for path, problems in found.items() if problems} == {}
+
+        # The check sees what it is there for: an input without a label is a critical one.
+        await page.evaluate(
+            "document.querySelector('main').append(document.createElement('input'))"
+        )
+        assert any(p.startswith("label (critical)") for p in await _axe_problems(page))
+    finally:
+        timestep.delete_schedule(name)

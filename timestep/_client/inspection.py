@@ -153,10 +153,18 @@ async def list_runs(
 
 @dataclass(frozen=True)
 class RunsPage:
-    """One page of runs, newest first, and the cursor of the next page (None: the last)."""
+    """One page of runs, newest first: the cursor of the next (older) page (None: the last),
+    that of the previous (newer) page (None: the first page has no newer one), and whether
+    this is the first page (the newest runs)."""
 
     runs: list[WorkflowStatus]
     next_cursor: str | None
+    newer_cursor: str | None = None
+    first: bool = True
+
+
+_Position = tuple[int, set[str]]
+"""Where a listing stands: a creation time (epoch ms) and the runs already listed at it."""
 
 
 def _cursor(created: int, ids: set[str]) -> str:
@@ -164,19 +172,29 @@ def _cursor(created: int, ids: set[str]) -> str:
     return f"{created}:" + ",".join(sorted(ids))
 
 
-def _parse_cursor(cursor: str) -> tuple[int, set[str]]:
+def _parse_cursor(cursor: str) -> _Position:
     created, _, ties = cursor.partition(":")
     if not created.isdigit():
         raise ValueError(f"invalid runs cursor {cursor!r}")
     return int(created), {t for t in ties.split(",") if t}
 
 
-def _end_time(before: int | None) -> str | None:
-    # DBOS compares end_time in whole milliseconds, inclusive: half a millisecond past the
-    # cursor's so float rounding never drops it (the runs already listed there are skipped).
-    if before is None:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ceil_ms(moment: datetime) -> int:
+    """The first whole millisecond at or after ``moment`` (exact: integer microseconds)."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return -(-((moment - _EPOCH) // timedelta(microseconds=1)) // 1000)
+
+
+def _bound(ms: int | None) -> str | None:
+    # DBOS compares start_time and end_time in whole milliseconds, inclusive: half a
+    # millisecond past the bound's so float rounding never moves it (the runs already listed
+    # there are skipped by id).
+    if ms is None:
         return None
-    return (datetime.fromtimestamp(before / 1000, UTC) + timedelta(microseconds=500)).isoformat()
+    return (datetime.fromtimestamp(ms / 1000, UTC) + timedelta(microseconds=500)).isoformat()
 
 
 def _matches(status: WorkflowStatus, wanted: dict[str, str]) -> bool:
@@ -187,9 +205,72 @@ def _matches(status: WorkflowStatus, wanted: dict[str, str]) -> bool:
     )
 
 
+def _position(runs: list[WorkflowStatus], at: _Position | None = None) -> _Position:
+    """The position after ``runs`` (the last is the edge): its time and the runs listed at
+    it, with those of ``at`` when the listing had not moved past its time."""
+    edge = runs[-1].created_at or 0
+    ids = {s.workflow_id for s in runs if s.created_at == edge}
+    if at is not None and at[0] == edge:
+        ids |= at[1]
+    return edge, ids
+
+
 _SCAN_LIMIT = 5000
 """On SQLite (where DBOS cannot filter on attributes) at most this many runs are read for one
 page of a filtered listing; a page may then be short, with a cursor to read on."""
+
+
+@dataclass(frozen=True)
+class _Query:
+    status: str | list[str] | None
+    wanted: dict[str, str]
+    low: int | None  # the earliest creation time (ms) included
+    high: int | None  # the latest included
+    limit: int
+    load_output: bool
+
+
+async def _scan(
+    query: _Query, at: _Position | None, *, ascending: bool
+) -> tuple[list[WorkflowStatus], bool, _Position | None]:
+    """Up to a page of runs from ``at`` on (older ones, or newer ones when ``ascending``, in
+    the order read), whether more are left, and where a scan that ``_SCAN_LIMIT`` cut short
+    stopped."""
+    wanted, limit = query.wanted, query.limit
+    in_database = not wanted or not current_database().is_sqlite
+    edge, seen = at if at is not None else (None, set())
+    page: list[WorkflowStatus] = []
+    scanned = 0
+    while True:
+        batch = limit + len(seen) + 1 if in_database else max(4 * limit, 200) + len(seen)
+        lower, upper = query.low, query.high
+        if edge is not None and ascending:
+            lower = edge if lower is None else max(lower, edge)
+        elif edge is not None:
+            upper = edge if upper is None else min(upper, edge)
+        found = await system().list_workflows_async(
+            name=AGENT_RUN_WORKFLOW,
+            status=query.status,
+            attributes=wanted if wanted and in_database else None,
+            start_time=_bound(lower),
+            end_time=_bound(upper),
+            limit=batch,
+            sort_desc=not ascending,
+            load_output=query.load_output,
+        )
+        for run in found:
+            if run.workflow_id in seen or (not in_database and not _matches(run, wanted)):
+                continue
+            if len(page) == limit:  # one more than a page: there is another
+                return page, True, None
+            page.append(run)
+        if len(found) < batch or not found:
+            return page, False, None
+        # Read on (SQLite, filtered): from the last run read, skipping those read at its ms.
+        edge, seen = _position(found, (edge, seen) if edge is not None else None)
+        scanned += len(found)
+        if scanned >= _SCAN_LIMIT:
+            return page, True, (edge, seen)
 
 
 async def list_runs_page(
@@ -198,7 +279,9 @@ async def list_runs_page(
     agent: str | None = None,
     session_id: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     cursor: str | None = None,
+    newer: str | None = None,
     limit: int = 50,
     load_output: bool = True,
 ) -> RunsPage:
@@ -206,48 +289,46 @@ async def list_runs_page(
     listed), so a page deep in 100,000 runs costs what the first one does: the database walks
     its ``created_at`` index from the cursor instead of counting past an offset.
 
+    ``since`` and ``until`` bound the creation time (``since`` included, ``until`` not);
+    ``cursor`` reads the page older than the one that gave it (``next_cursor``), ``newer``
+    the page newer than the one that gave it (``newer_cursor``), walking the same index the
+    other way; a newer page that reaches the newest runs is the first page, filled.
     ``agent`` and ``session_id`` filter on the attributes runs are started with (in the
     database on Postgres; on SQLite, which DBOS cannot filter on them, by reading on from the
-    cursor). ``ValueError`` for a cursor this function did not make."""
-    before: int | None = None
-    seen: set[str] = set()
-    if cursor:
-        before, seen = _parse_cursor(cursor)
+    cursor). ``ValueError`` for a cursor this function did not make, or for both cursors."""
+    if cursor and newer:
+        raise ValueError("give a runs cursor or a newer cursor, not both")
+    low = _ceil_ms(since) if since is not None else None
+    high = _ceil_ms(until) - 1 if until is not None else None
     wanted = {key: value for key, value in (("agent", agent), ("session_id", session_id)) if value}
-    in_database = not wanted or not current_database().is_sqlite
-    page: list[WorkflowStatus] = []
-    scanned = 0
-    while True:
-        batch = limit + len(seen) + 1 if in_database else max(4 * limit, 200) + len(seen)
-        found = await system().list_workflows_async(
-            name=AGENT_RUN_WORKFLOW,
-            status=status,
-            attributes=wanted if wanted and in_database else None,
-            start_time=since.isoformat() if since is not None else None,
-            end_time=_end_time(before),
-            limit=batch,
-            sort_desc=True,
-            load_output=load_output,
-        )
-        fresh = [s for s in found if s.workflow_id not in seen]
-        for run in fresh:
-            if not in_database and not _matches(run, wanted):
-                continue
-            if len(page) == limit:  # one more than a page: there is a next one
-                last = page[-1].created_at or 0
-                ties = {s.workflow_id for s in page if s.created_at == last}
-                return RunsPage(page, _cursor(last, ties | (seen if last == before else set())))
-            page.append(run)
-        if len(found) < batch or not found:
-            return RunsPage(page, None)
-        # Read on (SQLite, filtered): from the last run read, skipping those read at its ms.
-        last = found[-1].created_at or 0
-        ties = {s.workflow_id for s in found if s.created_at == last}
-        seen = ties | (seen if last == before else set())
-        before = last
-        scanned += len(found)
-        if scanned >= _SCAN_LIMIT:
-            return RunsPage(page, _cursor(before, seen))
+    query = _Query(status, wanted, low, high, limit, load_output)
+    if newer:
+        after = _parse_cursor(newer)
+        found, more, stopped = await _scan(query, after, ascending=True)
+        if not more:  # nothing newer than these: the first page
+            return await list_runs_page(
+                status=status,
+                agent=agent,
+                session_id=session_id,
+                since=since,
+                until=until,
+                limit=limit,
+                load_output=load_output,
+            )
+        onward = stopped or _position(found, after)
+        runs = found[::-1]
+        older = _position(runs) if runs else after
+        return RunsPage(runs, _cursor(*older), _cursor(*onward), first=False)
+    at = _parse_cursor(cursor) if cursor else None
+    runs, more, stopped = await _scan(query, at, ascending=False)
+    next_cursor = None
+    if more:
+        next_cursor = _cursor(*(stopped or _position(runs, at)))
+    newer_cursor = None
+    if at is not None and runs:
+        newest = runs[0].created_at or 0
+        newer_cursor = _cursor(newest, {s.workflow_id for s in runs if s.created_at == newest})
+    return RunsPage(runs, next_cursor, newer_cursor, first=at is None)
 
 
 async def list_run_steps(workflow_id: str, *, detail: bool = False) -> list[dict[str, Any]]:

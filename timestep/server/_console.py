@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlencode
 from zoneinfo import ZoneInfo
@@ -210,50 +210,61 @@ def _run_row(status: WorkflowStatus, usage: UsageSummary | None) -> dict[str, An
     }
 
 
-def _filters(
-    status: str | None, agent: str | None, session: str | None, since: str | None
-) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in (("status", status), ("agent", agent), ("session", session), ("since", since))
-        if v
-    }
+FILTERS = ("status", "agent", "session", "since", "until")
+"""The runs table's filters, in the query string as in the form (kept across pages)."""
 
 
-def _since(value: str | None) -> datetime | None:
+def _filters(**given: str | None) -> dict[str, str]:
+    return {k: v for k in FILTERS if (v := given.get(k))}
+
+
+def _moment(field: str, value: str | None, *, until: bool = False) -> datetime | None:
+    """A time filter's bound: a date (``until`` a date: the end of that day) or a date and
+    time (UTC unless it says otherwise); 422 for anything else."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise HTTPException(
-            422, f"since must be a date or a date and time, got {value!r}"
+            422, f"{field} must be a date or a date and time, got {value!r}"
         ) from None
+    if until and len(value) == 10:  # a date alone: until that day's end
+        parsed += timedelta(days=1)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 async def _runs_page(
-    status: str | None,
-    agent: str | None,
-    session: str | None,
-    since: str | None,
-    cursor: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
+    filters: dict[str, str], cursor: str | None = None, newer: str | None = None
+) -> tuple[list[dict[str, Any]], inspection.RunsPage]:
+    status = filters.get("status")
     if status and status not in STATUSES:
         raise HTTPException(422, f"unknown status {status!r}")
+    since = _moment("since", filters.get("since"))
+    until = _moment("until", filters.get("until"), until=True)
+    if since is not None and until is not None and until <= since:
+        raise HTTPException(422, "until must be later than since")
     try:
         page = await inspection.list_runs_page(
-            status=status or None,
-            agent=agent or None,
-            session_id=session or None,
-            since=_since(since),
+            status=status,
+            agent=filters.get("agent"),
+            session_id=filters.get("session"),
+            since=since,
+            until=until,
             cursor=cursor or None,
+            newer=newer or None,
             limit=PAGE_SIZE,
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     usage = await usage_of_runs([s.workflow_id for s in page.runs])
-    return [_run_row(s, usage.get(s.workflow_id)) for s in page.runs], page.next_cursor
+    return [_run_row(s, usage.get(s.workflow_id)) for s in page.runs], page
+
+
+def _page_url(filters: dict[str, str], **cursor: str | None) -> str | None:
+    """The runs table's page at ``cursor`` (``cursor`` or ``newer``), its filters kept."""
+    given = {k: v for k, v in cursor.items() if v}
+    return f"/?{urlencode({**filters, **given})}" if given else None
 
 
 def _steps_view(
@@ -449,10 +460,12 @@ def _run_routes(
         agent: str | None = None,
         session_id: Annotated[str | None, Query(alias="session")] = None,
         since: str | None = None,
+        until: str | None = None,
         cursor: str | None = None,
+        newer: str | None = None,
     ) -> HTMLResponse:
-        rows, next_cursor = await _runs_page(status, agent, session_id, since, cursor)
-        filters = _filters(status, agent, session_id, since)
+        filters = _filters(status=status, agent=agent, session=session_id, since=since, until=until)
+        rows, found = await _runs_page(filters, cursor, newer)
         return render(
             request,
             "runs.html",
@@ -462,8 +475,10 @@ def _run_routes(
             filters=filters,
             statuses=STATUSES,
             agents=sorted(registered_agents()),
-            next_url=f"/?{urlencode({**filters, 'cursor': next_cursor})}" if next_cursor else None,
-            first_page=not cursor,
+            next_url=_page_url(filters, cursor=found.next_cursor),
+            newer_url=_page_url(filters, newer=found.newer_cursor),
+            first_url=f"/?{urlencode(filters)}",
+            first_page=found.first,
             rows_url=f"/ui/runs/rows?{urlencode(filters)}",
         )
 
@@ -475,9 +490,11 @@ def _run_routes(
         agent: str | None = None,
         session_id: Annotated[str | None, Query(alias="session")] = None,
         since: str | None = None,
+        until: str | None = None,
     ) -> HTMLResponse:
         """The first page's rows alone, for the live refresh of the table."""
-        rows, _ = await _runs_page(status, agent, session_id, since, None)
+        filters = _filters(status=status, agent=agent, session=session_id, since=since, until=until)
+        rows, _ = await _runs_page(filters)
         return render(request, "_run_rows.html", session=session, rows=rows)
 
     @router.get("/ui/runs/{workflow_id}")
@@ -661,7 +678,8 @@ def _schedule_routes(router: APIRouter, render: Callable[..., HTMLResponse]) -> 
                 fired = await run_in_threadpool(timestep.trigger_schedule, name)
                 return _back("/ui/schedules", notice=f"Triggered {name}: run {fired}.", run=fired)
             if action == "backfill":
-                start, end = _since(fields.get("start")), _since(fields.get("end"))
+                start = _moment("start", fields.get("start"))
+                end = _moment("end", fields.get("end"))
                 if start is None or end is None:
                     return _back("/ui/schedules", problem="backfill needs a start and an end")
                 fired_ids = await run_in_threadpool(timestep.backfill_schedule, name, start, end)
