@@ -21,11 +21,11 @@ from typing import Any
 
 from agents.computer import AsyncComputer, Computer
 from agents.tool import ComputerTool
-from dbos import DBOS
+from dbos import StepOptions
 
 from ._current_run import CurrentRun, durable_run
 from ._tools import TOOL_STEP_PREFIX, get_tool_options
-from ._tracing import traced
+from ._tracing import Traced
 
 __all__ = ["COMPUTER_ACTIONS", "make_computers_durable"]
 
@@ -86,12 +86,8 @@ def _durable_action(method: Callable[..., Any], tool_name: str, action: str) -> 
             "timestep.computer.action": action,
             "timestep.workflow_id": run.workflow_id,
         }
-        step = traced(run, f"execute_tool {tool_name}.{action}", attributes, body)
-        try:
-            return await DBOS.run_step_async(
-                {"name": name, **get_tool_options(tool_name)}, step.body, *args, **kwargs
-            )
-        finally:
-            step.finish()
+        step = Traced(run, f"execute_tool {tool_name}.{action}", attributes, body)
+        options: StepOptions = {"name": name, **get_tool_options(tool_name)}
+        return await step.run_step(options, None, *args, **kwargs)
 
     return call

@@ -23,7 +23,7 @@ from dbos import DBOS, StepOptions
 from timestep._core.portable import storable
 
 from ._current_run import durable_run
-from ._tracing import traced
+from ._tracing import Traced
 
 __all__ = ["GUARDRAIL_STEP_PREFIX", "make_guardrails_durable"]
 
@@ -69,13 +69,10 @@ def _durable_check(function: Callable[..., Any], name: str) -> Callable[..., Any
             return {"timestep.guardrail.tripwire_triggered": recorded["tripwire_triggered"]}
 
         attributes = {"timestep.guardrail.name": name, "timestep.workflow_id": run.workflow_id}
-        step = traced(run, f"guardrail {name}", attributes, body, verdict)
+        step = Traced(run, f"guardrail {name}", attributes, body, verdict)
 
         async def checked() -> GuardrailFunctionOutput:
-            try:
-                recorded = await reservation.run_async(options, step.body)
-            finally:
-                step.finish()
+            recorded = await step.run_step(options, reservation)
             if live:
                 return live[-1]
             return GuardrailFunctionOutput(

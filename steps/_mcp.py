@@ -49,7 +49,7 @@ from timestep.errors import MCPServerUnavailableError
 
 from ._current_run import durable_run
 from ._tools import _SDK_ATTRS, get_tool_options
-from ._tracing import traced
+from ._tracing import Traced
 
 __all__ = [
     "MCP_STEP_PREFIX",
@@ -282,13 +282,7 @@ async def _run_step(
         "timestep.mcp.server": _server_name(server),
         "timestep.workflow_id": run.workflow_id,
     }
-    step = traced(run, span_name, attributes, attempt)
-    try:
-        if reservation is not None:
-            return await reservation.run_async(options, step.body)
-        return await DBOS.run_step_async(options, step.body)
-    finally:
-        step.finish()
+    return await Traced(run, span_name, attributes, attempt).run_step(options, reservation)
 
 
 async def _ensure_connected(server: MCPServer) -> None:

@@ -43,7 +43,7 @@ from timestep.providers import MultiModelProvider, watch_rate_limits
 from ._computer import make_computers_durable
 from ._current_run import CurrentRun, durable_run
 from ._stream import ModelCallHost, StreamPublisher, write_stream_entries
-from ._tracing import Traced, traced
+from ._tracing import Traced
 
 __all__ = [
     "DurableModel",
@@ -167,7 +167,7 @@ class DurableModel(Model):
             "timestep.step.name": self._step_options["name"],
             "timestep.workflow_id": run.workflow_id,
         }
-        return traced(run, f"chat {request_model}", attributes, call, describe)
+        return Traced(run, f"chat {request_model}", attributes, call, describe)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         run = durable_run()

@@ -32,7 +32,7 @@ from timestep._core.portable import storable
 from timestep._core.process import process_state
 
 from ._current_run import durable_run
-from ._tracing import traced
+from ._tracing import Traced
 
 __all__ = [
     "TOOL_STEP_PREFIX",
@@ -162,17 +162,11 @@ class _StepInvocation:
             live.append(output)
             return storable(output)
 
-        step = traced(
+        step = Traced(
             run, *_tool_span(run, ctx.tool_name, "function", ctx.tool_call_id), body, _outcome
         )
         reservation = run.reservations.pop(ctx.tool_call_id, None)
-        try:
-            if reservation is not None:
-                recorded = await reservation.run_async(options, step.body, ctx, tool_input)
-            else:
-                recorded = await DBOS.run_step_async(options, step.body, ctx, tool_input)
-        finally:
-            step.finish()
+        recorded = await step.run_step(options, reservation, ctx, tool_input)
         return live[-1] if live else recorded
 
 
@@ -242,15 +236,10 @@ class _StepExecutor:
         while reservation is None and call_id is None and run.patch_calls:
             # An editor operation: the next apply_patch call's id, in the model's order.
             reservation = run.reservations.pop(run.patch_calls.pop(0), None)
-        step = traced(
+        step = Traced(
             run, *_tool_span(run, self._tool_name, "local", call_id), self._body, _outcome
         )
-        try:
-            if reservation is not None:
-                return await reservation.run_async(options, step.body, request)
-            return await DBOS.run_step_async(options, step.body, request)
-        finally:
-            step.finish()
+        return await step.run_step(options, reservation, request)
 
     async def _body(self, request: Any) -> Any:
         result = self._call(request)

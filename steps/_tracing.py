@@ -1,9 +1,9 @@
 """Steps in the run's OpenTelemetry trace (``timestep._core.tracing``).
 
-``traced`` wraps a step's body so that, when the run is traced, each execution of it is a
+``Traced`` wraps a step's body so that, when the run is traced, each execution of it is a
 span under the run's root; a replayed step never calls its body, so it makes no span.
 ``Traced.finish`` after the step drops the waits deferred for it if it replayed: the process
-that first ran the step emitted them.
+that first ran the step emitted them (``Traced.run_step`` runs the step and finishes).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from dbos import DBOS
+from dbos import DBOS, StepOptions
 
 from ._current_run import CurrentRun
 
-__all__ = ["Traced", "traced"]
+__all__ = ["Traced"]
 
 T = TypeVar("T")
 
@@ -29,7 +29,7 @@ class Traced(Generic[T]):
         name: str,
         attributes: Mapping[str, Any],
         call: Callable[..., Awaitable[T]],
-        describe: Callable[[T], Mapping[str, Any]] | None,
+        describe: Callable[[T], Mapping[str, Any]] | None = None,
     ) -> None:
         self.attempts = 0
         trace = run.trace
@@ -50,17 +50,20 @@ class Traced(Generic[T]):
         self.body = body
         self._run = run
 
+    async def run_step(
+        self, options: StepOptions, reservation: Any, *args: Any, **kwargs: Any
+    ) -> T:
+        """The step, at the step id ``reservation`` holds (None: the next one), then
+        ``finish``."""
+        try:
+            if reservation is not None:
+                result: T = await reservation.run_async(options, self.body, *args, **kwargs)
+                return result
+            return await DBOS.run_step_async(options, self.body, *args, **kwargs)
+        finally:
+            self.finish()
+
     def finish(self) -> None:
         """After the step: a step that replayed leaves the waits before it to their emitter."""
         if self.attempts == 0 and self._run.trace is not None:
             self._run.trace.drop_pending()
-
-
-def traced(
-    run: CurrentRun,
-    name: str,
-    attributes: Mapping[str, Any],
-    call: Callable[..., Awaitable[T]],
-    describe: Callable[[T], Mapping[str, Any]] | None = None,
-) -> Traced[T]:
-    return Traced(run, name, attributes, call, describe)
