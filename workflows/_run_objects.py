@@ -21,7 +21,7 @@ from timestep._core.live import RunObjects
 from timestep._core.portable import rebuild, rebuild_fields
 from timestep._core.process import process_state
 from timestep._core.protocol import RunRequest
-from timestep._core.runtime import dbos_schema, tables_engine
+from timestep._core.runtime import dbos_table, tables_engine
 from timestep.errors import AgentDefinitionChangedError, RecoveryError
 from timestep.steps import TimestepSession
 
@@ -46,12 +46,7 @@ async def rebuild_forkable_run_objects(request: RunRequest, workflow_id: str) ->
 async def _is_fork(workflow_id: str) -> bool:
     """Whether DBOS made ``workflow_id`` by forking another workflow (its status row says so,
     and never changes, so every execution of the run reads the same)."""
-    status = sa.Table(
-        "workflow_status",
-        sa.MetaData(schema=dbos_schema()),
-        sa.Column("workflow_uuid", sa.Text),
-        sa.Column("forked_from", sa.Text),
-    )
+    status = dbos_table("workflow_status", "workflow_uuid", "forked_from")
     async with (await tables_engine()).connect() as conn:
         forked_from = await conn.scalar(
             sa.select(status.c.forked_from).where(status.c.workflow_uuid == workflow_id)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, PERMIT_WORKFLOW
-from timestep._core.runtime import dbos_schema, flush_records, tables_engine
+from timestep._core.runtime import dbos_table, flush_records, tables_engine
 from timestep._core.tables import tool_calls_table, usage_daily_table, usage_table
 
 __all__ = ["LATENCY_BUCKETS", "MetricsSnapshot", "UsageTotals", "read_metrics"]
@@ -56,16 +56,6 @@ class MetricsSnapshot:
     """By (provider, model)."""
 
 
-def _dbos_table(name: str, *columns: str, integer: tuple[str, ...] = ()) -> sa.Table:
-    meta = sa.MetaData(schema=dbos_schema())
-    return sa.Table(
-        name,
-        meta,
-        *(sa.Column(c, sa.Text) for c in columns),
-        *(sa.Column(c, sa.BigInteger) for c in integer),
-    )
-
-
 def provider_of(model: str) -> str:
     """``ollama/llama3`` -> ``ollama``; a bare name is OpenAI's (as the provider routes it)."""
     return model.split("/", 1)[0] if "/" in model else ("openai" if model else "")
@@ -74,7 +64,7 @@ def provider_of(model: str) -> str:
 async def read_metrics() -> MetricsSnapshot:
     await flush_records()  # this process's finished runs' rows
     snapshot = MetricsSnapshot()
-    status = _dbos_table(
+    status = dbos_table(
         "workflow_status",
         "workflow_uuid",
         "status",
@@ -82,7 +72,7 @@ async def read_metrics() -> MetricsSnapshot:
         "queue_name",
         integer=("created_at", "started_at_epoch_ms"),
     )
-    steps = _dbos_table(
+    steps = dbos_table(
         "operation_outputs",
         "workflow_uuid",
         "function_name",

@@ -43,6 +43,7 @@ __all__ = [
     "configure_dbos",
     "current_database",
     "dbos_schema",
+    "dbos_table",
     "ensure_dbos_launched",
     "flush_records",
     "is_dbos_launched",
@@ -299,6 +300,17 @@ def dbos_schema() -> str | None:
         return None
     config: dict[str, Any] = dict(process.runtime.config) if process.runtime else {}
     return str(config.get("dbos_system_schema") or "dbos")
+
+
+def dbos_table(name: str, *columns: str, integer: tuple[str, ...] = ()) -> sa.Table:
+    """The columns of DBOS's table ``name`` a query reads (text, and ``integer`` ones), in
+    DBOS's schema: DBOS owns the table, so only what is read is declared."""
+    return sa.Table(
+        name,
+        sa.MetaData(schema=dbos_schema()),
+        *(sa.Column(c, sa.Text) for c in columns),
+        *(sa.Column(c, sa.BigInteger) for c in integer),
+    )
 
 
 async def tables_engine() -> AsyncEngine:
