@@ -139,3 +139,46 @@ def test_a_runs_trace_ids_follow_from_its_workflow_id():
     assert under.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
     assert under.parent is not None and under.parent.span_id == 0xB7AD6B7169203331
     assert under.span_id == first.span_id
+
+
+_FAILING_SPANS = """
+import json
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from timestep._core.tracing import RunTrace
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+run = RunTrace.of_run("wf-failing", "a")
+error = RuntimeError("provider said: bad key sk-proj-abcdefghijklmnopqrstuvwxyz123456")
+try:
+    with run.span("chat m", {}):
+        raise error
+except RuntimeError:
+    pass
+run.emit_root({}, error)
+print(json.dumps([
+    {"name": s.name, "status": s.status.description, "error": s.attributes.get("error.type"),
+     "events": [e.name for e in s.events]}
+    for s in exporter.get_finished_spans()
+]))
+"""
+
+
+def test_a_failed_steps_span_carries_its_error_without_secrets():
+    # Spans leave the process (to the exporter's backend): the error's class and a scrubbed
+    # message, never the SDK's exception event with the raw message and traceback.
+    done = subprocess.run(
+        [sys.executable, "-c", _FAILING_SPANS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [s["name"] for s in spans] == ["chat m", "invoke_agent a"]
+    for span in spans:
+        assert span["error"] == "RuntimeError" and span["events"] == []
+        assert span["status"].startswith("provider said: bad key ")
+        assert "sk-proj-abcdefghijklmnopqrstuvwxyz123456" not in span["status"]

@@ -43,6 +43,8 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from .secrets import scrub
+
 __all__ = [
     "TRACER_NAME",
     "RunTrace",
@@ -126,13 +128,18 @@ class RunTrace:
         self.flush_pending()
         tracer = otel.get_tracer(TRACER_NAME)
         context = otel.set_span_in_context(NonRecordingSpan(self.root_context))
+        # Not the SDK's own exception event: its message and traceback would leave unscrubbed.
         with tracer.start_as_current_span(
-            name, context=context, attributes=_clean(attributes)
+            name,
+            context=context,
+            attributes=_clean(attributes),
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             try:
                 yield span
             except BaseException as exc:
-                span.set_attribute("error.type", type(exc).__qualname__)
+                _mark_failed(span, exc)
                 raise
 
     def defer(self, name: str, start_ns: int, end_ns: int, attributes: Mapping[str, Any]) -> None:
@@ -174,8 +181,7 @@ class RunTrace:
             start_time=self.started_ns,
         )
         if error is not None:
-            span.set_attribute("error.type", type(error).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, str(error)[:500]))
+            _mark_failed(span, error)
         span.end()
 
 
@@ -193,6 +199,13 @@ class _FixedIds:
 
     def is_trace_id_random(self) -> bool:
         return False
+
+
+def _mark_failed(span: Span, error: BaseException) -> None:
+    """The span's error: its class, and its message without secrets (spans leave the
+    process for whatever backend the exporter sends them to)."""
+    span.set_attribute("error.type", type(error).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, scrub(str(error))[:500]))
 
 
 def _nonzero(raw: bytes) -> int:
