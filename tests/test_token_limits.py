@@ -365,8 +365,7 @@ async def test_a_budget_set_elsewhere_applies_to_runs_started_after_it(
     from dbos import DBOS
 
     from timestep import configure_dbos, ensure_dbos_launched
-    from timestep._client import runs as client_runs
-    from timestep._core import ledger
+    from timestep._core import ledger, runtime
 
     if process_state().runtime is not None:
         reset_process(destroy=False)
@@ -374,7 +373,7 @@ async def test_a_budget_set_elsewhere_applies_to_runs_started_after_it(
     ensure_dbos_launched()
     process = process_state()
     process.budgets_enforced = False  # as if no budget existed at launch
-    monkeypatch.setattr(client_runs, "_BUDGETS_LOOK_EVERY_SEC", 0.2)
+    monkeypatch.setattr(runtime, "BUDGETS_LOOK_EVERY_SEC", 0.2)
     scope = f"agent:{LATE_BUDGETED.name}"
     fake_model.add_turns(
         function_call("refund_order", {"order_id": "R1"}, call_id="call_r1", usage=USAGE),

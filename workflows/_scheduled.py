@@ -11,13 +11,13 @@ from datetime import datetime
 
 from dbos import DBOS
 
-from timestep._core.process import process_state
 from timestep._core.protocol import (
     SCHEDULED_RUN_WORKFLOW,
     RunRequest,
     RunSummary,
     ScheduleContext,
 )
+from timestep._core.runtime import budgets_in_force
 
 from ._agent_run import agent_run_workflow
 
@@ -37,6 +37,7 @@ async def scheduled_agent_run(scheduled_at: datetime, context: ScheduleContext) 
         "max_turns": context.get("max_turns"),
         "stream": False,
         "started_ns": int(scheduled_at.timestamp() * 1_000_000_000),
-        "check_budgets": process_state().budgets_enforced,
+        # Read, not a step: a replay finds the child already started with its recorded input.
+        "check_budgets": await budgets_in_force(),
     }
     return await agent_run_workflow(request)

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal, overload
 
-import sqlalchemy as sa
 from agents import Agent, RunConfig, RunHooks, RunState, SQLiteSession
 from agents.memory.session import Session
 from agents.run import DEFAULT_MAX_TURNS
@@ -27,10 +26,9 @@ from typing_extensions import TypedDict, Unpack
 from timestep._core.fingerprint import fingerprint
 from timestep._core.live import LiveRun, RunObjects
 from timestep._core.portable import Portable, TypeCodecs, portable, portable_fields
-from timestep._core.process import ProcessState, process_state
+from timestep._core.process import process_state
 from timestep._core.protocol import RunRequest, RunSummary, request_of
-from timestep._core.runtime import ensure_dbos_launched, tables_engine
-from timestep._core.tables import budgets_table
+from timestep._core.runtime import budgets_in_force, ensure_dbos_launched
 from timestep._core.tracing import caller_traceparent
 from timestep.errors import InputTooLargeError, StateTooLargeError
 from timestep.steps import TimestepSession
@@ -419,7 +417,7 @@ async def _start(
         "auto_previous_response_id": bool(options.get("auto_previous_response_id")),
         "conversation_id": options.get("conversation_id"),
         "tags": tags,
-        "check_budgets": await _budgets_in_force(process),
+        "check_budgets": await budgets_in_force(),
         "traceparent": caller_traceparent(),
         "started_ns": time.time_ns(),
     }
@@ -455,26 +453,6 @@ async def _start(
         _forget(workflow_id, live)
         raise
     return AgentRunHandle(handle, agent, live)
-
-
-_BUDGETS_LOOK_EVERY_SEC = 5.0
-
-
-async def _budgets_in_force(process: ProcessState) -> bool:
-    """Whether a run started now checks budgets: once this process knows of one (it set one,
-    one existed at launch, ``TIMESTEP_ENFORCE_BUDGETS``), or another process has set one since
-    (looked for at most every 5 s: one cheap query while there are none)."""
-    if process.budgets_enforced:
-        return True
-    now = time.monotonic()
-    if now - process.budgets_looked_at < _BUDGETS_LOOK_EVERY_SEC:
-        return False
-    process.budgets_looked_at = now
-    async with (await tables_engine()).connect() as conn:
-        if await conn.scalar(sa.select(budgets_table.c.scope).limit(1)) is None:
-            return False
-    process.budgets_enforced = True
-    return True
 
 
 def _session_form(session: Session | None, codecs: TypeCodecs) -> Portable | None:

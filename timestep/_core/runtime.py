@@ -40,6 +40,7 @@ from .tables import budgets_table, upsert_statement
 
 __all__ = [
     "apply_declared_queues",
+    "budgets_in_force",
     "configure_dbos",
     "current_database",
     "dbos_schema",
@@ -311,6 +312,27 @@ def dbos_table(name: str, *columns: str, integer: tuple[str, ...] = ()) -> sa.Ta
         *(sa.Column(c, sa.Text) for c in columns),
         *(sa.Column(c, sa.BigInteger) for c in integer),
     )
+
+
+BUDGETS_LOOK_EVERY_SEC = 5.0
+
+
+async def budgets_in_force() -> bool:
+    """Whether a run started now checks budgets: once this process knows of one (it set one,
+    one existed at launch, ``TIMESTEP_ENFORCE_BUDGETS``), or another process has set one since
+    (looked for at most every 5 s: one cheap query while there are none)."""
+    process = process_state()
+    if process.budgets_enforced:
+        return True
+    now = time.monotonic()
+    if now - process.budgets_looked_at < BUDGETS_LOOK_EVERY_SEC:
+        return False
+    process.budgets_looked_at = now
+    async with (await tables_engine()).connect() as conn:
+        if await conn.scalar(sa.select(budgets_table.c.scope).limit(1)) is None:
+            return False
+    process.budgets_enforced = True
+    return True
 
 
 async def tables_engine() -> AsyncEngine:
