@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -76,13 +77,24 @@ def durable(database_url: str) -> Iterator[str]:
 
 def _cancel_unfinished_workflows() -> None:
     """The databases outlive single tests: a run left waiting (an approval nobody gives, a
-    queued run) would otherwise be recovered by every later launch and run among its tests."""
+    queued run) would otherwise be recovered by every later launch and run among its tests,
+    and a schedule left behind would fire into them. Schedules go first: a fire whose time
+    came just before its schedule went is still started, so the scheduler is given one poll
+    (a fraction of a second where a test set it so) to stop the schedule's thread before the
+    unfinished runs are cancelled."""
     from dbos import DBOS
 
+    from timestep._core.process import process_state
     from timestep._core.runtime import is_dbos_launched
 
     if not is_dbos_launched():
         return
+    schedules = DBOS.list_schedules()
+    for schedule in schedules:
+        DBOS.delete_schedule(schedule["schedule_name"])
+    poll = process_state().settings.scheduler_polling_interval_sec
+    if schedules and poll <= 1:
+        time.sleep(poll + 0.1)
     for workflow in DBOS.list_workflows(status=["PENDING", "ENQUEUED"]):
         DBOS.cancel_workflow(workflow.workflow_id)
 

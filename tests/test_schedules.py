@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from agents import Agent
-from dbos import DBOS
+from dbos import DBOS, WorkflowStatus
 
 import timestep
 from timestep import Session, TimestepSerializer
-from timestep._core.protocol import SCHEDULED_RUN_WORKFLOW
+from timestep._client.inspection import list_runs_page
+from timestep._core.protocol import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW
 from timestep.errors import ScheduleError
 from timestep.testing import text
 
@@ -23,23 +25,14 @@ YEARLY = "0 0 0 1 1 *"
 
 
 @pytest.fixture
-def scheduled(monkeypatch, database_url):
-    """A DBOS whose scheduler picks up new schedules within a fraction of a second."""
-    from timestep._core.process import process_state
-    from timestep._core.runtime import reset_process
-
+def scheduled(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, database_url: str
+) -> str:
+    """A DBOS whose scheduler picks up new schedules within a fraction of a second (the
+    ``durable`` fixture on ``database_url``, launched after the setting; it leaves no
+    schedule or fire behind)."""
     monkeypatch.setenv("TIMESTEP_SCHEDULER_POLLING_INTERVAL_SEC", "0.2")
-    if process_state().runtime is not None:
-        reset_process(destroy=False)
-    process_state().reload_settings()
-    timestep.configure_dbos(database_url)
-    timestep.ensure_dbos_launched()
-    yield database_url
-    for info in timestep.list_schedules():
-        timestep.delete_schedule(info.name)
-    for workflow in DBOS.list_workflows(status=["PENDING", "ENQUEUED"]):
-        DBOS.cancel_workflow(workflow.workflow_id)  # no fire outlives its test
-    reset_process()
+    return request.getfixturevalue("durable")
 
 
 def _agent() -> Agent:
@@ -123,6 +116,34 @@ async def test_fresh_session_per_fire(scheduled, fake_model):
         await (await DBOS.retrieve_workflow_async(fire)).get_result()
     # Each request carried only its own input: no memory between fires.
     assert [len(r.json["input"]) for r in fake_model.requests] == [1, 1]
+
+
+async def test_scheduled_runs_are_listed_by_agent_and_session(scheduled, fake_model):
+    """A fire's agent run carries the agent and session attributes a ``run_agent`` run
+    does, so the agent and session filters (in the database on Postgres) find it."""
+    fake_model.set_default(text("listed"))
+    agent = Agent(name=f"listed-agent-{uuid.uuid4().hex[:6]}", instructions="Report.")
+    session = Session(f"listed-session-{uuid.uuid4().hex[:6]}")
+    timestep.schedule_agent("listed-shared", agent, "go", YEARLY, session=session)
+    timestep.schedule_agent("listed-fresh", agent, "go", YEARLY)
+    shared = timestep.trigger_schedule("listed-shared")
+    fresh = timestep.trigger_schedule("listed-fresh")
+    for fire in (shared, fresh):
+        await (await DBOS.retrieve_workflow_async(fire)).get_result()
+    runs = await DBOS.list_workflows_async(name=AGENT_RUN_WORKFLOW)
+    child = {fire: _child_of(fire, runs) for fire in (shared, fresh)}
+
+    by_agent = await list_runs_page(agent=agent.name)
+    assert sorted(r.workflow_id for r in by_agent.runs) == sorted(child.values())
+    by_session = await list_runs_page(session_id=session.session_id)
+    assert [r.workflow_id for r in by_session.runs] == [child[shared]]
+    by_fire = await list_runs_page(session_id=fresh)  # a fresh session is the fire's id
+    assert [r.workflow_id for r in by_fire.runs] == [child[fresh]]
+
+
+def _child_of(fire: str, runs: list[WorkflowStatus]) -> str:
+    (child,) = [run.workflow_id for run in runs if run.parent_workflow_id == fire]
+    return child
 
 
 async def test_validation(scheduled):

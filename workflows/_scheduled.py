@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dbos import DBOS
+from dbos import DBOS, SetWorkflowAttributes
 
 from timestep._core.protocol import (
     SCHEDULED_RUN_WORKFLOW,
@@ -40,4 +40,7 @@ async def scheduled_agent_run(scheduled_at: datetime, context: ScheduleContext) 
         # Read, not a step: a replay finds the child already started with its recorded input.
         "check_budgets": await budgets_in_force(),
     }
-    return await agent_run_workflow(request)
+    # A child inherits no attributes: the run's own, as run_agent gives them, so listings
+    # filtered by agent or session find scheduled runs in the database too.
+    with SetWorkflowAttributes({"agent": context["agent"], "session_id": session_id}):
+        return await agent_run_workflow(request)
