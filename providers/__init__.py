@@ -6,9 +6,10 @@
 - ``web_search`` / ``make_web_search``: a Firecrawl-backed function tool;
 - ``PriceTable``, ``cost_of``...: what model calls cost;
 - ``watch_rate_limits``: a model's client reports the provider's rate-limit headers to the
-  limiter.
+  limiter; ``watch_retries``: its own retries to the run's timeline.
 """
 
+from ._client_hooks import watch_rate_limits, watch_retries
 from ._errors import ProviderUnavailableError
 from ._multi import ModelRoute, MultiModelProvider, MultiModelProviderMap
 from ._ollama import OllamaModelProvider
@@ -22,7 +23,6 @@ from ._pricing import (
     reset_prices,
     set_price,
 )
-from ._rate_limits import watch_rate_limits
 from ._web_search import make_web_search, web_search
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "reset_prices",
     "set_price",
     "watch_rate_limits",
+    "watch_retries",
     "web_search",
 ]

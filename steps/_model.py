@@ -38,7 +38,7 @@ from timestep._core.limits import ProviderLimit, provider_prefix
 from timestep._core.process import process_state
 from timestep._core.sdk_forms import model_call_usage
 from timestep.errors import ConfigurationError
-from timestep.providers import MultiModelProvider, watch_rate_limits
+from timestep.providers import MultiModelProvider, watch_rate_limits, watch_retries
 
 from ._computer import make_computers_durable
 from ._current_run import CurrentRun, durable_run
@@ -113,6 +113,7 @@ class DurableModel(Model):
         self._step_options: StepOptions = {"name": f"{MODEL_STEP_PREFIX}{self.model_name}"}
         # Only a model the provider routed by name has a provider prefix to rate-limit.
         self.provider_prefix = provider_prefix(model_name) if model_name is not None else None
+        watch_retries(inner)  # the client's own retries show in the run's timeline
 
     def _gate(self) -> tuple[PermitGate | None, ProviderLimit | None]:
         """The permits the call goes through (``None``: a plain step) and its provider's limit:

@@ -27,7 +27,7 @@ import uvicorn
 from agents import Agent, function_tool
 
 import timestep
-from timestep._client.inspection import list_runs_page
+from timestep._client.inspection import list_run_steps, list_runs_page
 from timestep.server import ServerSettings, _console, create_app
 from timestep.steps import TimestepSession
 from timestep.testing import FakeModelServer, error, function_call, text
@@ -56,10 +56,24 @@ def ship(order_id: str, address: str) -> str:
     return f"shipped {order_id} to {address}"
 
 
+flaky_calls: list[str] = []
+
+
+@function_tool
+def restock(item: str) -> str:
+    """Restock an item (the supplier's API fails twice, then answers)."""
+    flaky_calls.append(item)
+    if len(flaky_calls) < 3:
+        raise ConnectionError("supplier unreachable")
+    return f"restocked {item}"
+
+
 WAREHOUSE = Agent(name="console-warehouse", instructions="Ship orders.", tools=[ship])
 REPORTER = Agent(name="console-reporter", instructions="Report.")
+STOCKIST = Agent(name="console-stockist", instructions="Restock.", tools=[restock])
 timestep.register_agent(WAREHOUSE)
 timestep.register_agent(REPORTER)
+timestep.register_agent(STOCKIST)
 
 
 class Console:
@@ -415,6 +429,36 @@ async def test_a_failed_run_shows_its_error_and_the_runs_table_filters_by_status
     await expect(page.locator("#run-error")).to_contain_text("AuthenticationError: ")
     await expect(page.locator("#timeline")).to_contain_text("error")
     await expect(page.get_by_role("button", name="Fork")).to_be_visible()
+
+
+async def test_the_timeline_shows_each_steps_retries(
+    console: Console, page: Any, fake_model: FakeModelServer
+):
+    """A model call the OpenAI client sent again after a 429, and a tool DBOS ran three
+    times: the timeline counts each step's retries (no other record of them exists)."""
+    expect = playwright_api.expect
+    flaky_calls.clear()
+    timestep.set_tool_options(restock, max_attempts=3, interval_seconds=0.01)
+    fake_model.add_turns(
+        error(429, retry_after=0.01),
+        function_call("restock", {"item": "bolts"}, call_id="call_restock"),
+        text("Restocked."),
+    )
+    workflow_id = await _start(console, "console-stockist", "restock bolts")
+    await _wait_finished(console, workflow_id)
+    steps = await list_run_steps(workflow_id)
+    retried = [(s["name"].split(":")[0], s["id"], s["retries"]) for s in steps if s["retries"]]
+    model_step = next(s["id"] for s in steps if s["name"].startswith("model:"))
+    tool_step = next(s["id"] for s in steps if s["name"] == "tool:restock")
+    assert retried == [("model", model_step, 1), ("tool", tool_step, 2)]
+    assert flaky_calls == ["bolts"] * 3
+
+    await _sign_in(page, console, f"/ui/runs/{workflow_id}")
+    await expect(page.locator("#final-output")).to_have_text("Restocked.")
+    rows = page.locator("#timeline li")
+    await expect(rows.filter(has_text="model:").first).to_contain_text("1 retry")
+    await expect(rows.filter(has_text="tool:restock")).to_contain_text("2 retries")
+    await expect(rows.filter(has_text="retr")).to_have_count(2)  # the second model call: none
 
 
 # -- schedules ------------------------------------------------------------------------------------

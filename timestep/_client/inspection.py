@@ -17,6 +17,7 @@ from timestep._core.error_records import describe_error, is_permanent
 from timestep._core.fingerprint import describe_changes, fingerprint
 from timestep._core.process import process_state
 from timestep._core.protocol import AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, request_of, time_of
+from timestep._core.retries import retries_of
 from timestep._core.runtime import current_database, tables_engine
 from timestep._core.tables import run_states_table
 from timestep.errors import RunNotFoundError, RunNotResumableError
@@ -332,10 +333,12 @@ async def list_runs_page(
 
 
 async def list_run_steps(workflow_id: str, *, detail: bool = False) -> list[dict[str, Any]]:
-    """A run's checkpointed steps, in order: id, name (``model:...``, ``tool:...``), outcome.
-    With ``detail``, also when each started and ended (epoch ms, as DBOS recorded them), its
+    """A run's checkpointed steps, in order: id, name (``model:...``, ``tool:...``), outcome,
+    retries (the attempts after the first: DBOS's retries of the step and the model client's
+    own retries of its request; ``timestep._core.retries``). With ``detail``, also when each started and ended (epoch ms, as DBOS recorded them), its
     output and its error (one line, secret-free)."""
     steps = await system().list_workflow_steps_async(workflow_id)
+    retries = await retries_of(workflow_id) if steps else {}
     rows: list[dict[str, Any]] = []
     for s in steps:
         error = s.get("error")
@@ -343,6 +346,7 @@ async def list_run_steps(workflow_id: str, *, detail: bool = False) -> list[dict
             "id": s["function_id"],
             "name": s["function_name"],
             "outcome": "error" if error is not None else "done",
+            "retries": retries.get(s["function_id"], 0),
         }
         if detail:
             row.update(

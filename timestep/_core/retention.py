@@ -41,6 +41,7 @@ from .retention_policy import STATUS_GROUPS, RetentionPolicy
 from .tables import (
     run_states_table,
     session_items_table,
+    step_retries_table,
     tool_calls_table,
     usage_daily_table,
     usage_table,
@@ -229,7 +230,7 @@ async def _delete_run_rows(
     conn: AsyncConnection, workflow_ids: list[str], *, dry_run: bool
 ) -> tuple[dict[str, int], int]:
     """Timestep's rows of deleted runs: usage (summed into the daily table first), tool
-    calls, and states, except a session's newest state when it is an interrupted one."""
+    calls, step retries, and states, except a session's newest state when it is an interrupted one."""
     rows: dict[str, int] = {}
     size = 0
     u = usage_table
@@ -250,6 +251,13 @@ async def _delete_run_rows(
     rows[t.name], size = int(count), size + int(calls_size)
     if count and not dry_run:
         await conn.execute(sa.delete(t).where(t.c.workflow_id.in_(workflow_ids)))
+
+    r = step_retries_table
+    where_run = r.c.workflow_id.in_(workflow_ids)
+    count = (await conn.execute(sa.select(sa.func.count()).where(where_run))).scalar_one()
+    rows[r.name] = int(count)
+    if count and not dry_run:
+        await conn.execute(sa.delete(r).where(where_run))
 
     s = run_states_table
     newest = sa.select(sa.func.max(s.c.seq)).group_by(s.c.session_id).scalar_subquery()

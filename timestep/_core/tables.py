@@ -33,6 +33,7 @@ __all__ = [
     "recorder_marks_table",
     "run_states_table",
     "session_items_table",
+    "step_retries_table",
     "tool_calls_table",
     "upsert",
     "upsert_statement",
@@ -41,7 +42,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 metadata = sa.MetaData()
 
@@ -258,6 +259,18 @@ provider_feedback_table = sa.Table(
     sa.Column("tokens_reset_at", sa.Float),
 )
 
+# Schema 9: the retries of a step that needed more than one attempt (timestep._core.retries):
+# DBOS retries a step inside one step record, and a model client its HTTP request inside one
+# execution of the step, and neither keeps a count.
+step_retries_table = sa.Table(
+    "timestep_step_retries",
+    metadata,
+    sa.Column("workflow_id", sa.String(255), primary_key=True),
+    sa.Column("step_id", sa.Integer, primary_key=True),  # DBOS's function_id
+    sa.Column("retries", sa.Integer, nullable=False),
+    sa.Column("updated_at", _ts, nullable=False, default=utcnow, onupdate=utcnow),
+)
+
 sa.Index("ix_rate_slots_queue_free_at", rate_slots_table.c.queue_name, rate_slots_table.c.free_at)
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
@@ -308,6 +321,10 @@ def _migrate_to_8(conn: sa.Connection) -> None:
     provider_feedback_table.create(conn, checkfirst=True)
 
 
+def _migrate_to_9(conn: sa.Connection) -> None:
+    step_retries_table.create(conn, checkfirst=True)
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
 _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_1,
@@ -318,6 +335,7 @@ _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_6,
     _migrate_to_7,
     _migrate_to_8,
+    _migrate_to_9,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

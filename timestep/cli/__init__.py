@@ -345,9 +345,10 @@ def runs_show(workflow_id: str, as_json: bool = typer.Option(False, "--json")) -
         _print_json(info)
         return
     console.print(f"[bold]{info['workflow_id']}[/] {info['status']} agent={info['agent']}")
-    table = Table("step", "name", "outcome")
+    table = Table("step", "name", "outcome", "retries")
     for step in info["steps"]:
-        table.add_row(str(step["id"]), step["name"], step["outcome"])
+        retries = str(step["retries"]) if step["retries"] else ""
+        table.add_row(str(step["id"]), step["name"], step["outcome"], retries)
     console.print(table)
     for approval in info["pending_approvals"]:
         console.print(f"pending approval: {approval['call_id']} {approval['tool_name']}")
