@@ -772,6 +772,10 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
+            # Paced on a schedule of the stream's own, as a provider's tokens are: a pause
+            # slept after each write would drift with this machine's load (the client's own
+            # work on a shared CPU delaying each wake-up) and add up over the stream.
+            due = time.monotonic()
             for sequence, (event, pause) in enumerate(events):
                 if sequence == turn.cut_after_events:
                     # Cut: no terminating chunk, and the socket closes under the client.
@@ -786,7 +790,8 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 if not self._write_chunk(frame.encode()):
                     return
                 if pause:
-                    time.sleep(pause)
+                    due += pause
+                    time.sleep(max(0.0, due - time.monotonic()))
             if not named:
                 self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")
