@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from timestep import (
 from timestep._core.process import process_state
 from timestep._core.runtime import reset_process, tables_engine
 from timestep._core.tables import (
+    rate_slots_table,
     run_states_table,
     session_items_table,
     tool_calls_table,
@@ -62,6 +64,21 @@ async def _count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
             (
                 await conn.execute(sa.select(sa.func.count()).select_from(table).where(*where))
             ).scalar_one()
+        )
+
+
+async def _dead_rate_slot() -> None:
+    """A rate slot free an hour ago, of a queue with no call since (the permits' own clean-up
+    never reaches it). Inserted: a test cannot wait an hour."""
+    hour_ago = time.time() - 3600
+    async with (await tables_engine()).begin() as conn:
+        await conn.execute(
+            sa.insert(rate_slots_table).values(
+                permit_id=f"gone-{uuid.uuid4().hex[:6]}",
+                queue_name="timestep.provider.gone.rate",
+                handed_at=hour_ago,
+                free_at=hour_ago,
+            )
         )
 
 
@@ -197,6 +214,7 @@ async def test_the_scheduled_pass_runs_by_itself(own_database, fake_model, monke
     try:
         from dbos import DBOS
 
+        await _dead_rate_slot()
         fake_model.add_turns(text("soon gone"))
         result = await run_agent(_agent(), "hello", None)
         for _ in range(300):
@@ -213,6 +231,7 @@ async def test_the_scheduled_pass_runs_by_itself(own_database, fake_model, monke
                 break
             await asyncio.sleep(0.05)
         assert passes and any(p.output and p.output["runs"] >= 1 for p in passes)
+        assert await _count(rate_slots_table) == 0  # the ledger's dead rows go too
     finally:
         reset_process()
         monkeypatch.delenv("TIMESTEP_RETENTION")
@@ -233,6 +252,7 @@ async def test_cli_gc_dry_run_progress_and_summary(own_database, fake_model, mon
     timestep.ensure_dbos_launched()
     fake_model.add_turns(text("done"))
     workflow_id = (await run_agent(_agent(), "hi", None)).workflow_id
+    await _dead_rate_slot()
     reset_process()  # the CLI's process: DBOS not launched
     monkeypatch.setenv("TIMESTEP_DATABASE_URL", own_database)
     process_state().reload_settings()
@@ -248,10 +268,13 @@ async def test_cli_gc_dry_run_progress_and_summary(own_database, fake_model, mon
         summary = json.loads(dry.stdout)
         assert summary["runs"] == 1 and summary["dry_run"] and summary["bytes"] > 0
         assert summary["rows"]["dbos.workflow_status"] == 1
+        assert summary["rows"]["timestep_rate_slots"] == 1 and summary["ledger_bytes"] > 0
         done = await invoke(["gc", "--older-than", "0s"])
         assert done.exit_code == 0, done.output
         assert "finished runs" in done.stderr and "1/1" in done.stderr  # the progress bar
-        assert "1 run(s) (1 workflow(s))" in done.stdout and "freed 5 row(s)" in done.stdout
+        assert "1 run(s) (1 workflow(s))" in done.stdout and "freed 6 row(s)" in done.stdout
+        assert "spent ledger rows" in done.stderr and "timestep_rate_slots" in done.stdout
+        assert f"and {summary['ledger_bytes']} B of ledger rows" in done.stdout
         listed = await invoke(["runs", "list", "--json"])
         assert listed.exit_code == 0 and workflow_id not in listed.stdout
         missing = await invoke(["gc"])

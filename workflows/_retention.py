@@ -14,32 +14,22 @@ from dbos import DBOS
 
 from timestep._core.process import process_state
 from timestep._core.protocol import RETENTION_WORKFLOW
-from timestep._core.retention import GcReport, gc_run_batch, gc_session_batch, policy_parts
-from timestep._core.retention_policy import STATUS_GROUPS, RetentionPolicy
+from timestep._core.retention import GcReport, gc_batch, policy_parts
+from timestep._core.retention_policy import RetentionPolicy
 from timestep._core.runtime import dbos_schema, tables_engine
 
 __all__ = ["retention_pass"]
 
 
 async def _batch(
-    part: str, age_seconds: float, now: str, cursor: Any, batch_size: int
+    part: str, age_seconds: float | None, now: str, cursor: Any, batch_size: int
 ) -> dict[str, Any]:
-    engine = await tables_engine()
-    cutoff = datetime.fromisoformat(now) - timedelta(seconds=age_seconds)
-    if part == "sessions":
-        return await gc_session_batch(
-            DBOS,  # type: ignore[arg-type]  # its classmethods are the protocol's
-            engine,
-            cutoff=cutoff,
-            cursor=cursor,
-            batch_size=batch_size,
-            dry_run=False,
-        )
-    return await gc_run_batch(
-        DBOS,  # type: ignore[arg-type]
-        engine,
-        statuses=STATUS_GROUPS[part],
-        cutoff=cutoff,
+    return await gc_batch(
+        DBOS,  # type: ignore[arg-type]  # its classmethods are the protocol's
+        await tables_engine(),
+        part,
+        timedelta(seconds=age_seconds) if age_seconds is not None else None,
+        now=datetime.fromisoformat(now),
         cursor=cursor,
         batch_size=batch_size,
         dry_run=False,
@@ -61,7 +51,7 @@ async def retention_pass(scheduled_at: datetime, context: dict[str, Any]) -> dic
                 {"name": f"retention:{part}"},
                 _batch,
                 part,
-                age.total_seconds(),
+                age.total_seconds() if age is not None else None,
                 scheduled_at.isoformat(),
                 cursor,
                 batch_size,

@@ -8,18 +8,27 @@ One pass deletes, in bounded batches (each its own short transactions):
   cascade their streams, events and messages;
 - Timestep's rows of those runs: tool calls, RunState snapshots, and usage, which is first
   added to ``timestep_usage_daily`` (per day, agent and model) so totals survive;
-- with a ``sessions`` age, the items and states of sessions idle for longer than it.
+- with a ``sessions`` age, the items and states of sessions idle for longer than it;
+- the ledger's rows that no token limit, rate limit or budget can count any more (whatever
+  the policy): a rate slot once it is free; a provider's word on its limits once its resets
+  have passed; a model call's row once its reservation has expired and it was reserved
+  before the current budget periods began (the UTC month, as ``ledger.scope_spend`` counts
+  them) and ``MAX_BLOCK_SECONDS`` ago, when its run goes (in the run's batch) or, if the run
+  went earlier (its rows were of the month then), by a sweep of the rows whose run no longer
+  exists.
 
 It never deletes a workflow that is not ended (PENDING, ENQUEUED, DELAYED), a run whose
 parent or any of whose children is still active, a session's newest state when it is an
-interrupted one (an approval may still need it), or a session that a live run uses or that
-has been active within the policy. A pass that dies half-way is safe to repeat: Timestep's
-rows go first, each batch in one transaction, then DBOS's, so the next pass finds the same
-runs again and has nothing left to add twice.
+interrupted one (an approval may still need it), a session that a live run uses or that has
+been active within the policy, or a ledger row that a process whose clock is up to
+``LEDGER_CLOCK_MARGIN_SECONDS`` behind could still count. A pass that dies half-way is safe
+to repeat: Timestep's rows go first, each batch in one transaction, then DBOS's, so the next
+pass finds the same runs again and has nothing left to add twice.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,14 +40,19 @@ from dbos import WorkflowStatus
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .ledger import BUDGET_PERIODS, period_start
 from .protocol import (
     AGENT_RUN_WORKFLOW,
     RETENTION_WORKFLOW,
     SCHEDULED_RUN_WORKFLOW,
     request_of,
 )
+from .provider_feedback import MAX_BLOCK_SECONDS
 from .retention_policy import STATUS_GROUPS, RetentionPolicy
 from .tables import (
+    model_calls_table,
+    provider_feedback_table,
+    rate_slots_table,
     run_states_table,
     session_items_table,
     step_retries_table,
@@ -50,8 +64,12 @@ from .tables import (
 __all__ = [
     "ACTIVE_STATUSES",
     "GC_ROOT_WORKFLOWS",
+    "LEDGER_CLOCK_MARGIN_SECONDS",
+    "LEDGER_PART",
     "GcReport",
     "collect_garbage",
+    "gc_batch",
+    "gc_ledger_batch",
     "gc_run_batch",
     "gc_session_batch",
 ]
@@ -60,6 +78,15 @@ ACTIVE_STATUSES = ("PENDING", "ENQUEUED", "DELAYED")
 
 GC_ROOT_WORKFLOWS = (AGENT_RUN_WORKFLOW, SCHEDULED_RUN_WORKFLOW, RETENTION_WORKFLOW)
 """The workflows a pass looks for; their children (permits, a fire's run) go with them."""
+
+LEDGER_PART = "ledger"
+"""The pass's last part, whatever the policy: the ledger's rows nothing counts any more."""
+
+LEDGER_CLOCK_MARGIN_SECONDS = 60.0
+"""A ledger row is kept this long after it stops counting: the processes compare its epoch
+seconds by their own clocks (the rate permits' own clean-up keeps the same minute)."""
+
+_LEDGER_TABLES = (rate_slots_table, provider_feedback_table, model_calls_table)
 
 _DAILY_SUMS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
 
@@ -92,6 +119,9 @@ class GcReport:
     """Bytes of the stored payloads deleted (inputs, outputs, step outputs, streams, events,
     messages, states, session items, tool arguments): what the rows held, before any
     database overhead; the database reuses the space (Postgres after its autovacuum)."""
+    ledger_bytes: int = 0
+    """Bytes of the ledger's rows deleted (model calls, rate slots, provider feedback): their
+    text plus 8 bytes per number (4 per integer, 1 per flag), before any database overhead."""
     dry_run: bool = False
     """Whether the pass only counted."""
 
@@ -106,6 +136,7 @@ class GcReport:
         self.skipped += other.get("skipped", 0)
         self.sessions += other.get("sessions", 0)
         self.bytes += other.get("bytes", 0)
+        self.ledger_bytes += other.get("ledger_bytes", 0)
         for table, count in (other.get("rows") or {}).items():
             self.rows[table] += count
 
@@ -122,6 +153,7 @@ class GcReport:
             "sessions": self.sessions,
             "rows": dict(self.rows),
             "bytes": self.bytes,
+            "ledger_bytes": self.ledger_bytes,
             "dry_run": self.dry_run,
         }
 
@@ -144,12 +176,14 @@ async def gc_run_batch(
     *,
     statuses: Sequence[str],
     cutoff: datetime,
+    now: datetime,
     cursor: dict[str, Any] | None,
     batch_size: int,
     dry_run: bool,
     dbos_schema: str | None,
 ) -> dict[str, Any]:
-    """One batch of ended runs (``statuses``) that ended before ``cutoff``, oldest first.
+    """One batch of ended runs (``statuses``) that ended before ``cutoff``, oldest first; the
+    rows of their model calls go too if ``_spent_calls`` at ``now`` says so.
 
     Returns the counts and the ``cursor`` to pass next (``done`` when none are left). The
     cursor walks the runs by creation time, so runs kept (skipped) are not read again."""
@@ -195,14 +229,19 @@ async def gc_run_batch(
         "skipped": skipped,
         "rows": {},
         "bytes": 0,
+        "ledger_bytes": 0,
     }
     if not delete:
         return result
+    m = model_calls_table
+    spent = sa.and_(m.c.workflow_id.in_(delete), _spent_calls(now))
     async with engine.begin() as conn:
         rows, size = await _delete_run_rows(conn, delete, dry_run=dry_run)
+        rows[m.name], ledger_size = await _delete_ledger_rows(conn, m, spent, dry_run=dry_run)
         dbos_rows, dbos_size = await _dbos_payloads(conn, delete, dbos_schema)
     rows.update(dbos_rows)
     result["rows"], result["bytes"] = rows, size + dbos_size
+    result["ledger_bytes"] = ledger_size
     if not dry_run:
         await system.delete_workflows_async(delete, delete_children=False)
     return result
@@ -308,6 +347,73 @@ async def _add_daily(conn: AsyncConnection, usage: Sequence[Any]) -> None:
         set_={name: d.c[name] + statement.excluded[name] for name in added},
     )
     await conn.execute(statement, list(sums.values()))
+
+
+def _ledger_horizon(now: datetime) -> float:
+    """The epoch second before which a ledger row counts for nothing: ``now``, or the clock if
+    it is earlier (a pass dated ahead never deletes what the limiters, on the clock, still
+    count), less ``LEDGER_CLOCK_MARGIN_SECONDS``."""
+    return min(now.timestamp(), time.time()) - LEDGER_CLOCK_MARGIN_SECONDS
+
+
+def _spent_calls(now: datetime) -> Any:
+    """Model calls that count for no limit and no budget any more, whatever their run: their
+    reservation expired (a token limit holds only the rows not yet expired), they were
+    reserved before the oldest budget period under way began (``scope_spend``'s
+    ``period_start``: the UTC month) and more than ``MAX_BLOCK_SECONDS`` ago (a provider's
+    word counts the calls reserved after it while one of its resets, at most that far ahead,
+    has not passed). A run's ``per="run"`` budget counts its rows with no time bound: they
+    go only with their run, or once it no longer exists."""
+    horizon = _ledger_horizon(now)
+    starts = [period_start(per, horizon) for per in BUDGET_PERIODS]
+    m = model_calls_table
+    return sa.and_(
+        m.c.expires_at < horizon,
+        m.c.reserved_at < min(start for start in starts if start is not None),
+        m.c.reserved_at < horizon - MAX_BLOCK_SECONDS,
+    )
+
+
+def _dead_ledger_rows(table: sa.Table, now: datetime) -> Any:
+    """A rate slot once it is free (``_slot_free_at`` reads only the slots with ``free_at``
+    ahead); a provider's word on its limits once it was observed and both its resets passed
+    (``_provider_room`` obeys a row only while a reset is ahead)."""
+    horizon = _ledger_horizon(now)
+    if table is rate_slots_table:
+        return table.c.free_at < horizon
+    return sa.and_(
+        table.c.observed_at < horizon,
+        *(
+            sa.or_(table.c[reset].is_(None), table.c[reset] < horizon)
+            for reset in ("requests_reset_at", "tokens_reset_at")
+        ),
+    )
+
+
+def _row_bytes(table: sa.Table) -> Any:
+    """The summed size of the rows' values: text by its length, numbers by their width."""
+    widths = {sa.Integer: 4, sa.Boolean: 1}
+    parts: list[Any] = []
+    for column in table.columns:
+        if isinstance(column.type, sa.String):  # Text too
+            parts.append(sa.func.coalesce(sa.func.length(column), 0))
+        else:
+            width = next((n for kind, n in widths.items() if type(column.type) is kind), 8)
+            parts.append(sa.literal_column(str(width)))
+    return sa.func.coalesce(sa.func.sum(sum(parts[1:], parts[0])), 0)
+
+
+async def _delete_ledger_rows(
+    conn: AsyncConnection, table: sa.Table, where: Any, *, dry_run: bool
+) -> tuple[int, int]:
+    """Count (and, not dry, delete) ``table``'s rows ``where`` holds: the rows and their bytes.
+    The delete checks ``where`` again, so a row written since is kept."""
+    count, size = (
+        await conn.execute(sa.select(sa.func.count(), _row_bytes(table)).where(where))
+    ).one()
+    if count and not dry_run:
+        await conn.execute(sa.delete(table).where(where))
+    return int(count), int(size)
 
 
 def _dbos_tables(schema: str | None) -> dict[str, tuple[sa.Table, str, str]]:
@@ -439,13 +545,96 @@ async def gc_session_batch(
     return result
 
 
+async def gc_ledger_batch(
+    system: WorkflowSystem,
+    engine: AsyncEngine,
+    *,
+    now: datetime,
+    cursor: dict[str, Any] | None,
+    batch_size: int,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """One batch of the ledger's dead rows at ``now``, table by table: rate slots and provider
+    feedback (``_dead_ledger_rows``), then the model calls ``_spent_calls`` says are spent
+    whose run no longer exists (a run deleted with rows of the current month leaves them).
+
+    Returns the counts and the ``cursor`` to pass next (``done`` after the last table). The
+    cursor walks each table by its key (the model calls by run), so rows kept are not read
+    again."""
+    cursor = cursor or {"table": _LEDGER_TABLES[0].name, "after": None}
+    index = [t.name for t in _LEDGER_TABLES].index(cursor["table"])
+    table = _LEDGER_TABLES[index]
+    if table is model_calls_table:
+        key, dead = table.c.workflow_id, _spent_calls(now)
+    else:
+        key, dead = table.primary_key.columns[0], _dead_ledger_rows(table, now)
+    query = sa.select(key).where(dead).distinct().order_by(key).limit(batch_size)
+    if cursor["after"] is not None:
+        query = query.where(key > cursor["after"])
+    async with engine.connect() as conn:
+        found = list((await conn.execute(query)).scalars())
+    last = index + 1 == len(_LEDGER_TABLES)
+    if len(found) == batch_size:
+        next_cursor = {"table": table.name, "after": found[-1]}
+    else:  # this table is done: the next one from its start
+        following = _LEDGER_TABLES[(index + 1) % len(_LEDGER_TABLES)]
+        next_cursor = {"table": following.name, "after": None}
+    result: dict[str, Any] = {
+        "done": last and len(found) < batch_size,
+        "cursor": next_cursor,
+        "rows": {},
+        "ledger_bytes": 0,
+    }
+    if table is model_calls_table and found:
+        existing = set(_ids(await _list(system, workflow_ids=found)))
+        found = [workflow_id for workflow_id in found if workflow_id not in existing]
+    if not found:
+        return result
+    async with engine.begin() as conn:
+        count, size = await _delete_ledger_rows(
+            conn, table, sa.and_(key.in_(found), dead), dry_run=dry_run
+        )
+    result["rows"], result["ledger_bytes"] = {table.name: count}, size
+    return result
+
+
 async def _list_with_input(system: WorkflowSystem, **filters: Any) -> list[WorkflowStatus]:
     return await system.list_workflows_async(load_output=False, **filters)
 
 
 Progress = Callable[[str, dict[str, Any]], None]
-"""Told after each batch: the part (``finished``, ``failed``, ``cancelled``, ``sessions``)
-and the batch's counts."""
+"""Told after each batch: the part (``finished``, ``failed``, ``cancelled``, ``sessions``,
+``ledger``) and the batch's counts."""
+
+
+async def gc_batch(
+    system: WorkflowSystem,
+    engine: AsyncEngine,
+    part: str,
+    age: timedelta | None,
+    *,
+    now: datetime,
+    cursor: Any,
+    batch_size: int,
+    dry_run: bool,
+    dbos_schema: str | None,
+) -> dict[str, Any]:
+    """One batch of a part of the pass (``policy_parts``) at ``now``: its counts and its
+    ``cursor``, ``done`` when the part is."""
+    if part == LEDGER_PART:
+        return await gc_ledger_batch(
+            system, engine, now=now, cursor=cursor, batch_size=batch_size, dry_run=dry_run
+        )
+    assert age is not None
+    if part == "sessions":
+        return await gc_session_batch(
+            system, engine, cutoff=now - age, cursor=cursor,
+            batch_size=batch_size, dry_run=dry_run,
+        )  # fmt: skip
+    return await gc_run_batch(
+        system, engine, statuses=STATUS_GROUPS[part], cutoff=now - age, now=now,
+        cursor=cursor, batch_size=batch_size, dry_run=dry_run, dbos_schema=dbos_schema,
+    )  # fmt: skip
 
 
 async def collect_garbage(
@@ -465,17 +654,10 @@ async def collect_garbage(
     for part, age in policy_parts(policy):
         cursor: Any = None
         while True:
-            if part == "sessions":
-                batch = await gc_session_batch(
-                    system, engine, cutoff=now - age, cursor=cursor,
-                    batch_size=batch_size, dry_run=dry_run,
-                )  # fmt: skip
-            else:
-                batch = await gc_run_batch(
-                    system, engine, statuses=STATUS_GROUPS[part], cutoff=now - age,
-                    cursor=cursor, batch_size=batch_size, dry_run=dry_run,
-                    dbos_schema=dbos_schema,
-                )  # fmt: skip
+            batch = await gc_batch(
+                system, engine, part, age, now=now, cursor=cursor,
+                batch_size=batch_size, dry_run=dry_run, dbos_schema=dbos_schema,
+            )  # fmt: skip
             report.add(batch)
             if progress is not None:
                 progress(part, batch)
@@ -485,8 +667,9 @@ async def collect_garbage(
     return report
 
 
-def policy_parts(policy: RetentionPolicy) -> list[tuple[str, timedelta]]:
-    """The policy's parts that delete anything, runs first (a session's last run goes before
-    its items are judged)."""
+def policy_parts(policy: RetentionPolicy) -> list[tuple[str, timedelta | None]]:
+    """The pass's parts and their ages: the policy's parts that delete anything, runs first (a
+    session's last run goes before its items are judged), then the ledger (no age; after the
+    runs, whose batches delete their own model calls first)."""
     parts = [(name, getattr(policy, name)) for name in (*STATUS_GROUPS, "sessions")]
-    return [(name, age) for name, age in parts if age is not None]
+    return [(name, age) for name, age in parts if age is not None] + [(LEDGER_PART, None)]

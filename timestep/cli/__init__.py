@@ -265,7 +265,8 @@ def gc(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Delete ended runs and idle sessions by TIMESTEP_RETENTION (or --older-than)."""
+    """Delete ended runs and idle sessions by TIMESTEP_RETENTION (or --older-than), and the
+    ledger rows no limit or budget counts any more."""
     from ._gc import run_gc  # noqa: PLC0415 (start-up: only gc needs the progress bar)
 
     report = _run(lambda: run_gc(older_than, dry_run=dry_run, console=err_console))
@@ -283,6 +284,7 @@ def gc(
         f"{'dry run: ' if dry_run else ''}{report.runs} run(s) ({report.workflows} workflow(s)), "
         f"{report.sessions} session(s); {verb} {sum(report.rows.values())} row(s), "
         f"{_size(report.bytes)} of stored payloads"
+        + (f" and {_size(report.ledger_bytes)} of ledger rows" if report.ledger_bytes else "")
         + (f"; kept {report.skipped} with a live parent or child" if report.skipped else "")
     )
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from timestep._client.retention import GcReport, collect_garbage
 from timestep._client.system import system
 from timestep._core.process import process_state
-from timestep._core.retention import GC_ROOT_WORKFLOWS
+from timestep._core.retention import GC_ROOT_WORKFLOWS, LEDGER_PART
 from timestep._core.retention_policy import STATUS_GROUPS, RetentionPolicy, parse_duration
 from timestep.errors import ConfigurationError
 
@@ -63,9 +63,12 @@ async def run_gc(older_than: str | None, *, dry_run: bool, console: Console) -> 
 
         def advance(part: str, batch: dict[str, Any]) -> None:
             if part not in tasks:
-                label = f"{part} runs" if part in STATUS_GROUPS else "idle sessions"
+                labels = {LEDGER_PART: "spent ledger rows", "sessions": "idle sessions"}
+                label = labels.get(part, f"{part} runs")
                 tasks[part] = bar.add_task(label, total=totals.get(part))
             done = batch.get("runs", 0) + batch.get("skipped", 0) + batch.get("sessions", 0)
+            if part == LEDGER_PART:  # no total known ahead: the rows as they are counted
+                done = sum((batch.get("rows") or {}).values())
             bar.advance(tasks[part], done)
             if batch.get("done"):
                 bar.update(tasks[part], total=bar.tasks[tasks[part]].completed)
