@@ -5,7 +5,9 @@ that stops a run before the call that would pass it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,9 @@ from agents import Agent, ModelSettings, function_tool
 
 import timestep
 from timestep._client.inspection import resume_run
+from timestep._core import ledger
 from timestep._core.process import process_state
-from timestep._core.runtime import reset_process
+from timestep._core.runtime import reset_process, tables_engine
 from timestep._core.tables import model_calls_table
 from timestep.errors import BudgetExceededError
 from timestep.testing import FakeModelServer, WorkerProcess, error, function_call, text
@@ -408,3 +411,49 @@ async def test_a_budget_set_elsewhere_applies_to_runs_started_after_it(
     finally:
         await timestep.remove_budget(scope)
         reset_process()
+
+
+def _call(name: str, tokens: int, prefix: str) -> ledger.CallFacts:
+    return ledger.CallFacts(
+        call_id=f"{prefix}:{name}",
+        workflow_id=f"{prefix}-{name}",
+        agent_name="fifo",
+        session_id=None,
+        tags=(),
+        model="gpt-4.1",
+        estimate_tokens=tokens,
+        estimate_cost_usd=None,
+        limit_key=prefix,
+        limit_tokens=100,
+        per_seconds=60.0,
+    )
+
+
+@pytest.mark.usefixtures("durable")
+async def test_waiting_calls_are_admitted_first_come_first_served() -> None:
+    """The ledger itself, at chosen times: a small call that would fit does not overtake a
+    large one waiting ahead of it; the room that frees covers both at their next looks; a
+    place whose call stopped looking is given up."""
+    prefix = f"fifo{uuid.uuid4().hex[:8]}"
+    engine = await tables_engine()
+    t0 = time.time()
+    call = functools.partial(_call, prefix=prefix)
+    assert await ledger.admit(engine, call("held", 90), now=t0) is None
+    await ledger.settle(
+        engine, f"{prefix}:held", tokens=90, cost_usd=None, ended_at=t0 + 1, per_seconds=60.0
+    )
+
+    large_at = await ledger.admit(engine, call("large", 50), now=t0 + 2)
+    assert large_at == pytest.approx(t0 + 61)  # when the held call's tokens free
+    # 90 + 10 fits the limit, but not with the large call ahead: the small one waits too.
+    small_at = await ledger.admit(engine, call("small", 10), now=t0 + 3)
+    assert small_at is not None and small_at >= large_at
+
+    # The room freed covers both, whichever looks first.
+    assert await ledger.admit(engine, call("small", 10), now=t0 + 61.5) is None
+    assert await ledger.admit(engine, call("large", 50), now=t0 + 61.6) is None
+
+    # A call that stops looking (its run cancelled) holds the line up only so long.
+    assert await ledger.admit(engine, call("gone", 60), now=t0 + 62) is not None
+    late = t0 + 62 + 60 + ledger.WAIT_ABANDONED_SECONDS + 1  # past its look and the grace
+    assert await ledger.admit(engine, call("next", 30), now=late) is None

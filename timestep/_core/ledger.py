@@ -38,6 +38,16 @@ Only the budgets' own definitions are read before the lock.
   what ran out. Calls admitted before the response but sent after it are not in the
   provider's count: the margin is theirs, so keep ``concurrency`` small if it matters.
 
+- Order (every limited provider): calls that must wait are admitted in the order they began
+  to wait, whichever worker runs them. A call that does not fit takes its place in line
+  (``timestep_ledger_waits``, with its estimate), and every check of a call counts the calls
+  waiting ahead of it as if they were admitted already: a call gets in only if the room
+  covers it and everyone ahead, so room that frees goes to the first in line, a large call
+  is never overtaken for good by smaller ones that keep fitting, and the calls a freed room
+  covers all get in at their next look, not one after another. A place whose call has not
+  looked for ``WAIT_ABANDONED_SECONDS`` past its time (its run cancelled, its worker gone and
+  not yet recovered) is given up, so a vanished call holds the line up for at most that long.
+
 Times are epoch seconds of the processes' clocks: keep them synchronized.
 """
 
@@ -63,6 +73,7 @@ from .provider_feedback import RateLimitFeedback
 from .tables import (
     budgets_table,
     ledger_locks_table,
+    ledger_waits_table,
     model_calls_table,
     provider_feedback_table,
     upsert,
@@ -76,6 +87,7 @@ __all__ = [
     "BYTES_PER_TOKEN",
     "CallFacts",
     "IN_FLIGHT_HOLD_SECONDS",
+    "WAIT_ABANDONED_SECONDS",
     "admit",
     "block_provider",
     "budget_row",
@@ -104,6 +116,8 @@ BUDGET_PERIODS = ("run", "day", "month")
 BUDGET_RECHECK_SECONDS = 5.0
 """A call waiting for a budget (``on_exceed="wait"``) looks again this often (a raised budget),
 and at the start of the next period at the latest."""
+WAIT_ABANDONED_SECONDS = 10.0
+"""A waiting call's place in line is given up this long after it should have looked again."""
 _SCOPE_KINDS = ("run", "session", "agent", "tag")
 # While calls are in flight, a waiting call looks again at least this often: their
 # settlement can free tokens (a real usage below the estimate).
@@ -295,17 +309,18 @@ async def admit(engine: AsyncEngine, facts: CallFacts, now: float | None = None)
                 blocked_until = until
         if await conn.scalar(sa.select(t.c.call_id).where(t.c.call_id == facts.call_id)):
             return None  # admitted before (the step's record was lost to a crash)
-        if blocked_until > now:
-            return blocked_until
         tokens = facts.estimate_tokens
         if facts.limit_key and facts.limit_tokens:
             tokens = min(tokens, facts.limit_tokens)
-            retry_at = await _token_room(conn, facts, tokens, now)
-            if retry_at is not None:
-                return retry_at
         if facts.limit_key:
-            retry_at = await _provider_room(conn, facts, now)
+            ahead_calls, ahead_tokens = await _ahead(conn, facts, now)
+            retry_at = blocked_until if blocked_until > now else None
+            if retry_at is None and facts.limit_tokens:
+                retry_at = await _token_room(conn, facts, tokens + ahead_tokens, now)
+            if retry_at is None:
+                retry_at = await _provider_room(conn, facts, now, ahead_calls, ahead_tokens)
             if retry_at is not None:
+                await _keep_place(conn, facts, tokens, now, retry_at)
                 return retry_at
         for row in budgets:
             spent_tokens, spent_cost = await scope_spend(
@@ -345,14 +360,63 @@ async def admit(engine: AsyncEngine, facts: CallFacts, now: float | None = None)
                 expires_at=now + IN_FLIGHT_HOLD_SECONDS,
             )
         )
+        if facts.limit_key:
+            w = ledger_waits_table
+            await conn.execute(sa.delete(w).where(w.c.call_id == facts.call_id))
     return None
+
+
+async def _ahead(conn: AsyncConnection, facts: CallFacts, now: float) -> tuple[int, int]:
+    """The calls waiting ahead of this one for its provider, and their estimates' tokens
+    (all that wait, for a call not yet in line). Gives up the places of calls that stopped
+    looking."""
+    w = ledger_waits_table
+    line = w.c.limit_key == facts.limit_key
+    await conn.execute(sa.delete(w).where(line, w.c.look_at < now - WAIT_ABANDONED_SECONDS))
+    mine = (
+        await conn.execute(sa.select(w.c.since).where(w.c.call_id == facts.call_id))
+    ).scalar_one_or_none()
+    ahead = line
+    if mine is not None:
+        ahead = sa.and_(
+            line,
+            sa.or_(w.c.since < mine, sa.and_(w.c.since == mine, w.c.call_id < facts.call_id)),
+        )
+    calls, tokens = (
+        await conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(w.c.tokens), 0)).where(ahead)
+        )
+    ).one()
+    return int(calls), int(tokens)
+
+
+async def _keep_place(
+    conn: AsyncConnection, facts: CallFacts, tokens: int, now: float, look_at: float
+) -> None:
+    """Take the call's place in line (at ``now``, the first time it waits) or keep it, and
+    say when it looks again."""
+    w = ledger_waits_table
+    done = await conn.execute(
+        sa.update(w).where(w.c.call_id == facts.call_id).values(look_at=look_at)
+    )
+    if done.rowcount == 0:
+        await conn.execute(
+            sa.insert(w).values(
+                call_id=facts.call_id,
+                limit_key=facts.limit_key,
+                tokens=tokens,
+                since=now,
+                look_at=look_at,
+            )
+        )
 
 
 async def _token_room(
     conn: AsyncConnection, facts: CallFacts, tokens: int, now: float
 ) -> float | None:
-    """``None`` if ``tokens`` fit in the limit now, else when to look again: the expiry that
-    frees enough, or sooner while calls in flight may settle below their estimate."""
+    """``None`` if ``tokens`` (the call's and those of the calls ahead of it in line) fit in
+    the limit now, else when to look again: the expiry that frees enough, or sooner while
+    calls in flight may settle below their estimate."""
     t = model_calls_table
     rows = (
         await conn.execute(
@@ -366,14 +430,17 @@ async def _token_room(
     excess = held + tokens - facts.limit_tokens
     if excess <= 0:
         return None
-    freed, retry_at = 0, now + IN_FLIGHT_HOLD_SECONDS
+    recheck = min(_IN_FLIGHT_RECHECK_SECONDS, (facts.per_seconds or 1.0) / 10)
+    # Not enough even once every row expired: the calls ahead in line get in first, so look
+    # again after the last expiry (or soon, when nothing is held and they are about to).
+    retry_at = max([now + recheck, *(row.expires_at for row in rows[-1:])])
+    freed = 0
     for row in rows:
         freed += row.tokens
         if freed >= excess:
             retry_at = row.expires_at
             break
     if any(not row.settled for row in rows):
-        recheck = min(_IN_FLIGHT_RECHECK_SECONDS, (facts.per_seconds or 1.0) / 10)
         retry_at = min(retry_at, now + recheck)
     return float(retry_at)
 
@@ -384,9 +451,12 @@ def feedback_key(prefix: str, model: str | None) -> str:
     return f"{prefix} {model or ''}"
 
 
-async def _provider_room(conn: AsyncConnection, facts: CallFacts, now: float) -> float | None:
+async def _provider_room(
+    conn: AsyncConnection, facts: CallFacts, now: float, ahead_calls: int, ahead_tokens: int
+) -> float | None:
     """``None`` if the newest word of the call's provider on its model's limits leaves room
-    for one more call of its estimate, else the reset to wait for (the module docstring)."""
+    for this call of its estimate after the calls ahead of it in line, else the reset to wait
+    for (the module docstring)."""
     assert facts.limit_key is not None
     f = provider_feedback_table
     key = feedback_key(facts.limit_key, facts.model)
@@ -411,7 +481,10 @@ async def _provider_room(conn: AsyncConnection, facts: CallFacts, now: float) ->
             )
         )
     ).one()
-    since = {"requests": (int(calls), 1), "tokens": (int(tokens), facts.estimate_tokens)}
+    since = {
+        "requests": (int(calls), ahead_calls, 1),
+        "tokens": (int(tokens), ahead_tokens, facts.estimate_tokens),
+    }
     waits = [reset for left, reset, kind in live if sum(since[kind]) > left]
     return float(max(waits)) if waits else None
 

@@ -40,7 +40,7 @@ from dbos import WorkflowStatus
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .ledger import BUDGET_PERIODS, period_start
+from .ledger import BUDGET_PERIODS, WAIT_ABANDONED_SECONDS, period_start
 from .protocol import (
     AGENT_RUN_WORKFLOW,
     RETENTION_WORKFLOW,
@@ -50,6 +50,7 @@ from .protocol import (
 from .provider_feedback import MAX_BLOCK_SECONDS
 from .retention_policy import STATUS_GROUPS, RetentionPolicy
 from .tables import (
+    ledger_waits_table,
     model_calls_table,
     provider_feedback_table,
     rate_slots_table,
@@ -86,7 +87,7 @@ LEDGER_CLOCK_MARGIN_SECONDS = 60.0
 """A ledger row is kept this long after it stops counting: the processes compare its epoch
 seconds by their own clocks (the rate permits' own clean-up keeps the same minute)."""
 
-_LEDGER_TABLES = (rate_slots_table, provider_feedback_table, model_calls_table)
+_LEDGER_TABLES = (rate_slots_table, provider_feedback_table, ledger_waits_table, model_calls_table)
 
 _DAILY_SUMS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
 
@@ -377,10 +378,13 @@ def _spent_calls(now: datetime) -> Any:
 def _dead_ledger_rows(table: sa.Table, now: datetime) -> Any:
     """A rate slot once it is free (``_slot_free_at`` reads only the slots with ``free_at``
     ahead); a provider's word on its limits once it was observed and both its resets passed
-    (``_provider_room`` obeys a row only while a reset is ahead)."""
+    (``_provider_room`` obeys a row only while a reset is ahead); a waiting call's place in
+    line once its call gave it up."""
     horizon = _ledger_horizon(now)
     if table is rate_slots_table:
         return table.c.free_at < horizon
+    if table is ledger_waits_table:  # a place in line its call gave up (ledger._ahead)
+        return table.c.look_at < horizon - WAIT_ABANDONED_SECONDS
     return sa.and_(
         table.c.observed_at < horizon,
         *(

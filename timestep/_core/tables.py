@@ -23,6 +23,7 @@ __all__ = [
     "decisions_table",
     "budgets_table",
     "ledger_locks_table",
+    "ledger_waits_table",
     "provider_feedback_table",
     "model_calls_table",
     "insert_ignoring_duplicates",
@@ -42,7 +43,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 metadata = sa.MetaData()
 
@@ -271,6 +272,19 @@ step_retries_table = sa.Table(
     sa.Column("updated_at", _ts, nullable=False, default=utcnow, onupdate=utcnow),
 )
 
+# Schema 10: the calls of a limited provider waiting for room, in the order they began to
+# wait (timestep._core.ledger: admission is first come, first served).
+ledger_waits_table = sa.Table(
+    "timestep_ledger_waits",
+    metadata,
+    sa.Column("call_id", sa.String(255), primary_key=True),
+    sa.Column("limit_key", sa.String(255), nullable=False),
+    sa.Column("tokens", sa.Integer, nullable=False),  # the call's estimate
+    sa.Column("since", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("look_at", sa.Float, nullable=False),  # when the call looks again
+)
+sa.Index("ix_ledger_waits_key_since", ledger_waits_table.c.limit_key, ledger_waits_table.c.since)
+
 sa.Index("ix_rate_slots_queue_free_at", rate_slots_table.c.queue_name, rate_slots_table.c.free_at)
 sa.Index("ix_run_states_session_seq", run_states_table.c.session_id, run_states_table.c.seq)
 sa.Index("ix_tool_calls_status", tool_calls_table.c.status)
@@ -325,6 +339,10 @@ def _migrate_to_9(conn: sa.Connection) -> None:
     step_retries_table.create(conn, checkfirst=True)
 
 
+def _migrate_to_10(conn: sa.Connection) -> None:
+    ledger_waits_table.create(conn, checkfirst=True)
+
+
 # Append-only: entry N upgrades a database at version N-1 to N. Never edit a released entry.
 _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_1,
@@ -336,6 +354,7 @@ _MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _migrate_to_7,
     _migrate_to_8,
     _migrate_to_9,
+    _migrate_to_10,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
