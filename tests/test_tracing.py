@@ -182,3 +182,65 @@ def test_a_failed_steps_span_carries_its_error_without_secrets():
         assert span["error"] == "RuntimeError" and span["events"] == []
         assert span["status"].startswith("provider said: bad key ")
         assert "sk-proj-abcdefghijklmnopqrstuvwxyz123456" not in span["status"]
+
+
+_FORKED_SPANS = """
+import asyncio, json, sys, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from agents import Agent
+import timestep
+from timestep._client.inspection import fork_run
+from timestep.testing import FakeModelServer, text
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+agent = Agent(name="forked-agent", instructions="Answer.")
+timestep.register_agent(agent)  # the fork is rebuilt from the registry
+timestep.configure_dbos(sys.argv[1])
+timestep.ensure_dbos_launched()
+
+async def main():
+    with FakeModelServer() as server:
+        # Timestep's provider: the fork runs on DBOS's loop, which gets a client of its own.
+        provider = timestep.MultiModelProvider(openai_base_url=server.base_url, openai_api_key="k")
+        timestep.set_model_provider(provider)
+        server.add_turns(text("first"), text("again"))
+        original = await timestep.run_agent(agent, "hi", workflow_id=sys.argv[2])
+        assert original.final_output == "first"
+        time.sleep(1.2)  # later than the original by more than DBOS's precision
+        forked_at = time.time_ns()
+        fork = await fork_run(sys.argv[2], 1)
+        await timestep.get_run_result(fork)
+    roots = {
+        s.attributes["timestep.workflow_id"]: s.start_time
+        for s in exporter.get_finished_spans()
+        if s.name.startswith("invoke_agent")
+    }
+    print(json.dumps({"original": roots[sys.argv[2]], "fork": roots[fork], "forked_at": forked_at}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_forked_runs_root_span_starts_when_it_was_forked(database_url: str):
+    # The fork replays its origin's request, whose start is the origin's: its root span
+    # starts when a worker began the fork instead (DBOS's status row says when).
+    reset_process()
+    workflow_id = f"to-fork-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_SPANS, database_url, workflow_id],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    starts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert starts["original"] < starts["forked_at"] - 1_200_000_000
+    # DBOS records the start in whole ms on Postgres, in whole seconds on SQLite.
+    precision = 1_000_000_000 if database_url.startswith("sqlite") else 1_000_000
+    assert starts["fork"] >= starts["forked_at"] - precision

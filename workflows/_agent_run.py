@@ -48,7 +48,7 @@ from timestep.steps import (
 
 from ._approval_wait import wait_for_decisions
 from ._provider_permit import run_with_permit
-from ._run_objects import rebuild_forkable_run_objects
+from ._run_objects import forked_at_ns, rebuild_forkable_run_objects
 from ._run_records import record_run
 
 __all__ = ["agent_run_workflow"]
@@ -78,9 +78,9 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         check_budgets=request.get("check_budgets", process.budgets_enforced),
     )
     if tracing_enabled():
-        run.trace = RunTrace.of_run(
-            workflow_id, agent.name, request.get("traceparent"), request.get("started_ns")
-        )
+        # A read, not a step: the status row never changes, so every execution reads the same.
+        started_ns = await forked_at_ns(workflow_id) or request.get("started_ns")
+        run.trace = RunTrace.of_run(workflow_id, agent.name, request.get("traceparent"), started_ns)
     token = set_current_run(run)
     try:
         run_input: Any = request.get("input") or []

@@ -25,7 +25,7 @@ from timestep._core.runtime import dbos_table, tables_engine
 from timestep.errors import AgentDefinitionChangedError, RecoveryError
 from timestep.steps import TimestepSession
 
-__all__ = ["rebuild_forkable_run_objects", "rebuild_run_objects", "rebuild_session"]
+__all__ = ["forked_at_ns", "rebuild_forkable_run_objects", "rebuild_run_objects", "rebuild_session"]
 
 logger = logging.getLogger("timestep")
 
@@ -46,12 +46,31 @@ async def rebuild_forkable_run_objects(request: RunRequest, workflow_id: str) ->
 async def _is_fork(workflow_id: str) -> bool:
     """Whether DBOS made ``workflow_id`` by forking another workflow (its status row says so,
     and never changes, so every execution of the run reads the same)."""
-    status = dbos_table("workflow_status", "workflow_uuid", "forked_from")
+    return await forked_at_ns(workflow_id) is not None
+
+
+async def forked_at_ns(workflow_id: str) -> int | None:
+    """When a worker began the run DBOS forked as ``workflow_id`` from another workflow
+    (epoch ns), None if it is no fork: a fork replays its origin's request, so the request's
+    start is the origin's. (A fork waits in DBOS's internal queue and is started when taken
+    from it; DBOS records that in ms on Postgres, in whole seconds on SQLite.)"""
+    status = dbos_table(
+        "workflow_status",
+        "workflow_uuid",
+        "forked_from",
+        integer=("created_at", "started_at_epoch_ms"),
+    )
     async with (await tables_engine()).connect() as conn:
-        forked_from = await conn.scalar(
-            sa.select(status.c.forked_from).where(status.c.workflow_uuid == workflow_id)
-        )
-    return forked_from is not None
+        row = (
+            await conn.execute(
+                sa.select(
+                    status.c.forked_from, status.c.created_at, status.c.started_at_epoch_ms
+                ).where(status.c.workflow_uuid == workflow_id)
+            )
+        ).one_or_none()
+    if row is None or row.forked_from is None:
+        return None
+    return int(row.started_at_epoch_ms or row.created_at) * 1_000_000
 
 
 def rebuild_run_objects(request: RunRequest, *, check_definition: bool = True) -> RunObjects:
