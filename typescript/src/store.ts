@@ -67,11 +67,11 @@ export interface SaveOptions {
 }
 
 /** The newest Timestep database schema this package works with (see timestep/_storage.py).
- * Schema 2 added `payload_typescript`, which it needs; schemas 3 to 8 added tables of the
+ * Schema 2 added `payload_typescript`, which it needs; schemas 3 to 10 added tables of the
  * Python recorder's, rate limits', first-wins decisions' and the token limits' and budgets'
- * ledger, daily usage sums (and a `tags` column of `timestep_usage`) and providers' rate-limit
- * feedback that it does not touch. */
-export const TIMESTEP_SCHEMA_VERSION = 8;
+ * ledger, daily usage sums (and a `tags` column of `timestep_usage`), providers' rate-limit
+ * feedback, step retries and the ledger's waiting line, that it does not touch. */
+export const TIMESTEP_SCHEMA_VERSION = 10;
 const OLDEST_TIMESTEP_SCHEMA_VERSION = 2;
 /** The RunState schema versions the store accepts: what the pinned @openai/agents writes and
  * what the Python package converts. */
