@@ -256,7 +256,8 @@ async def _admit(
         call_id = call_id or f"{DBOS.workflow_id}:{DBOS.step_id}"
         engine = await tables_engine()
         retry_at = await ledger.admit(engine, dataclasses.replace(facts, call_id=call_id))
-        return {"call_id": call_id, "retry_at": retry_at}
+        wait = max(0.0, retry_at - time.time()) if retry_at is not None else None
+        return {"call_id": call_id, "retry_at": retry_at, "wait": wait}
 
     call_id = ""
     while True:
@@ -264,7 +265,12 @@ async def _admit(
         call_id = outcome["call_id"]
         if outcome["retry_at"] is None:
             return dataclasses.replace(facts, call_id=call_id)
-        await DBOS.sleep_async(max(0.0, outcome["retry_at"] - time.time()))
+        # How long, from the checkpoint: DBOS records no step for a sleep of 0, so a wait
+        # computed again on a replay after ``retry_at`` passed would skip the step the first
+        # execution recorded, and every later step of the run would be taken for the one
+        # before it (DBOSUnexpectedStepError). (A checkpoint of before "wait": as then.)
+        wait = outcome.get("wait", max(0.0, outcome["retry_at"] - time.time()))
+        await DBOS.sleep_async(wait)
 
 
 def _request_parts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
