@@ -23,6 +23,7 @@ from dbos import DBOSClient
 
 import timestep
 from timestep import TimestepSerializer
+from timestep._core.database import sync_engine_for
 from timestep._core.process import process_state
 from timestep._core.provider_feedback import parse_duration, read_rate_limit_headers
 from timestep._core.runtime import reset_process
@@ -320,6 +321,19 @@ def _wait_until_waiting(database_url: str, workflow_id: str, timeout: float = 60
     raise AssertionError(f"{workflow_id} never waited: {_steps(database_url, workflow_id)}")
 
 
+def _blocked_until(database_url: str, prefix: str) -> float:
+    engine = sync_engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            locks = ledger_locks_table
+            value = conn.scalar(
+                sa.select(locks.c.blocked_until).where(locks.c.key == f"provider:{prefix}")
+            )
+    finally:
+        engine.dispose()
+    return float(value or 0.0)
+
+
 def _prompt(request: RecordedRequest) -> str:
     return request.json["input"][0]["content"]
 
@@ -379,3 +393,49 @@ def test_a_run_waiting_for_the_reset_survives_a_sigkill_of_its_worker(
     admissions = _admissions(steps)
     assert admissions[-1] is None and None not in admissions[:-1] and len(admissions) >= 2
     assert [s["function_name"] for s in steps].count(f"model:{prefix}/gpt-4.1") == 1
+
+
+def test_runs_waiting_out_a_429s_retry_after_survive_a_sigkill_of_their_worker(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A call gets a 429 with ``Retry-After: 15``: the OpenAI client waits to send it again
+    (inside the call's step), and a second run's call waits in its admission. SIGKILLed both
+    waiting, the restarted worker recovers both: the first call's step runs again but waits
+    for the stored back-off before it is sent, the second's admission wakes at the end of it;
+    each is sent once after it, none before, and both runs finish."""
+    reset_process()
+    prefix = f"fbk{uuid.uuid4().hex[:8]}"
+    throttled, waiting = f"{prefix}-throttled", f"{prefix}-waiting"
+    with FakeModelServer() as fake:
+        fake.add_turns(error(429, retry_after=RESET_SECONDS))
+        fake.set_default(text("ok"))
+        with _crash_worker(database_url, fake, tmp_path, prefix) as worker:
+            worker.start()
+            worker.wait_for_line("LAUNCHED", timeout=90)
+            _go(tmp_path, throttled, "throttled")
+            (said,) = fake.wait_for_requests(1, timeout=60)
+            deadline = time.monotonic() + 60
+            while not _blocked_until(database_url, prefix):
+                assert time.monotonic() < deadline, "the 429 was never recorded"
+                time.sleep(0.05)
+            _go(tmp_path, waiting, "waiting")
+            _wait_until_waiting(database_url, waiting)
+            worker.kill()
+            worker.wait(timeout=30)
+            assert len(fake.requests) == 1  # the client's retry had not gone out yet
+            worker.restart()
+            worker.wait_for_line("LAUNCHED", timeout=90)
+            launched = time.monotonic()
+            assert _result(worker, throttled) == "ok"
+            assert _result(worker, waiting) == "ok"
+        requests = fake.requests
+
+    assert launched < said.received_at + RESET_SECONDS, (
+        "the restarted worker was up only after the back-off: nothing shows the recovered "
+        "runs waited (raise RESET_SECONDS on this machine)"
+    )
+    assert _prompt(requests[0]) == "throttled"
+    later = requests[1:]
+    assert sorted(_prompt(r) for r in later) == ["throttled", "waiting"]
+    gaps = [r.received_at - said.received_at for r in later]
+    assert min(gaps) >= RESET_SECONDS - 0.01, gaps
