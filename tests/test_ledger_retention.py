@@ -1,8 +1,9 @@
 """Retention prunes the ledger of token limits and budgets, on SQLite and Postgres: a model
 call's row goes once its reservation expired, it was reserved before the current month and its
 run has ended (with the run, or later once the run is gone); a rate slot once it is free; a
-provider's word on its limits once its resets passed. Every row a limiter or a budget could
-still count stays, and a dry run counts exactly what the pass then deletes.
+provider's word on its limits once its resets passed; the lock row of a run's own budget once
+the run is gone. Every row a limiter or a budget could still count stays, and a dry run
+counts exactly what the pass then deletes.
 
 Rows are those of real runs through the fake model wherever the present will do. A month
 cannot pass in a test, so a real run's rows are moved back to last month (``_backdate``), and
@@ -27,7 +28,12 @@ from timestep._core.ledger import period_start
 from timestep._core.process import process_state
 from timestep._core.retention import LEDGER_CLOCK_MARGIN_SECONDS
 from timestep._core.runtime import tables_engine
-from timestep._core.tables import model_calls_table, provider_feedback_table, rate_slots_table
+from timestep._core.tables import (
+    ledger_locks_table,
+    model_calls_table,
+    provider_feedback_table,
+    rate_slots_table,
+)
 from timestep.errors import RunNotFoundError
 from timestep.testing import function_call, text
 
@@ -304,3 +310,53 @@ async def test_gc_keeps_what_a_limiter_could_still_count_at_the_turn_of_a_month(
     assert await _keys(model_calls_table.c.workflow_id) == {"unsettled", "recent", "this-month"}
     assert await _keys(rate_slots_table.c.permit_id) == {"skewed"}
     assert await _keys(provider_feedback_table.c.key) == {"p m2"}
+
+
+async def _lock_keys() -> set[str]:
+    return await _keys(ledger_locks_table.c.key)
+
+
+@pytest.mark.usefixtures("own_durable")
+async def test_gc_drops_the_lock_rows_of_the_budgets_of_runs_gone(fake_model):
+    """A budget of one run (scope ``run:<id>``) gives its run a row in
+    ``timestep_ledger_locks``, which holds nothing but a counter: once the run is gone the row
+    goes too. A live run's, a tag's budget's (one for all its runs) and a provider's (its 429
+    back-off) stay; and a run under the same id again, its budget still set, gets its lock row
+    back from its first admission."""
+    tag, provider = f"tenant-{uuid.uuid4().hex[:6]}", f"lock{uuid.uuid4().hex[:6]}"
+    gone, live = f"ledger-gone-{uuid.uuid4().hex[:6]}", f"ledger-live-{uuid.uuid4().hex[:6]}"
+    for scope in (f"run:{gone}", f"run:{live}", f"tag:{tag}"):
+        await timestep.set_budget(scope, max_tokens=100_000, per="run")
+    timestep.limit_provider(provider)
+    fake_model.set_default(text("ok", usage=USAGE))
+    plain = Agent(name="ledger-locks", instructions="Answer.", model="gpt-4.1", tools=[refund])
+    limited = Agent(name="ledger-locks-limited", instructions="Answer.", model=f"{provider}/m")
+
+    await run_agent(plain, "hi", workflow_id=gone, tags=[tag])
+    await run_agent(limited, "hi")
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "L1"}, call_id="call_l1", usage=USAGE)
+    )
+    waiting = await timestep.start_agent_run(
+        plain, "refund L1", None, workflow_id=live, wait_for_approvals=True
+    )
+    await _until(lambda: get_pending_approvals(live), "the run waits")
+    kept = {f"budget:run:{live}", f"budget:tag:{tag}", f"provider:{provider}"}
+    assert await _lock_keys() == kept | {f"budget:run:{gone}"}
+
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    dry = await collect_garbage(older_than="0s", now=now, dry_run=True)
+    assert await _lock_keys() == kept | {f"budget:run:{gone}"}
+    report = await collect_garbage(older_than="0s", now=now)
+    assert dry.rows["timestep_ledger_locks"] == report.rows["timestep_ledger_locks"] == 1
+    assert not await _exists(gone)
+    assert await _lock_keys() == kept
+    again = await collect_garbage(older_than="0s", now=now)
+    assert "timestep_ledger_locks" not in again.rows
+
+    # A run under the id again: its budget still holds it, and its admission locks it again.
+    await run_agent(plain, "hi", workflow_id=gone)
+    assert await _lock_keys() == kept | {f"budget:run:{gone}"}
+
+    await timestep.approve(live, "call_l1")
+    assert (await waiting.result()).final_output == "ok"

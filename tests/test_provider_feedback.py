@@ -3,7 +3,9 @@ Retry-After, and ``x-ratelimit-remaining-*`` with ``x-ratelimit-reset-*``, read 
 responses at a real HTTP fake by two real worker processes sharing one database.
 
 The assertions are on the fake's log (when each request arrived), never on how long our own
-code took: no request may reach the fake inside a window the provider closed."""
+code took: no request may reach the fake inside a window the provider closed. That holds across
+a SIGKILL too: a run waiting for the provider's word, its worker killed and started again,
+waits out what is left of it and sends its call once."""
 
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from agents import Agent, ModelSettings
+from dbos import DBOSClient
 
 import timestep
+from timestep import TimestepSerializer
+from timestep._core.database import sync_engine_for
 from timestep._core.process import process_state
 from timestep._core.provider_feedback import parse_duration, read_rate_limit_headers
 from timestep._core.runtime import reset_process
@@ -254,3 +259,183 @@ async def test_remaining_tokens_admit_only_what_fits_until_the_reset(
         ),
     )
     assert stored == 300
+
+
+# -- a run waiting for the provider's word survives a SIGKILL of its worker ------------------
+
+CRASH_WORKER = Path(__file__).parent / "workers" / "feedback_crash_worker.py"
+RESET_SECONDS = 15.0
+"""The provider's reset in the crash tests: longer than a worker's restart on a loaded machine
+(the test checks that the restarted worker was up before it)."""
+
+
+def _crash_worker(database_url: str, fake: FakeModelServer, state_dir: Path, prefix: str):
+    # An executor id of its own, kept across the restart: the new incarnation recovers the
+    # killed one's runs, and no other test's.
+    return WorkerProcess(
+        [sys.executable, str(CRASH_WORKER), database_url, fake.base_url, prefix, str(state_dir)],
+        env={"TIMESTEP_EXECUTOR_ID": f"{prefix}-worker"},
+    )
+
+
+def _go(state_dir: Path, workflow_id: str, prompt: str) -> None:
+    temporary = state_dir / f".tmp-{workflow_id}"
+    temporary.write_text(prompt)
+    temporary.rename(state_dir / f"run-{workflow_id}")  # the worker never reads half a file
+
+
+def _result(worker: WorkerProcess, workflow_id: str, timeout: float = 120) -> str:
+    return worker.wait_for_line(f"RESULT {workflow_id} ", timeout=timeout).split(" ", 2)[2]
+
+
+def _steps(database_url: str, workflow_id: str) -> list[dict]:
+    client = DBOSClient(system_database_url=database_url, serializer=TimestepSerializer())
+    try:
+        return list(client.list_workflow_steps(workflow_id))
+    except Exception:  # not started yet
+        return []
+    finally:
+        client.destroy()
+
+
+def _admissions(steps: list[dict]) -> list[float | None]:
+    """Each admission step's ``retry_at``, in order (``None``: admitted)."""
+    return [
+        s["output"]["retry_at"]
+        for s in steps
+        if s["function_name"] == "timestep.ledger.admit" and s.get("output") is not None
+    ]
+
+
+def _wait_until_waiting(database_url: str, workflow_id: str, timeout: float = 60) -> None:
+    """Until the run's call sleeps durably for the provider's word: an admission told it when
+    to try again, and the sleep after it is checkpointed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        steps = _steps(database_url, workflow_id)
+        names = [s["function_name"] for s in steps]
+        admissions = _admissions(steps)
+        if admissions and admissions[0] is not None and "DBOS.sleep" in names:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{workflow_id} never waited: {_steps(database_url, workflow_id)}")
+
+
+def _blocked_until(database_url: str, prefix: str) -> float:
+    engine = sync_engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            locks = ledger_locks_table
+            value = conn.scalar(
+                sa.select(locks.c.blocked_until).where(locks.c.key == f"provider:{prefix}")
+            )
+    finally:
+        engine.dispose()
+    return float(value or 0.0)
+
+
+def _prompt(request: RecordedRequest) -> str:
+    return request.json["input"][0]["content"]
+
+
+@pytest.mark.parametrize("restart", ["before-the-reset", "after-the-reset"])
+def test_a_run_waiting_for_the_reset_survives_a_sigkill_of_its_worker(
+    database_url: str, tmp_path: Path, restart: str
+) -> None:
+    """A response says ``x-ratelimit-remaining-requests: 0`` until a reset 15 s ahead; the
+    worker's next run waits for it, and is SIGKILLed waiting. The restarted worker recovers
+    the run, which sends its call once, after the reset (the word is in the database, and the
+    wait is durable: it waits out only what is left), and finishes. Restarted after the reset,
+    the recovered run replays the wait it finished and goes on at once."""
+    reset_process()  # only the worker calls the model, and recovers its runs
+    prefix = f"fbk{uuid.uuid4().hex[:8]}"
+    headers = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": f"{RESET_SECONDS:g}s",
+        "x-ratelimit-remaining-tokens": "100000",
+        "x-ratelimit-reset-tokens": "20ms",
+    }
+    first, waiting = f"{prefix}-first", f"{prefix}-waiting"
+    with FakeModelServer() as fake:
+        fake.add_turns(text("said", headers=headers))
+        fake.set_default(text("ok"))
+        with _crash_worker(database_url, fake, tmp_path, prefix) as worker:
+            worker.start()
+            worker.wait_for_line("LAUNCHED", timeout=90)
+            _go(tmp_path, first, "first")
+            assert _result(worker, first) == "said"
+            (said,) = fake.requests
+            _go(tmp_path, waiting, "waiting")
+            _wait_until_waiting(database_url, waiting)
+            worker.kill()
+            worker.wait(timeout=30)
+            assert len(fake.requests) == 1  # the waiting call sent nothing
+            reset_at = said.received_at + RESET_SECONDS  # the fake's clock (monotonic)
+            if restart == "after-the-reset":
+                time.sleep(max(0.0, reset_at + 1.0 - time.monotonic()))
+            worker.restart()
+            worker.wait_for_line("LAUNCHED", timeout=90)
+            launched = time.monotonic()
+            assert _result(worker, waiting) == "ok"
+        requests = fake.requests
+
+    if restart == "before-the-reset":
+        assert launched < reset_at, (
+            f"the restarted worker was up only {launched - reset_at:.1f}s after the reset: "
+            "nothing shows the recovered run waited (raise RESET_SECONDS on this machine)"
+        )
+    # No request between the word and its reset; one for the waiting call after it.
+    assert [_prompt(r) for r in requests] == ["first", "waiting"]
+    assert requests[1].received_at - said.received_at >= RESET_SECONDS - 0.01
+    # The recovered run went on from its wait: the admissions that waited, then the one that
+    # admitted the call, and the call's step once.
+    steps = _steps(database_url, waiting)
+    admissions = _admissions(steps)
+    assert admissions[-1] is None and None not in admissions[:-1] and len(admissions) >= 2
+    assert [s["function_name"] for s in steps].count(f"model:{prefix}/gpt-4.1") == 1
+
+
+def test_runs_waiting_out_a_429s_retry_after_survive_a_sigkill_of_their_worker(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A call gets a 429 with ``Retry-After: 15``: the OpenAI client waits to send it again
+    (inside the call's step), and a second run's call waits in its admission. SIGKILLed both
+    waiting, the restarted worker recovers both: the first call's step runs again but waits
+    for the stored back-off before it is sent, the second's admission wakes at the end of it;
+    each is sent once after it, none before, and both runs finish."""
+    reset_process()
+    prefix = f"fbk{uuid.uuid4().hex[:8]}"
+    throttled, waiting = f"{prefix}-throttled", f"{prefix}-waiting"
+    with FakeModelServer() as fake:
+        fake.add_turns(error(429, retry_after=RESET_SECONDS))
+        fake.set_default(text("ok"))
+        with _crash_worker(database_url, fake, tmp_path, prefix) as worker:
+            worker.start()
+            worker.wait_for_line("LAUNCHED", timeout=90)
+            _go(tmp_path, throttled, "throttled")
+            (said,) = fake.wait_for_requests(1, timeout=60)
+            deadline = time.monotonic() + 60
+            while not _blocked_until(database_url, prefix):
+                assert time.monotonic() < deadline, "the 429 was never recorded"
+                time.sleep(0.05)
+            _go(tmp_path, waiting, "waiting")
+            _wait_until_waiting(database_url, waiting)
+            worker.kill()
+            worker.wait(timeout=30)
+            assert len(fake.requests) == 1  # the client's retry had not gone out yet
+            worker.restart()
+            worker.wait_for_line("LAUNCHED", timeout=90)
+            launched = time.monotonic()
+            assert _result(worker, throttled) == "ok"
+            assert _result(worker, waiting) == "ok"
+        requests = fake.requests
+
+    assert launched < said.received_at + RESET_SECONDS, (
+        "the restarted worker was up only after the back-off: nothing shows the recovered "
+        "runs waited (raise RESET_SECONDS on this machine)"
+    )
+    assert _prompt(requests[0]) == "throttled"
+    later = requests[1:]
+    assert sorted(_prompt(r) for r in later) == ["throttled", "waiting"]
+    gaps = [r.received_at - said.received_at for r in later]
+    assert min(gaps) >= RESET_SECONDS - 0.01, gaps

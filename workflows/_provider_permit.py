@@ -42,7 +42,10 @@ over as they arrive, including the 429s the client retries by itself; a 429 that
 step is recorded from the error too (a client without the hook). Then no call of the provider,
 from any worker, is admitted while the provider said nothing is left: not before a 429's
 Retry-After, and not past the remaining requests or tokens until their reset
-(``timestep._core.ledger`` says how they are counted).
+(``timestep._core.ledger`` says how they are counted). That holds after a crash too: a call
+waiting for the provider's word sleeps durably, so a recovered run waits out only what is left,
+and a call whose step runs again (its worker died during the call, its admission replayed)
+waits for the provider's word before it is sent again.
 
 A permit's enqueue, grant and release are recorded in the run's workflow like any step: a
 replay after a crash takes no second permit for a call that already finished, and the permit
@@ -87,6 +90,8 @@ _PERMIT_HOLD_SECONDS = 900.0
 _EARLY_GRANT_SECONDS = 2.0
 # A handed-on slot's row is deleted this long after the slot was free (clock skew's margin).
 _RATE_SLOT_ROW_SECONDS = 60.0
+# A call sent again after a crash looks at the provider's word again at most this often.
+_RECHECK_SECONDS = 0.01
 
 # Tells a permit running in the caller's own process that the release's clock is its clock.
 _PROCESS = uuid.uuid4().hex
@@ -180,6 +185,8 @@ async def run_with_permit(
 
     async def timed(*call_args: Any, **call_kwargs: Any) -> Any:
         nonlocal ended, ended_at
+        if admitted is not None and not admitted_now and admitted.limit_key:
+            await _obey_provider(admitted)  # the step runs again: it may have been sent before
         if run is not None and run.trace is not None and limit is not None:
             run.trace.defer(  # the call's wait for its turn, emitted with its own span
                 "timestep.queue_wait",
@@ -200,6 +207,7 @@ async def run_with_permit(
             ended, ended_at = time.monotonic(), time.time()
 
     admitted: ledger.CallFacts | None = None
+    admitted_now = False  # False: the admission replayed (the call's step may run again)
     try:
         if limit is not None and limit.limits_rate:
             permits.append(await _acquire(limit.rate_queue_name, limit.per_seconds or 0.0))
@@ -207,7 +215,7 @@ async def run_with_permit(
             permits.append(await _acquire(limit.queue_name, 0.0))
         if run is not None and (limit is not None or run.check_budgets):
             # Last: the call's row holds its estimate only while the call itself runs.
-            admitted = await _admit(limit, run, options, args, kwargs)
+            admitted, admitted_now = await _admit(limit, run, options, args, kwargs)
         result = await DBOS.run_step_async(options, timed, *args, **kwargs)
     except Exception:
         if admitted is not None:  # usage unknown: the call holds its estimate
@@ -228,9 +236,10 @@ async def _admit(
     options: StepOptions,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> ledger.CallFacts:
+) -> tuple[ledger.CallFacts, bool]:
     """Admit the call in the ledger, waiting (durably) while its token limit has no room;
-    ``BudgetExceededError`` (recorded as the step's error) if a budget would be passed."""
+    ``BudgetExceededError`` (recorded as the step's error) if a budget would be passed.
+    Returns the call's facts and whether the admission was made now (not replayed)."""
     model = _model_of(options)
     input_tokens, output_tokens = ledger.estimate_call_tokens(
         *_request_parts(args, kwargs),
@@ -252,19 +261,41 @@ async def _admit(
         check_budgets=run.check_budgets,
     )
 
+    executed = False
+
     async def attempt(call_id: str) -> dict[str, Any]:
+        nonlocal executed
+        executed = True
         call_id = call_id or f"{DBOS.workflow_id}:{DBOS.step_id}"
         engine = await tables_engine()
         retry_at = await ledger.admit(engine, dataclasses.replace(facts, call_id=call_id))
-        return {"call_id": call_id, "retry_at": retry_at}
+        wait = max(0.0, retry_at - time.time()) if retry_at is not None else None
+        return {"call_id": call_id, "retry_at": retry_at, "wait": wait}
 
     call_id = ""
     while True:
+        executed = False
         outcome = await DBOS.run_step_async({"name": "timestep.ledger.admit"}, attempt, call_id)
         call_id = outcome["call_id"]
         if outcome["retry_at"] is None:
-            return dataclasses.replace(facts, call_id=call_id)
-        await DBOS.sleep_async(max(0.0, outcome["retry_at"] - time.time()))
+            return dataclasses.replace(facts, call_id=call_id), executed
+        # How long, from the checkpoint: DBOS records no step for a sleep of 0, so a wait
+        # computed again on a replay after ``retry_at`` passed would skip the step the first
+        # execution recorded, and every later step of the run would be taken for the one
+        # before it (DBOSUnexpectedStepError). (A checkpoint of before "wait": as then.)
+        wait = outcome.get("wait", max(0.0, outcome["retry_at"] - time.time()))
+        await DBOS.sleep_async(wait)
+
+
+async def _obey_provider(facts: ledger.CallFacts) -> None:
+    """The call's step runs again, its admission replayed (its worker died during the call,
+    or between the two): the request may have gone out before and drawn a 429 or used what
+    the provider had left, so the call waits, as an admission would, until the provider's
+    back-off and newest word (``ledger.provider_retry_at``) leave room for it. Not durable:
+    a step that dies again looks again, and the word is in the database."""
+    engine = await tables_engine()
+    while (retry_at := await ledger.provider_retry_at(engine, facts)) is not None:
+        await asyncio.sleep(max(_RECHECK_SECONDS, retry_at - time.time()))
 
 
 def _request_parts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:

@@ -36,7 +36,9 @@ Only the budgets' own definitions are read before the lock.
   remaining tokens; else it waits for the reset. A 429 blocks every admission of the provider
   (all its models) until its ``Retry-After`` (``block_provider``), else until the reset of
   what ran out. Calls admitted before the response but sent after it are not in the
-  provider's count: the margin is theirs, so keep ``concurrency`` small if it matters.
+  provider's count: the margin is theirs, so keep ``concurrency`` small if it matters. A call
+  whose step runs again after its worker died (its admission replayed, its request perhaps
+  sent already) waits for the same word before it is sent again (``provider_retry_at``).
 
 - Order (every limited provider): calls that must wait are admitted in the order they began
   to wait, whichever worker runs them. A call that does not fit takes its place in line
@@ -98,6 +100,7 @@ __all__ = [
     "feedback_key",
     "next_period_start",
     "period_start",
+    "provider_retry_at",
     "record_feedback",
     "scope_spend",
     "settle",
@@ -487,6 +490,25 @@ async def _provider_room(
     }
     waits = [reset for left, reset, kind in live if sum(since[kind]) > left]
     return float(max(waits)) if waits else None
+
+
+async def provider_retry_at(
+    engine: AsyncEngine, facts: CallFacts, now: float | None = None
+) -> float | None:
+    """For a call admitted before that is about to be sent again (its step runs again after
+    its worker died): ``None`` if its provider's back-off and newest word on its model's
+    limits leave room for one more request of its estimate now, else when to look again.
+    Read-only: the call keeps its row (which, reserved after the word, counts in it too)."""
+    assert facts.limit_key is not None
+    locks = ledger_locks_table
+    async with engine.connect() as conn:
+        now = time.time() if now is None else now
+        blocked = await conn.scalar(
+            sa.select(locks.c.blocked_until).where(locks.c.key == f"provider:{facts.limit_key}")
+        )
+        if blocked is not None and blocked > now:
+            return float(blocked)
+        return await _provider_room(conn, facts, now, 0, 0)
 
 
 async def record_feedback(

@@ -15,7 +15,10 @@ One pass deletes, in bounded batches (each its own short transactions):
   before the current budget periods began (the UTC month, as ``ledger.scope_spend`` counts
   them) and ``MAX_BLOCK_SECONDS`` ago, when its run goes (in the run's batch) or, if the run
   went earlier (its rows were of the month then), by a sweep of the rows whose run no longer
-  exists.
+  exists; the lock row of a budget of one run (``budget:run:<id>``, ``ledger.admit``'s
+  ``timestep_ledger_locks``) with its run, or by a sweep of those whose run no longer exists
+  (an admission creates its lock row again if it needs one: the row holds nothing but a
+  counter).
 
 It never deletes a workflow that is not ended (PENDING, ENQUEUED, DELAYED), a run whose
 parent or any of whose children is still active, a session's newest state when it is an
@@ -50,6 +53,7 @@ from .protocol import (
 from .provider_feedback import MAX_BLOCK_SECONDS
 from .retention_policy import STATUS_GROUPS, RetentionPolicy
 from .tables import (
+    ledger_locks_table,
     ledger_waits_table,
     model_calls_table,
     provider_feedback_table,
@@ -87,7 +91,17 @@ LEDGER_CLOCK_MARGIN_SECONDS = 60.0
 """A ledger row is kept this long after it stops counting: the processes compare its epoch
 seconds by their own clocks (the rate permits' own clean-up keeps the same minute)."""
 
-_LEDGER_TABLES = (rate_slots_table, provider_feedback_table, ledger_waits_table, model_calls_table)
+_LEDGER_TABLES = (
+    rate_slots_table,
+    provider_feedback_table,
+    ledger_waits_table,
+    model_calls_table,
+    ledger_locks_table,
+)
+_RUN_LOCK_PREFIX = "budget:run:"
+"""The lock rows of budgets of one run: nothing but a counter, gone with their run. A
+provider's lock row holds its 429 back-off, and a budget's of another scope serves many runs:
+both stay."""
 
 _DAILY_SUMS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
 
@@ -121,8 +135,9 @@ class GcReport:
     messages, states, session items, tool arguments): what the rows held, before any
     database overhead; the database reuses the space (Postgres after its autovacuum)."""
     ledger_bytes: int = 0
-    """Bytes of the ledger's rows deleted (model calls, rate slots, provider feedback): their
-    text plus 8 bytes per number (4 per integer, 1 per flag), before any database overhead."""
+    """Bytes of the ledger's rows deleted (model calls, rate slots, provider feedback, the lock
+    rows of runs' budgets): their text plus 8 bytes per number (4 per integer, 1 per flag),
+    before any database overhead."""
     dry_run: bool = False
     """Whether the pass only counted."""
 
@@ -184,7 +199,8 @@ async def gc_run_batch(
     dbos_schema: str | None,
 ) -> dict[str, Any]:
     """One batch of ended runs (``statuses``) that ended before ``cutoff``, oldest first; the
-    rows of their model calls go too if ``_spent_calls`` at ``now`` says so.
+    rows of their model calls go too if ``_spent_calls`` at ``now`` says so, and the lock rows
+    of their own budgets (``_RUN_LOCK_PREFIX``).
 
     Returns the counts and the ``cursor`` to pass next (``done`` when none are left). The
     cursor walks the runs by creation time, so runs kept (skipped) are not read again."""
@@ -234,11 +250,15 @@ async def gc_run_batch(
     }
     if not delete:
         return result
-    m = model_calls_table
+    m, locks = model_calls_table, ledger_locks_table
     spent = sa.and_(m.c.workflow_id.in_(delete), _spent_calls(now))
+    run_locks = locks.c.key.in_([_RUN_LOCK_PREFIX + workflow_id for workflow_id in delete])
     async with engine.begin() as conn:
         rows, size = await _delete_run_rows(conn, delete, dry_run=dry_run)
         rows[m.name], ledger_size = await _delete_ledger_rows(conn, m, spent, dry_run=dry_run)
+        count, lock_size = await _delete_ledger_rows(conn, locks, run_locks, dry_run=dry_run)
+        if count:
+            rows[locks.name], ledger_size = count, ledger_size + lock_size
         dbos_rows, dbos_size = await _dbos_payloads(conn, delete, dbos_schema)
     rows.update(dbos_rows)
     result["rows"], result["bytes"] = rows, size + dbos_size
@@ -560,7 +580,10 @@ async def gc_ledger_batch(
 ) -> dict[str, Any]:
     """One batch of the ledger's dead rows at ``now``, table by table: rate slots and provider
     feedback (``_dead_ledger_rows``), then the model calls ``_spent_calls`` says are spent
-    whose run no longer exists (a run deleted with rows of the current month leaves them).
+    whose run no longer exists (a run deleted with rows of the current month leaves them),
+    then the lock rows of one run's budgets (``_RUN_LOCK_PREFIX``) whose run no longer exists.
+    A lock row deleted while an admission holds it waits for the admission's commit (Postgres's
+    row lock, SQLite's write lock), and the next admission creates it again.
 
     Returns the counts and the ``cursor`` to pass next (``done`` after the last table). The
     cursor walks each table by its key (the model calls by run), so rows kept are not read
@@ -570,6 +593,8 @@ async def gc_ledger_batch(
     table = _LEDGER_TABLES[index]
     if table is model_calls_table:
         key, dead = table.c.workflow_id, _spent_calls(now)
+    elif table is ledger_locks_table:
+        key, dead = table.c.key, table.c.key.startswith(_RUN_LOCK_PREFIX, autoescape=True)
     else:
         key, dead = table.primary_key.columns[0], _dead_ledger_rows(table, now)
     query = sa.select(key).where(dead).distinct().order_by(key).limit(batch_size)
@@ -592,6 +617,10 @@ async def gc_ledger_batch(
     if table is model_calls_table and found:
         existing = set(_ids(await _list(system, workflow_ids=found)))
         found = [workflow_id for workflow_id in found if workflow_id not in existing]
+    elif table is ledger_locks_table and found:
+        runs = {lock: lock.removeprefix(_RUN_LOCK_PREFIX) for lock in found}
+        existing = set(_ids(await _list(system, workflow_ids=list(runs.values()))))
+        found = [lock for lock, workflow_id in runs.items() if workflow_id not in existing]
     if not found:
         return result
     async with engine.begin() as conn:
