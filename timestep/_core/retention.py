@@ -255,8 +255,8 @@ async def gc_run_batch(
     run_locks = locks.c.key.in_([_RUN_LOCK_PREFIX + workflow_id for workflow_id in delete])
     async with engine.begin() as conn:
         rows, size = await _delete_run_rows(conn, delete, dry_run=dry_run)
-        rows[m.name], ledger_size = await _delete_ledger_rows(conn, m, spent, dry_run=dry_run)
-        count, lock_size = await _delete_ledger_rows(conn, locks, run_locks, dry_run=dry_run)
+        rows[m.name], ledger_size = await _delete_rows(conn, m, spent, dry_run=dry_run)
+        count, lock_size = await _delete_rows(conn, locks, run_locks, dry_run=dry_run)
         if count:
             rows[locks.name], ledger_size = count, ledger_size + lock_size
         dbos_rows, dbos_size = await _dbos_payloads(conn, delete, dbos_schema)
@@ -313,11 +313,9 @@ async def _delete_run_rows(
         await conn.execute(sa.delete(t).where(t.c.workflow_id.in_(workflow_ids)))
 
     r = step_retries_table
-    where_run = r.c.workflow_id.in_(workflow_ids)
-    count = (await conn.execute(sa.select(sa.func.count()).where(where_run))).scalar_one()
-    rows[r.name] = int(count)
-    if count and not dry_run:
-        await conn.execute(sa.delete(r).where(where_run))
+    rows[r.name], _ = await _delete_rows(
+        conn, r, r.c.workflow_id.in_(workflow_ids), dry_run=dry_run
+    )
 
     s = run_states_table
     newest = sa.select(sa.func.max(s.c.seq)).group_by(s.c.session_id).scalar_subquery()
@@ -427,7 +425,7 @@ def _row_bytes(table: sa.Table) -> Any:
     return sa.func.coalesce(sa.func.sum(sum(parts[1:], parts[0])), 0)
 
 
-async def _delete_ledger_rows(
+async def _delete_rows(
     conn: AsyncConnection, table: sa.Table, where: Any, *, dry_run: bool
 ) -> tuple[int, int]:
     """Count (and, not dry, delete) ``table``'s rows ``where`` holds: the rows and their bytes.
@@ -624,7 +622,7 @@ async def gc_ledger_batch(
     if not found:
         return result
     async with engine.begin() as conn:
-        count, size = await _delete_ledger_rows(
+        count, size = await _delete_rows(
             conn, table, sa.and_(key.in_(found), dead), dry_run=dry_run
         )
     result["rows"], result["ledger_bytes"] = {table.name: count}, size
