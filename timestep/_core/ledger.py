@@ -398,20 +398,14 @@ async def _keep_place(
 ) -> None:
     """Take the call's place in line (at ``now``, the first time it waits) or keep it, and
     say when it looks again."""
-    w = ledger_waits_table
-    done = await conn.execute(
-        sa.update(w).where(w.c.call_id == facts.call_id).values(look_at=look_at)
-    )
-    if done.rowcount == 0:
-        await conn.execute(
-            sa.insert(w).values(
-                call_id=facts.call_id,
-                limit_key=facts.limit_key,
-                tokens=tokens,
-                since=now,
-                look_at=look_at,
-            )
-        )
+    place = {
+        "call_id": facts.call_id,
+        "limit_key": facts.limit_key,
+        "tokens": tokens,
+        "since": now,
+        "look_at": look_at,
+    }
+    await upsert(conn, ledger_waits_table, [place], ["call_id"], ["look_at"])
 
 
 async def _token_room(
