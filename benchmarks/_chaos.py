@@ -13,7 +13,7 @@ went wrong, empty when every invariant held:
   (``tests/workers/chaos_worker.py``), and every checkpointed tool step has a logged body;
 - no duplicated session item, and every session holds the same items as a clean run;
 - no orphaned pending approval: no tool call row is left ``pending_approval`` and no run still
-  publishes pending approvals.
+  publishes a call without a decision.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dbos import DBOSClient
 
 from timestep import TimestepSerializer
 from timestep._core.protocol import APPROVALS_EVENT, DECISION_TOPIC
-from timestep._core.tables import session_items_table, tool_calls_table
+from timestep._core.tables import decisions_table, session_items_table, tool_calls_table
 from timestep.testing import (
     FakeModelServer,
     RecordedRequest,
@@ -294,7 +294,8 @@ def _approve_pending(
     engine: sa.Engine, client: DBOSClient, prefix: str, decided: set[tuple[str, str]]
 ) -> int:
     """Approve every pending tool call of the soak's runs (once each), as a separate process
-    would: a DBOS message to the run, in the shape ``timestep.approve`` sends."""
+    would: the call's decision row, then a DBOS message to the run, as ``timestep.approve``
+    writes and sends them."""
     t = tool_calls_table
     query = sa.select(t.c.workflow_id, t.c.call_id).where(
         t.c.status == "pending_approval", t.c.workflow_id.like(f"{prefix}-%")
@@ -313,6 +314,18 @@ def _approve_pending(
             "by": "chaos",
             "at": datetime.now(UTC).isoformat(),
         }
+        with engine.begin() as conn:
+            conn.execute(
+                decisions_table.insert().values(
+                    workflow_id=workflow_id,
+                    call_id=call_id,
+                    decision_id=uuid.uuid4().hex,
+                    approve=True,
+                    always=False,
+                    decided_by="chaos",
+                    decided_at=message["at"],
+                )
+            )
         client.send(workflow_id, message, DECISION_TOPIC)
         decided.add((workflow_id, call_id))
         sent += 1
@@ -355,6 +368,13 @@ def _check(
                 tc.c.status == "pending_approval", tc.c.workflow_id.in_(ids)
             )
         ).all()
+        dt = decisions_table
+        decided = {
+            (r.workflow_id, r.call_id)
+            for r in conn.execute(
+                sa.select(dt.c.workflow_id, dt.c.call_id).where(dt.c.workflow_id.in_(ids))
+            )
+        }
     report.finished = {w: found.get(w, "MISSING") for w in ids}
     report.pending_rows = [f"{r.workflow_id}/{r.call_id}" for r in pending]
 
@@ -364,7 +384,9 @@ def _check(
         summary = client.retrieve_workflow(workflow_id).get_result()
         if not isinstance(summary, dict) or summary.get("final_output") != ANSWER:
             report.wrong_output.append(workflow_id)
-        if client.get_event(workflow_id, APPROVALS_EVENT, timeout_seconds=0):
+        # A run leaves its published list as it is; a call in it is pending until decided.
+        published = client.get_event(workflow_id, APPROVALS_EVENT, timeout_seconds=0) or []
+        if any((workflow_id, p["call_id"]) not in decided for p in published):
             report.pending_events.append(workflow_id)
 
     # Steps: each run checkpointed exactly its model and tool steps.

@@ -418,3 +418,73 @@ async def test_a_streamed_run_cancelled_while_waiting_resumes_and_finishes():
     assert result.final_output == "S1 refunded."
     assert refunds == ["S1"]
     assert len(fake.requests) == 2
+
+
+async def test_the_published_list_stays_and_readers_leave_out_decided_calls(fake_model):
+    """No step between the decision and the tool: the run leaves its published list as it is,
+    and the readers (``get_pending_approvals``, ``decide``) know a decided call by its row."""
+    from dbos import DBOS
+
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "P1"}, call_id="call_p1"), text("P1 refunded.")
+    )
+    handle = await start_agent_run(_agent(), "refund P1", wait_for_approvals=True)
+    await _pending(handle.workflow_id)
+    await approve(handle.workflow_id, "call_p1")
+    assert await get_pending_approvals(handle.workflow_id) == []  # decided, before the run ends
+    with pytest.raises(DecisionConflictError):
+        await reject(handle.workflow_id, "call_p1")
+    assert (await handle.result()).final_output == "P1 refunded."
+    steps = await DBOS.list_workflow_steps_async(handle.workflow_id)
+    assert [s["function_name"] for s in steps].count("DBOS.setEvent") == 1  # the publication
+
+
+async def test_a_run_of_an_earlier_version_replays_its_clearing_step(fake_model):
+    """Runs started by earlier versions published an empty list once their decisions were in
+    (their requests lack ``clears_approvals``): a replay past that step must take it again at
+    the same place, or DBOS would find the next step where the event's checkpoint is."""
+    from dbos import DBOS, SetWorkflowID
+
+    from timestep._client.inspection import fork_run
+    from timestep.workflows._agent_run import agent_run_workflow
+
+    agent = _agent()
+    timestep.register_agent(agent)  # the earlier version's run is rebuilt from the registry
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "E0"}, call_id="call_e0"), text("E0 refunded.")
+    )
+    template = await start_agent_run(agent, "refund E0", wait_for_approvals=True)
+    await _pending(template.workflow_id)
+    await approve(template.workflow_id, "call_e0")
+    await template.result()
+    (status,) = await DBOS.list_workflows_async(workflow_ids=[template.workflow_id])
+    request = dict(status.input["args"][0])
+    assert request.pop("clears_approvals") is False
+    request["input"] = "refund E1"
+
+    fake_model.add_turns(
+        function_call("refund", {"order_id": "E1"}, call_id="call_e1"), text("E1 refunded.")
+    )
+    earlier = f"earlier-{uuid.uuid4().hex}"
+    with SetWorkflowID(earlier):
+        handle = await DBOS.start_workflow_async(agent_run_workflow, request)
+    await _pending(earlier)
+    await approve(earlier, "call_e1")
+    assert (await handle.get_result())["final_output"] == "E1 refunded."
+    steps = await DBOS.list_workflow_steps_async(earlier)
+    names = [s["function_name"] for s in steps]
+    assert names.count("DBOS.setEvent") == 2  # published, then cleared
+    cleared = max(s["function_id"] for s in steps if s["function_name"] == "DBOS.setEvent")
+    assert names[-1].startswith("model:") and steps[-1]["function_id"] > cleared
+
+    # Replay past the clearing step (a fork from the last model call): the same steps again.
+    fake_model.add_turns(text("E1 refunded, again."))
+    timestep.set_model_provider(fake_model.provider())  # the fork runs on DBOS's own loop
+    try:
+        forked = await fork_run(earlier, steps[-1]["function_id"])
+        result = await timestep.get_run_result(forked, agent)
+    finally:
+        timestep.set_model_provider(None)
+    assert result.final_output == "E1 refunded, again."
+    assert refunds == ["E0", "E1"]  # the tool ran before the fork's step: replayed, not again
+    assert [s["function_name"] for s in await DBOS.list_workflow_steps_async(forked)] == names

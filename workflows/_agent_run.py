@@ -92,7 +92,14 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         round_index = 0
         while result.interruptions and policy.get("wait"):
             state = result.to_state()
-            await wait_for_decisions(run, state, result.interruptions, policy, round_index)
+            await wait_for_decisions(
+                run,
+                state,
+                result.interruptions,
+                policy,
+                round_index,
+                clear_published=request.get("clears_approvals", True),
+            )
             result = await _run(agent, state, request, objects, run, live)
             round_index += 1
         if run.publisher is not None:

@@ -2,7 +2,9 @@
 
 The workflow publishes its pending approvals as a DBOS event, saves an ``interrupted``
 snapshot, and receives decisions as DBOS messages; both survive restarts of the worker and
-of whoever decides. Decisions go through the SDK's own ``RunState.approve`` / ``reject``.
+of whoever decides. The published list stays as it is once the decisions are in (clearing it
+would be one more step between ``approve()`` and the approved tool): readers leave out the
+calls that have a decision. Decisions go through the SDK's own ``RunState.approve`` / ``reject``.
 """
 
 from __future__ import annotations
@@ -66,8 +68,11 @@ async def wait_for_decisions(
     interruptions: list[ToolApprovalItem],
     policy: ApprovalPolicy,
     round_index: int,
+    *,
+    clear_published: bool,
 ) -> None:
-    """Publish ``interruptions``, then apply decisions to ``state`` until none is pending."""
+    """Publish ``interruptions``, then apply decisions to ``state`` until none is pending;
+    with ``clear_published`` (runs started by earlier versions), publish an empty list then."""
     pending = {_call_id(item): item for item in interruptions}
     await _save_snapshot(run, state, round_index)
     await DBOS.set_event_async(APPROVALS_EVENT, pending_of(run, interruptions))
@@ -131,7 +136,8 @@ async def wait_for_decisions(
         _trace_wait(run, item, decision, waited_from)
         _apply(state, item, decision)
         _record_decision_soon(run, decision)
-    await DBOS.set_event_async(APPROVALS_EVENT, [])
+    if clear_published:
+        await DBOS.set_event_async(APPROVALS_EVENT, [])
 
 
 async def _receive_taken(

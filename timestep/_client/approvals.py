@@ -120,7 +120,9 @@ async def decide(
     """
     decisions = list(decisions)
     if check_pending:
-        pending = {p["call_id"] for p in await get_pending_approvals(workflow_id)}
+        # The published list, decided calls included: a decided call goes on to its claim,
+        # which loses and names the winner (one read less on the way to the run).
+        pending = {p["call_id"] for p in await _published(workflow_id)}
         unknown = [d.call_id for d in decisions if d.call_id not in pending]
         if unknown:
             decided = await winning_decisions(workflow_id, unknown)
@@ -168,6 +170,14 @@ async def get_pending_approvals(workflow_id: str) -> list[PendingApproval]:
         One entry per pending tool call: ``workflow_id``, ``call_id``, ``tool_name``,
         ``arguments`` (JSON) and ``agent_name``.
     """
+    published = await _published(workflow_id)
+    decided = await winning_decisions(workflow_id, [p["call_id"] for p in published])
+    return [p for p in published if p["call_id"] not in decided]
+
+
+async def _published(workflow_id: str) -> list[PendingApproval]:
+    """The calls the run published as waiting on: the run does not take a decided call off
+    its list (that would be a step between the decision and the tool)."""
     value = await system().get_event_async(workflow_id, APPROVALS_EVENT, timeout_seconds=0)
     return list(value or [])
 

@@ -420,6 +420,7 @@ async def _start(
         "check_budgets": await budgets_in_force(),
         "traceparent": caller_traceparent(),
         "started_ns": time.time_ns(),
+        "clears_approvals": False,
     }
     if isinstance(input_or_state, RunState):
         request["state"] = input_or_state.to_string()

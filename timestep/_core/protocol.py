@@ -103,6 +103,12 @@ class RunRequest(TypedDict, total=False):
     """The W3C trace context of the caller's span, whose trace the run's spans join."""
     started_ns: int
     """When the run was started (ns since the epoch): its root span's start."""
+    clears_approvals: bool
+    """Whether the run publishes an empty approvals list (a DBOS event, so a step) once its
+    decisions are in. Runs started before this key existed did, and their replays must do it
+    again at the same place; later runs leave the list as it is, and readers leave out the
+    calls that have a decision (``get_pending_approvals``), which keeps a step off the path
+    from ``approve()`` to the approved tool."""
 
 
 class RunRecords(TypedDict):
