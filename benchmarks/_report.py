@@ -98,7 +98,7 @@ def markdown(report: dict[str, Any]) -> str:
             )
     lines += _section(
         "## (5) Approval: `approve()` called -> approved tool starts in the resumed run",
-        "Targets: p50 under 50 ms on Postgres, under 150 ms on SQLite.",
+        "Targets (issue 26): p50 under 40 ms on Postgres, under 100 ms on SQLite.",
         "| database | to tool p50 ms | to tool p95 ms | to result p50 ms | to result p95 ms | n |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         rows,
