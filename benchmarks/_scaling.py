@@ -129,6 +129,7 @@ async def _round(
                 done, succeeded, last_ms = row
                 progress.advance(task, done - shown)
                 shown = done
+            seen = time.time()
             after = _cpu_snapshot(conn, pids)
         for proc in procs:
             proc.stop(timeout=10)
@@ -142,6 +143,8 @@ async def _round(
         "seconds": seconds,
         "runs_per_s": runs / seconds,
         "enqueue_s": enqueued - started,
+        # When the polling saw the last one end: within POLL_SECONDS (and a query) of seconds.
+        "seen_s": seen - started,
         **_cpu_used(before, after, runs),
     }
 
