@@ -192,6 +192,55 @@ def markdown(report: dict[str, Any]) -> str:
         rows,
     )
 
+    rows, notes = [], []
+    for db in dbs:
+        sc = report["databases"][db].get("scaling")
+        if not sc:
+            continue
+        for key, label in (("timestep", "Timestep"), ("bare", "bare DBOS, same 5 steps")):
+            for workers in ("1", "2"):
+                f = sc[key][workers]
+                cells = [
+                    db,
+                    label,
+                    workers,
+                    _f(f["runs_per_s"], 1),
+                    _f(sc[key]["ratio"], 3) if workers == "2" else "",
+                    _f(f["worker_cpu_ms_per_run"], 1),
+                    _f(f["database_cpu_ms_per_run"], 1),
+                    _f(f["driver_cpu_ms_per_run"], 1),
+                    f"{_f(100 * f['machine_busy'], 0)} %",
+                    _f(f.get("other_cores", "n/a")),
+                    _f(f["enqueue_s"]),
+                    str(f["rounds"]),
+                ]
+                rows.append("| " + " | ".join(cells) + " |")
+        notes.append(
+            f"{db}: Timestep's ratio over bare DBOS's "
+            f"**{_f(sc['timestep_ratio_over_bare_ratio'], 3)}** (target >= 1.0); "
+            f"{sc['runs']} runs a round, {sc['in_flight_per_worker']} in flight per worker, "
+            f"{sc['cores']} cores."
+        )
+    lines += _section(
+        "## (16) Scaling out: runs per second with 1 and 2 worker processes on one Postgres",
+        "Target: Timestep's 2 workers / 1 at least bare DBOS's. Each worker runs up to N at "
+        "once from a DBOS queue (Timestep's through `start_agent_run(..., queue=)`); the "
+        "driver enqueues every run and otherwise only polls a count every 0.1 s. A round runs "
+        "from its first enqueue to its last run's end; fresh workers each round, warmed up "
+        "before the clock; rounds interleaved (T1, B1, T2, B2), medians. CPU ms per run: the "
+        "workers (every thread), this database's Postgres backends, the driver. Machine busy: "
+        "every core's busy share during the round, and of it the cores' worth anything else "
+        "used (other tenants, Postgres's own processes): the database and the driver share "
+        "the cores with the workers. Postgres only: workers on one SQLite file would measure "
+        "its writer lock.",
+        "| database | runs of | workers | runs/s | 2 workers / 1 | CPU ms per run: workers | "
+        "database | driver | machine busy | of which others, cores | enqueue s | rounds |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        rows,
+    )
+    if notes:
+        lines += [*notes, ""]
+
     rows = []
     for db in dbs:
         for name, lim in report["databases"][db].get("limiter", {}).items():

@@ -6,7 +6,8 @@
 latency; (6) throughput; (7) recovery after SIGKILL; (8) the queue limiter's rate; (9)
 memory over many runs; (10) streaming latency, in process and from another; (11) the token
 limiter at saturation and the ledger check's cost per model call; (12) the web console's runs
-listing at 100,000 runs; (13) the cost of a retention pass per 10,000 deleted runs; a
+listing at 100,000 runs; (13) the cost of a retention pass per 10,000 deleted runs; (16) runs
+per second from one worker process to two on one Postgres, Timestep and bare DBOS; a
 pyinstrument profile of Timestep's hot path; and with ``--long`` the
 200-run chaos soak.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
@@ -45,6 +46,7 @@ from . import (
     _profile,
     _recovery,
     _retention,
+    _scaling,
     _streaming,
     _throughput,
     _tokens,
@@ -66,9 +68,10 @@ PARTS = (
     "paging",
     "retention",
     "recovery",
+    "scaling",
     "chaos",
 )
-IN_PROCESS = tuple(part for part in PARTS if part not in ("recovery", "chaos"))
+IN_PROCESS = tuple(part for part in PARTS if part not in ("recovery", "scaling", "chaos"))
 
 
 async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
@@ -109,6 +112,11 @@ def _database(kind: str, args: argparse.Namespace, progress: Progress) -> dict[s
     if "recovery" in args.parts:
         with fresh_database(kind, "recovery") as url:
             out["recovery"] = _recovery.run(kind, url, args.recovery_runs, progress)
+    if "scaling" in args.parts and kind == "postgres":  # SQLite: one writer lock, see _scaling
+        with fresh_database(kind, "scaling") as url:
+            out["scaling"] = _scaling.run(
+                kind, url, args.scaling_runs, args.scaling_repeats, progress
+            )
     if "chaos" in args.parts:
         with fresh_database(kind, "chaos") as url:
             report = _chaos.run_soak(
@@ -148,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     args.approval_runs = 20 if args.quick else 100
     args.waiting_runs = 200 if args.quick else 1000
     args.recovery_runs = 200 if args.quick else 1000
+    args.scaling_runs = 64 if args.quick else 256
+    args.scaling_repeats = 2 if args.quick else 3
     args.chaos_runs = 40 if args.quick else 200
     args.memory_runs = args.memory_runs or (2000 if args.quick else 20000)
     args.stream_rounds = 3 if args.quick else 15
