@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -11,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -186,22 +188,42 @@ async def launched(url: str, **config: Any) -> AsyncIterator[None]:
 
 
 _FAKE_PROVIDER = """
-import sys
+import json, sys
 from timestep.testing import FakeModelServer, text
 words, chunk_delay, delay = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 with FakeModelServer() as fake:
     fake.set_default(text(words, chunk_delay=chunk_delay, delay=delay))
     print(fake.base_url, flush=True)
-    sys.stdin.read()
+    for _ in sys.stdin:  # each line asks for the requests' arrival times
+        print(json.dumps([r.received_at for r in fake.requests]), flush=True)
 """
 
 
+@dataclass
+class ProviderProcess:
+    """The HTTP fake in a process of its own, and an ``OpenAIProvider`` on it."""
+
+    provider: Any
+    _process: subprocess.Popen[str]
+
+    def request_times(self) -> list[float]:
+        """When each request arrived at the fake (``time.monotonic()``, which every process
+        on this machine shares), in arrival order."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write("\n")
+        self._process.stdin.flush()
+        return list(json.loads(self._process.stdout.readline()))
+
+
 @contextlib.contextmanager
-def provider_process(words: str, *, chunk_delay: float, delay: float = 0.0) -> Iterator[Any]:
-    """An ``OpenAIProvider`` on the HTTP fake served by a process of its own, streaming
-    ``words`` ``chunk_delay`` apart after ``delay``, as a provider is another machine: in the
-    measured process the fake would share the interpreter's lock with the run's checkpoint
-    writes and send its chunks late, which no real provider does."""
+def provider_process(
+    words: str, *, chunk_delay: float, delay: float = 0.0
+) -> Iterator[ProviderProcess]:
+    """The HTTP fake served by a process of its own, streaming ``words`` ``chunk_delay``
+    apart after ``delay``, as a provider is another machine: in the measured process the fake
+    would share the interpreter's lock with the run's checkpoint writes and send its chunks
+    late, which no real provider does. It sends text delta ``i`` ``i * chunk_delay`` after
+    the request's arrival (plus ``delay``), on a schedule of its own."""
     from agents import OpenAIProvider
     from openai import AsyncOpenAI
 
@@ -216,7 +238,7 @@ def provider_process(words: str, *, chunk_delay: float, delay: float = 0.0) -> I
     try:
         base_url = fake.stdout.readline().strip()
         client = AsyncOpenAI(base_url=base_url, api_key="bench-key")
-        yield OpenAIProvider(openai_client=client, use_responses=True)
+        yield ProviderProcess(OpenAIProvider(openai_client=client, use_responses=True), fake)
     finally:
         fake.stdin.close()  # the fake exits when its input ends
         fake.wait(30)

@@ -119,7 +119,8 @@ async def realistic(kind: str, quick: bool, progress: Progress) -> dict[str, Any
     words = " ".join(f"w{i}" for i in range(DELTAS))
     levels = LEVELS[:3] if quick else LEVELS
     task = progress.add_task(f"{kind}: (15) 300 ms model", total=len(levels))
-    with provider_process(words, chunk_delay=GAP_SECONDS, delay=LATENCY_SECONDS) as provider:
+    with provider_process(words, chunk_delay=GAP_SECONDS, delay=LATENCY_SECONDS) as fake:
+        provider = fake.provider
         config = RunConfig(model_provider=provider)
         await _durable(agent, config)
         model_ms = sorted([await _plain(agent, config) for _ in range(5)])[2]

@@ -386,6 +386,41 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{_f(last['p50_ms'])} | {_f(last['p95_ms'])} | " + " | ".join(extras) + " |"
                 )
         lines.append("")
+        split = {db: st for db, st in streaming.items() if "plain_lag" in st}
+        if split:
+            lines += [
+                "Where the extra goes, by the provider's clock: ms from the call until the "
+                "request reaches the provider, and each delta's lag from the provider's sending "
+                "to the reader (p50 over rounds of each round's median delta; the worst delta "
+                "of a round, p50 over rounds).",
+                "",
+                "| database | reader | request p50 | delta lag p50 | worst delta p50 | "
+                "extra request p50 | extra lag p50 |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for db, st in split.items():
+                for reader, key, extra in (
+                    ("plain Runner.run_streamed", "plain", None),
+                    ("Timestep, same process", "durable", ""),
+                    ("Timestep, same process, another following", "shared", "shared_"),
+                    ("Timestep, another process", "other", "other_"),
+                ):
+                    if f"{key}_lag" not in st:
+                        continue
+                    extras = (
+                        [
+                            _f(st[f"{extra}extra_request_ms_p50"]),
+                            _f(st[f"{extra}extra_lag_ms_p50"]),
+                        ]
+                        if extra is not None
+                        else ["", ""]
+                    )
+                    lines.append(
+                        f"| {db} | {reader} | {_f(st[f'{key}_request']['p50_ms'])} | "
+                        f"{_f(st[f'{key}_lag']['p50_ms'])} | "
+                        f"{_f(st[f'{key}_lag_max']['p50_ms'])} | " + " | ".join(extras) + " |"
+                    )
+            lines.append("")
     memory = {db: f["memory"] for db, f in report["databases"].items() if "memory" in f}
     if memory:
         lines += [

@@ -9,12 +9,18 @@ the run's stream by workflow id). Each figure is milliseconds from the call to t
 arrival; the extra over the plain SDK is what durability costs a reader. The in-process figure
 is measured twice: alone, and while the other process follows the same run (its polling shares
 the machine's two cores and the database with the run).
+
+That extra has two parts, measured apart with the fake's own clock (``time.monotonic()``, which
+the processes share): the time until the request reaches the provider (the durable run's start
+and its step's checkpoint read come first), and each delta's lag, from when the provider sent it
+(delta ``i`` leaves ``i * GAP_SECONDS`` after the request arrived) to its arrival at the reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -49,7 +55,7 @@ async def main():
             await asyncio.sleep(0.005)
     async for event in timestep.stream_run_events(workflow_id, Agent(name="streamer")):
         if isinstance(event, RawResponsesStreamEvent) and event.data.type == "response.output_text.delta":
-            arrivals.append(time.time())
+            arrivals.append(time.monotonic())
     print(json.dumps(arrivals))
 asyncio.run(main())
 """
@@ -64,16 +70,15 @@ def _delta_times(events: list[tuple[float, Any]]) -> list[float]:
     ]
 
 
-async def _plain(agent: Agent[Any], config: RunConfig) -> tuple[float, float]:
-    start = time.time()
+async def _plain(agent: Agent[Any], config: RunConfig) -> tuple[float, list[float]]:
+    start = time.monotonic()
     result = Runner.run_streamed(agent, "stream", run_config=config)
-    times = _delta_times([(time.time(), e) async for e in result.stream_events()])
-    return (times[0] - start) * 1000, (times[-1] - start) * 1000
+    return start, _delta_times([(time.monotonic(), e) async for e in result.stream_events()])
 
 
 async def _durable(
     agent: Agent[Any], config: RunConfig, url: str, remote: bool
-) -> tuple[tuple[float, float], tuple[float, float] | None]:
+) -> tuple[float, list[float], list[float] | None]:
     workflow_id = new_id("stream")
     reader = None
     if remote:
@@ -87,60 +92,62 @@ async def _durable(
         assert reader.stdout is not None
         ready = await asyncio.to_thread(reader.stdout.readline)  # up before the run starts
         assert ready.strip() == "READY", ready
-    start = time.time()
+    start = time.monotonic()
     run = await timestep.run_agent(
         agent, "stream", stream=True, run_config=config, workflow_id=workflow_id
     )
-    times = _delta_times([(time.time(), e) async for e in run.stream_events()])
-    local = ((times[0] - start) * 1000, (times[-1] - start) * 1000)
+    local = _delta_times([(time.monotonic(), e) async for e in run.stream_events()])
     other = None
     if reader is not None:
         out, _ = await asyncio.to_thread(reader.communicate, timeout=120)
-        remote_times = json.loads(out.strip().splitlines()[-1])
-        other = ((remote_times[0] - start) * 1000, (remote_times[-1] - start) * 1000)
-    return local, other
+        other = list(json.loads(out.strip().splitlines()[-1]))
+    return start, local, other
+
+
+class _Figures:
+    """Each contender's samples: from the call to the first and the last delta, to the
+    request's arrival at the provider, and the deltas' lags behind the provider's sending."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+
+    def add(self, key: str, start: float, arrived: float, deltas: list[float]) -> None:
+        assert len(deltas) == WORDS, len(deltas)
+        lags = [(at - arrived - i * GAP_SECONDS) * 1000 for i, at in enumerate(deltas)]
+        for name, value in (
+            ("first", (deltas[0] - start) * 1000),
+            ("last", (deltas[-1] - start) * 1000),
+            ("request", (arrived - start) * 1000),
+            ("lag", statistics.median(lags)),
+            ("lag_max", max(lags)),
+        ):
+            self.samples.setdefault(f"{key}_{name}", []).append(value)
 
 
 async def run(kind: str, url: str, rounds: int, progress: Progress) -> dict[str, Any]:
     task = progress.add_task(f"{kind}: streaming latency", total=rounds)
     agent = Agent(name="streamer", instructions="Stream.")
     words = " ".join(f"w{i}" for i in range(WORDS))
-    figures: dict[str, list[float]] = {
-        key: []
-        for key in (
-            "plain_first",
-            "plain_last",
-            "durable_first",
-            "durable_last",
-            "shared_first",
-            "shared_last",
-            "other_first",
-            "other_last",
-        )
-    }
-    with provider_process(words, chunk_delay=GAP_SECONDS) as provider:
-        config = RunConfig(model_provider=provider)
+    figures = _Figures()
+    with provider_process(words, chunk_delay=GAP_SECONDS) as fake:
+        config = RunConfig(model_provider=fake.provider)
         await _plain(agent, config)  # warm up both paths
         await _durable(agent, config, url, remote=False)
         for _ in range(rounds):
-            first, last = await _plain(agent, config)
-            figures["plain_first"].append(first)
-            figures["plain_last"].append(last)
-            (first, last), _ = await _durable(agent, config, url, remote=False)
-            figures["durable_first"].append(first)
-            figures["durable_last"].append(last)
-            (first, last), other = await _durable(agent, config, url, remote=True)
-            figures["shared_first"].append(first)
-            figures["shared_last"].append(last)
+            start, deltas = await _plain(agent, config)
+            figures.add("plain", start, fake.request_times()[-1], deltas)
+            start, deltas, _ = await _durable(agent, config, url, remote=False)
+            figures.add("durable", start, fake.request_times()[-1], deltas)
+            start, deltas, other = await _durable(agent, config, url, remote=True)
+            arrived = fake.request_times()[-1]
+            figures.add("shared", start, arrived, deltas)
             if other is not None:
-                figures["other_first"].append(other[0])
-                figures["other_last"].append(other[1])
+                figures.add("other", start, arrived, other)
             progress.advance(task)
-    out = {key: summary(values) for key, values in figures.items()}
-    out["extra_first_ms_p50"] = out["durable_first"]["p50_ms"] - out["plain_first"]["p50_ms"]
-    out["extra_last_ms_p50"] = out["durable_last"]["p50_ms"] - out["plain_last"]["p50_ms"]
-    out["shared_extra_first_ms_p50"] = out["shared_first"]["p50_ms"] - out["plain_first"]["p50_ms"]
-    out["shared_extra_last_ms_p50"] = out["shared_last"]["p50_ms"] - out["plain_last"]["p50_ms"]
-    out["other_extra_first_ms_p50"] = out["other_first"]["p50_ms"] - out["plain_first"]["p50_ms"]
-    out["other_extra_last_ms_p50"] = out["other_last"]["p50_ms"] - out["plain_last"]["p50_ms"]
+    out: dict[str, Any] = {key: summary(values) for key, values in figures.samples.items()}
+    for prefix, key in (("", "durable"), ("shared_", "shared"), ("other_", "other")):
+        for name in ("first", "last", "request", "lag"):
+            out[f"{prefix}extra_{name}_ms_p50"] = (
+                out[f"{key}_{name}"]["p50_ms"] - out[f"plain_{name}"]["p50_ms"]
+            )
     return out
