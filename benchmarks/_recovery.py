@@ -2,10 +2,16 @@
 
 Timestep's runs (model call, tool, model call) and, for DBOS's own cost of recovering the
 same work, bare DBOS workflows of the same three steps, one after the other on one database.
+A recovered run is the SDK's run again (its loop replays from the checkpoints), so the floor is
+DBOS's cost plus the SDK's own: the same N runs through plain ``Runner`` all at once in a fresh
+process, without a database. (The SDK's tool-configuration guard compares every run of an
+agent with the others in flight on it: at 1,000 runs of one agent it costs about as much as the
+rest of the SDK's run.)
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 import uuid
@@ -32,10 +38,22 @@ def run(kind: str, url: str, n: int, progress: Progress, timeout: float = 300) -
     bare = _recover(kind, url, n, "dbos", progress, timeout)
     out = _recover(kind, url, n, "timestep", progress, timeout)
     out["bare_dbos"] = bare
+    out["plain_runner"] = _plain(n)
     out["timestep_over_bare_dbos"] = (
         out["restart_to_all_finished_s"] / bare["restart_to_all_finished_s"]
     )
+    floor = bare["launched_to_all_finished_s"] + out["plain_runner"]["wall_s"]
+    out["timestep_over_bare_dbos_plus_plain"] = out["launched_to_all_finished_s"] / floor
     return out
+
+
+def _plain(n: int) -> dict[str, Any]:
+    """The SDK's own time for the same runs, all at once (``_recovery_worker`` ``plain``)."""
+    command = [sys.executable, "-m", "benchmarks._recovery_worker", "-", "plain", str(n), "-"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("PLAIN "))
+    wall, cpu = (float(x) for x in line.split()[1:])
+    return {"runs": n, "wall_s": wall, "cpu_s": cpu}
 
 
 def _recover(

@@ -5,6 +5,8 @@
 PHASE ``hold`` starts N runs whose tool blocks forever and prints ``INFLIGHT`` once all N are
 inside it (the parent then SIGKILLs this process). PHASE ``recover`` only launches DBOS, which
 recovers the dead executor's runs, and idles while they finish (the tool no longer blocks).
+PHASE ``plain`` runs the same N runs of the agent with the SDK's own ``Runner``, all at once,
+without DBOS, and prints ``PLAIN <wall s> <cpu s>``: the SDK's own share of a recovery.
 
 A run is Timestep's (``run_agent_workflow`` of a model call, the holding tool, a model call)
 or, for DBOS's own cost, a bare DBOS workflow of the same three steps.
@@ -15,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
+from agents import Runner
 from dbos import DBOS, SetWorkflowID
 
 import timestep
@@ -50,7 +54,16 @@ async def _start(contender: str, workflow_id: str) -> None:
         await timestep.start_agent_run(_agents.HOLD_AGENT, "go", workflow_id=workflow_id)
 
 
+async def _plain(n: int) -> None:
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(Runner.run(_agents.HOLD_AGENT, "go") for _ in range(n)))
+    print(f"PLAIN {time.perf_counter() - started} {time.process_time() - cpu}", flush=True)
+
+
 async def main(url: str, phase: str, n: int, prefix: str, contender: str) -> None:
+    if phase == "plain":
+        await _plain(n)
+        return
     timestep.set_model_provider(ZeroLatencyProvider())
     timestep.configure_dbos(url, executor_id="bench-recovery", log_level="WARNING")
     timestep.ensure_dbos_launched()
