@@ -8,7 +8,8 @@ memory over many runs; (10) streaming latency, in process and from another; (11)
 limiter at saturation and the ledger check's cost per model call; (12) the web console's runs
 listing at 100,000 runs; (13) the cost of a retention pass per 10,000 deleted runs; a
 pyinstrument profile of Timestep's hot path; and with ``--long`` the
-200-run chaos soak.
+200-run chaos soak. Asked for by name only: (16) table sizes over 100,000 runs (cloned from
+real ones) under retention, ``--parts retention-steady``.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
 
@@ -45,6 +46,7 @@ from . import (
     _profile,
     _recovery,
     _retention,
+    _retention_steady,
     _streaming,
     _throughput,
     _tokens,
@@ -65,10 +67,13 @@ PARTS = (
     "streaming",
     "paging",
     "retention",
+    "retention-steady",
     "recovery",
     "chaos",
 )
-IN_PROCESS = tuple(part for part in PARTS if part not in ("recovery", "chaos"))
+# Not run unless asked for: minutes per database each.
+OPT_IN = ("retention-steady", "chaos")
+IN_PROCESS = tuple(part for part in PARTS if part not in ("recovery", *OPT_IN))
 
 
 async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
@@ -106,6 +111,13 @@ def _database(kind: str, args: argparse.Namespace, progress: Progress) -> dict[s
     if any(p in args.parts for p in IN_PROCESS):
         with fresh_database(kind) as url:
             out.update(asyncio.run(_in_process(kind, url, args, progress)))
+    if "retention-steady" in args.parts:
+        with fresh_database(kind, "steady") as url:
+            out["retention_steady"] = asyncio.run(
+                _retention_steady.run(
+                    kind, url, args.steady_runs, args.steady_days, args.steady_sources, progress
+                )
+            )
     if "recovery" in args.parts:
         with fresh_database(kind, "recovery") as url:
             out["recovery"] = _recovery.run(kind, url, args.recovery_runs, progress)
@@ -135,10 +147,13 @@ def main(argv: list[str] | None = None) -> None:
         "--memory-runs", type=int, default=None, help="runs per memory workload (9)"
     )
     parser.add_argument(
-        "--retention-runs", type=int, default=None, help="runs one gc pass deletes (11)"
+        "--retention-runs", type=int, default=None, help="runs one gc pass deletes (13)"
+    )
+    parser.add_argument(
+        "--steady-runs", type=int, default=None, help="runs over the simulated days (16)"
     )
     args = parser.parse_args(argv)
-    args.parts = set((args.parts or ",".join(p for p in PARTS if p != "chaos")).split(","))
+    args.parts = set((args.parts or ",".join(p for p in PARTS if p not in OPT_IN)).split(","))
     if args.long:
         args.parts.add("chaos")
     unknown = args.parts - set(PARTS)
@@ -154,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     args.paging_runs = 10_000 if args.quick else 100_000
     args.retention_runs = args.retention_runs or (500 if args.quick else 10_000)
     args.chaos_seconds = 120 if args.quick else 600
+    args.steady_runs = args.steady_runs or (10_000 if args.quick else 100_000)
+    args.steady_days = 50 if args.quick else 100
+    args.steady_sources = 100 if args.quick else 300
 
     console = Console(stderr=True)
     databases = [d for d in args.databases.split(",") if d]
