@@ -25,6 +25,7 @@ nothing to delete.
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -293,6 +294,8 @@ def _vacuum(url: str, engine: sa.Engine) -> float:
 async def run(
     kind: str, url: str, runs: int, days: int, sources: int, progress: Progress
 ) -> dict[str, Any]:
+    if days <= KEPT_DAYS:
+        raise ValueError(f"{days} days: the policy deletes nothing before day {KEPT_DAYS + 1}")
     per_day = runs // days
     async with launched(url):
         timestep.limit_provider("gc", tokens=10**12, per_seconds=60.0)
@@ -396,6 +399,9 @@ async def run(
         "runs_deleted": deleted,
         "gc_seconds": round(gc_seconds, 1),
         "gc_seconds_per_10k_runs": round(gc_seconds * 10_000 / deleted, 1) if deleted else None,
+        "gc_pass_seconds_median": (
+            round(statistics.median(p["seconds"] for p in deleting), 3) if deleting else None
+        ),
         "gc_pass_seconds_max": max((p["seconds"] for p in deleting), default=None),
         "idle_pass_seconds_mean": round(sum(idle) / len(idle), 3) if idle else None,
         "sessions_deleted": sum(p["sessions"] for p in passes),
