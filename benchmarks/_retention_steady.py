@@ -1,4 +1,4 @@
-"""(16) Retention at steady state: over 100,000 runs, table sizes stay bounded.
+"""(16) Retention at steady state: does each table stay bounded over 100,000 runs under a policy?
 
 Most runs here are not executed: they are copies, made in SQL, of a few hundred real ones.
 ``sources`` real runs (300; 100 with ``--quick``) of a zero-latency model on a provider with a
