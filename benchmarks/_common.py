@@ -21,10 +21,14 @@ from agents import ModelResponse, set_tracing_disabled
 from agents.models.interface import Model, ModelProvider
 from agents.usage import Usage
 from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
+    ResponseUsage,
 )
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 from rich.progress import Progress
 from sqlalchemy.engine import make_url
 
@@ -90,8 +94,30 @@ class ZeroLatencyModel(Model):
             response_id=None,
         )
 
-    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """``get_response``'s answer as one ``response.completed`` event (no deltas)."""
+        answer = await self.get_response(*args, **kwargs)
+        usage = ResponseUsage(
+            input_tokens=answer.usage.input_tokens,
+            output_tokens=answer.usage.output_tokens,
+            total_tokens=answer.usage.total_tokens,
+            input_tokens_details=InputTokensDetails(cached_tokens=0, cache_write_tokens=0),
+            output_tokens_details=OutputTokensDetails(reasoning_tokens=0),
+        )
+        response = Response(
+            id="resp_zero",
+            created_at=0,
+            model="zero",
+            object="response",
+            output=answer.output,
+            tool_choice="auto",
+            tools=[],
+            parallel_tool_calls=False,
+            usage=usage,
+        )
+        yield ResponseCompletedEvent(
+            type="response.completed", sequence_number=0, response=response
+        )
 
 
 class ZeroLatencyProvider(ModelProvider):

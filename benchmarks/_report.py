@@ -486,4 +486,85 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['idle_pass_seconds']} |"
             )
         lines.append("")
+    lines += _steady(report)
     return "\n".join(lines)
+
+
+def _steady(report: dict[str, Any]) -> list[str]:
+    """(17): the passes' cost, each table's size when the policy starts deleting and at the
+    end, and the database's size over the simulated days."""
+    steady = {
+        db: f["retention_steady"]
+        for db, f in report["databases"].items()
+        if "retention_steady" in f
+    }
+    if not steady:
+        return []
+    first = next(iter(steady.values()))
+    lines = [
+        f"## (17) Retention at steady state: {first['runs']:,} runs over {first['days']} "
+        f"simulated days, `{first['policy']}`",
+        "",
+        f"The runs are copies, made in SQL, of {first['sources']} real ones (tool calls, "
+        "streams, approvals, step retries, token-limited model calls, sessions): every row "
+        "they wrote, under new ids, its times shifted to its place in its day. After each day "
+        "one gc pass at the day's end (on Postgres then a VACUUM, not timed); each pass "
+        "deleted exactly the runs that turned 30 days old (asserted).",
+        "",
+        "| database | runs | per day | runs deleted | gc s / 10k deleted runs | pass s, median "
+        "| slowest | idle pass s | copying s | real runs s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for db, r in steady.items():
+        lines.append(
+            f"| {db} | {r['runs']:,} | {r['runs_per_day']:,} | {r['runs_deleted']:,} | "
+            f"{r['gc_seconds_per_10k_runs']} | {r.get('gc_pass_seconds_median', '')} | "
+            f"{r['gc_pass_seconds_max']} | "
+            f"{r['idle_pass_seconds_mean']} | {r['copy_seconds']} | {r['sources_seconds']} |"
+        )
+    lines += [
+        "",
+        "Each table on the first day the policy deletes (30 days' runs) and at the end "
+        "(bytes with indexes; SQLite: its pages):",
+        "",
+        "| database | table | rows, day 31 | rows, end | MB, day 31 | MB, end | rows added a "
+        "day since |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    growing: dict[str, set[str]] = {}
+    for db, r in steady.items():
+        start = next(s for s in r["samples"] if s["day"] == 31)
+        end = r["samples"][-1]
+        for table, size in end["tables"].items():
+            was = start["tables"][table]
+            if not (size["rows"] or was["rows"]):
+                continue
+            per_day = (size["rows"] - was["rows"]) / max(1, end["day"] - start["day"])
+            if per_day >= 1:
+                growing.setdefault(table, set()).add(db)
+            lines.append(
+                f"| {db} | {table} | {was['rows']:,} | {size['rows']:,} | "
+                f"{was['bytes'] / 2**20:.2f} | {size['bytes'] / 2**20:.2f} | {per_day:+.1f} |"
+            )
+    if growing:
+        lines += [
+            "",
+            "Not bounded (a row or more added a day after day 31): "
+            + ", ".join(f"`{t}` ({', '.join(sorted(dbs))})" for t, dbs in growing.items())
+            + ". `timestep_usage_daily` grows by design: a row per day, agent and model.",
+        ]
+    lines += [
+        "",
+        "| database | day | runs made | runs kept | rows (these tables) | database MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for db, r in steady.items():
+        for sample in r["samples"]:
+            tables = sample["tables"]
+            lines.append(
+                f"| {db} | {sample['day']} | {sample['runs_made']:,} | "
+                f"{tables['workflow_status']['rows']:,} | "
+                f"{sum(t['rows'] for t in tables.values()):,} | "
+                f"{sample['database_bytes'] / 2**20:.1f} |"
+            )
+    return [*lines, ""]

@@ -20,7 +20,7 @@ from rich.progress import Progress
 
 import timestep
 
-from ._common import dbos_table, new_id, sync_engine
+from ._common import dbos_table, launched, new_id, sync_engine
 
 _TABLES = (
     "workflow_status",
@@ -54,6 +54,11 @@ def _sizes(url: str) -> dict[str, int]:
 
 
 async def run(kind: str, url: str, runs: int, progress: Progress) -> dict[str, Any]:
+    async with launched(url):  # a database of its own: the pass deletes every ended run
+        return await _measure(kind, url, runs, progress)
+
+
+async def _measure(kind: str, url: str, runs: int, progress: Progress) -> dict[str, Any]:
     agent = Agent(name="retention-bench", instructions="Answer.")
     task = progress.add_task(f"{kind}: retention, {runs} runs", total=runs)
     for _ in range(runs):

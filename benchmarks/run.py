@@ -9,7 +9,8 @@ limiter at saturation and the ledger check's cost per model call; (12) the web c
 listing at 100,000 runs; (13) the cost of a retention pass per 10,000 deleted runs; (16) runs
 per second from one worker process to two on one Postgres, Timestep and bare DBOS; a
 pyinstrument profile of Timestep's hot path; and with ``--long`` the
-200-run chaos soak.
+200-run chaos soak. Asked for by name only: (17) table sizes over 100,000 runs (cloned from
+real ones) under retention, ``--parts retention-steady``.
 Writes ``benchmarks/results/latest.md`` and ``latest.json``; every ratio comes from one run.
 """
 
@@ -46,6 +47,7 @@ from . import (
     _profile,
     _recovery,
     _retention,
+    _retention_steady,
     _scaling,
     _streaming,
     _throughput,
@@ -67,11 +69,17 @@ PARTS = (
     "streaming",
     "paging",
     "retention",
+    "retention-steady",
     "recovery",
     "scaling",
     "chaos",
 )
-IN_PROCESS = tuple(part for part in PARTS if part not in ("recovery", "scaling", "chaos"))
+# Not run unless asked for: minutes per database each.
+OPT_IN = ("retention-steady", "chaos")
+# Each in a database of its own: recovery's and scaling's worker processes; retention's passes
+# delete every ended run in the database, and assert they deleted their own runs only.
+ALONE = ("recovery", "scaling", "retention", *OPT_IN)
+IN_PROCESS = tuple(part for part in PARTS if part not in ALONE)
 
 
 async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: Progress) -> dict:
@@ -97,8 +105,6 @@ async def _in_process(kind: str, url: str, args: argparse.Namespace, progress: P
             out["tokens"] = await _tokens.run(kind, args.quick, progress)
         if "paging" in args.parts:  # after the others: it leaves 100,000 runs behind
             out["paging"] = await _paging.run(kind, url, args.paging_runs, progress)
-        if "retention" in args.parts:
-            out["retention"] = await _retention.run(kind, url, args.retention_runs, progress)
         if "limiter" in args.parts:  # last: it leaves a provider limit behind
             out["limiter"] = await _limiter.run(kind, args.quick, progress)
     return out
@@ -109,6 +115,16 @@ def _database(kind: str, args: argparse.Namespace, progress: Progress) -> dict[s
     if any(p in args.parts for p in IN_PROCESS):
         with fresh_database(kind) as url:
             out.update(asyncio.run(_in_process(kind, url, args, progress)))
+    if "retention" in args.parts:
+        with fresh_database(kind, "retention") as url:
+            out["retention"] = asyncio.run(_retention.run(kind, url, args.retention_runs, progress))
+    if "retention-steady" in args.parts:
+        with fresh_database(kind, "steady") as url:
+            out["retention_steady"] = asyncio.run(
+                _retention_steady.run(
+                    kind, url, args.steady_runs, args.steady_days, args.steady_sources, progress
+                )
+            )
     if "recovery" in args.parts:
         with fresh_database(kind, "recovery") as url:
             out["recovery"] = _recovery.run(kind, url, args.recovery_runs, progress)
@@ -143,10 +159,13 @@ def main(argv: list[str] | None = None) -> None:
         "--memory-runs", type=int, default=None, help="runs per memory workload (9)"
     )
     parser.add_argument(
-        "--retention-runs", type=int, default=None, help="runs one gc pass deletes (11)"
+        "--retention-runs", type=int, default=None, help="runs one gc pass deletes (13)"
+    )
+    parser.add_argument(
+        "--steady-runs", type=int, default=None, help="runs over the simulated days (17)"
     )
     args = parser.parse_args(argv)
-    args.parts = set((args.parts or ",".join(p for p in PARTS if p != "chaos")).split(","))
+    args.parts = set((args.parts or ",".join(p for p in PARTS if p not in OPT_IN)).split(","))
     if args.long:
         args.parts.add("chaos")
     unknown = args.parts - set(PARTS)
@@ -164,6 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     args.paging_runs = 10_000 if args.quick else 100_000
     args.retention_runs = args.retention_runs or (500 if args.quick else 10_000)
     args.chaos_seconds = 120 if args.quick else 600
+    args.steady_runs = args.steady_runs or (10_000 if args.quick else 100_000)
+    args.steady_days = 50 if args.quick else 100
+    args.steady_sources = 100 if args.quick else 300
 
     console = Console(stderr=True)
     databases = [d for d in args.databases.split(",") if d]
