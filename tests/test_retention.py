@@ -31,6 +31,7 @@ from timestep import (
 from timestep._core.process import process_state
 from timestep._core.runtime import reset_process, tables_engine
 from timestep._core.tables import (
+    decisions_table,
     rate_slots_table,
     run_states_table,
     session_items_table,
@@ -200,6 +201,29 @@ async def test_sessions_policy_keeps_live_sessions_and_deletes_idle_ones(fake_mo
     assert await _count(run_states_table, run_states_table.c.session_id == live.session_id) >= 1
     await approve(handle.workflow_id, "call_l1")
     assert (await handle.result()).final_output == "Refunded L1."
+
+    # Once the run has ended, the snapshot it saved while it waited is its own, not a caller's
+    # to resume from: it goes with the run, with the run's decision, and the session can go.
+    states = run_states_table
+    (snapshot,) = await _rows(
+        states, states.c.session_id == live.session_id, states.c.workflow_id.is_not(None)
+    )
+    assert snapshot["state_type"] == "interrupted"  # still the session's newest state
+    assert await _count(decisions_table, decisions_table.c.workflow_id == handle.workflow_id) == 1
+    report = await collect_garbage(
+        policy="finished=10d,sessions=10d", now=later + timedelta(days=11)
+    )
+    assert report.runs == 1 and report.sessions == 1
+    assert report.rows["timestep_decisions"] == 1
+    assert await _count(states, states.c.session_id == live.session_id) == 0
+    assert await _count(decisions_table, decisions_table.c.workflow_id == handle.workflow_id) == 0
+    assert await live.get_items() == []
+
+
+async def _rows(table: sa.Table, *where: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
+    engine = await tables_engine()
+    async with engine.connect() as conn:
+        return [dict(r._mapping) for r in await conn.execute(sa.select(table).where(*where))]
 
 
 async def test_the_scheduled_pass_runs_by_itself(own_database, fake_model, monkeypatch):

@@ -28,6 +28,7 @@ from timestep._core.protocol import (
     ApprovalPolicy,
     Decision,
     PendingApproval,
+    wait_snapshot_id,
 )
 from timestep._core.runtime import tables_engine
 from timestep._core.state_rows import stored_forms
@@ -212,7 +213,7 @@ def _now(run: CurrentRun) -> str:
 async def _save_snapshot(run: CurrentRun, state: RunState[Any], round_index: int) -> None:
     engine = await tables_engine()
     row: dict[str, Any] = {
-        "state_id": f"{run.workflow_id}:interrupted:{round_index}",
+        "state_id": wait_snapshot_id(run.workflow_id, round_index),
         "session_id": run.session_id or f"workflow:{run.workflow_id}",
         "agent_name": run.agent_name,
         "workflow_id": run.workflow_id,

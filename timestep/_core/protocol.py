@@ -33,8 +33,10 @@ __all__ = [
     "SCHEDULED_RUN_WORKFLOW",
     "STREAM_KEY",
     "ScheduleContext",
+    "WAIT_SNAPSHOT_MARK",
     "request_of",
     "time_of",
+    "wait_snapshot_id",
 ]
 
 AGENT_RUN_WORKFLOW = "timestep.agent_run"
@@ -156,6 +158,16 @@ class PendingApproval(TypedDict):
     tool_name: str
     arguments: str | None
     agent_name: str
+
+
+WAIT_SNAPSHOT_MARK = ":interrupted:"
+"""What a waiting run's own snapshot ids have after the run's workflow id (``wait_snapshot_id``)."""
+
+
+def wait_snapshot_id(workflow_id: str, round_index: int) -> str:
+    """The ``state_id`` of the snapshot a run saves while it waits durably for decisions: its
+    wait's, not a caller's to resume from (so it goes with the run)."""
+    return f"{workflow_id}{WAIT_SNAPSHOT_MARK}{round_index}"
 
 
 class Decision(TypedDict, total=False):

@@ -6,7 +6,8 @@ One pass deletes, in bounded batches (each its own short transactions):
   retention passes, with their child workflows: provider permits, a fire's run), through
   DBOS's own ``delete_workflows``, which removes their inputs, outputs, step outputs, and by
   cascade their streams, events and messages;
-- Timestep's rows of those runs: tool calls, RunState snapshots, and usage, which is first
+- Timestep's rows of those runs: tool calls, approval decisions, RunState snapshots (the
+  snapshots a run saved while it waited for decisions among them), and usage, which is first
   added to ``timestep_usage_daily`` (per day, agent and model) so totals survive;
 - with a ``sessions`` age, the items and states of sessions idle for longer than it;
 - the ledger's rows that no token limit, rate limit or budget can count any more (whatever
@@ -22,7 +23,8 @@ One pass deletes, in bounded batches (each its own short transactions):
 
 It never deletes a workflow that is not ended (PENDING, ENQUEUED, DELAYED), a run whose
 parent or any of whose children is still active, a session's newest state when it is an
-interrupted one (an approval may still need it), a session that a live run uses or that has
+interrupted one that a caller saved (its approvals may still be answered and the run resumed
+from it; a waiting run's own snapshot is the run's and goes with it), a session that a live run uses or that has
 been active within the policy, or a ledger row that a process whose clock is up to
 ``LEDGER_CLOCK_MARGIN_SECONDS`` behind could still count. A pass that dies half-way is safe
 to repeat: Timestep's rows go first, each batch in one transaction, then DBOS's, so the next
@@ -48,11 +50,13 @@ from .protocol import (
     AGENT_RUN_WORKFLOW,
     RETENTION_WORKFLOW,
     SCHEDULED_RUN_WORKFLOW,
+    WAIT_SNAPSHOT_MARK,
     request_of,
 )
 from .provider_feedback import MAX_BLOCK_SECONDS
 from .retention_policy import STATUS_GROUPS, RetentionPolicy
 from .tables import (
+    decisions_table,
     ledger_locks_table,
     ledger_waits_table,
     model_calls_table,
@@ -290,7 +294,8 @@ async def _delete_run_rows(
     conn: AsyncConnection, workflow_ids: list[str], *, dry_run: bool
 ) -> tuple[dict[str, int], int]:
     """Timestep's rows of deleted runs: usage (summed into the daily table first), tool
-    calls, step retries, and states, except a session's newest state when it is an interrupted one."""
+    calls, decisions, step retries, and states, except a session's newest state when it is an
+    interrupted one a caller saved (a waiting run's own snapshot goes with the run)."""
     rows: dict[str, int] = {}
     size = 0
     u = usage_table
@@ -316,10 +321,17 @@ async def _delete_run_rows(
     rows[r.name], _ = await _delete_rows(
         conn, r, r.c.workflow_id.in_(workflow_ids), dry_run=dry_run
     )
+    d = decisions_table
+    rows[d.name], decisions_size = await _delete_rows(
+        conn, d, d.c.workflow_id.in_(workflow_ids), dry_run=dry_run
+    )
+    size += decisions_size
 
     s = run_states_table
     newest = sa.select(sa.func.max(s.c.seq)).group_by(s.c.session_id).scalar_subquery()
-    kept = sa.and_(s.c.seq.in_(newest), s.c.state_type == "interrupted")
+    kept = sa.and_(
+        s.c.seq.in_(newest), s.c.state_type == "interrupted", sa.not_(_is_wait_snapshot(s))
+    )
     where = sa.and_(s.c.workflow_id.in_(workflow_ids), sa.not_(kept))
     count, states_size = (
         await conn.execute(
@@ -332,6 +344,13 @@ async def _delete_run_rows(
     if count and not dry_run:
         await conn.execute(sa.delete(s).where(where))
     return rows, size
+
+
+def _is_wait_snapshot(s: sa.Table) -> Any:
+    """Whether a state row is a snapshot its run saved while it waited (``wait_snapshot_id``):
+    compared, not matched with LIKE, so ids holding ``%`` or ``_`` mean nothing more."""
+    prefix = s.c.workflow_id + WAIT_SNAPSHOT_MARK
+    return sa.func.substr(s.c.state_id, 1, sa.func.length(prefix)) == prefix
 
 
 async def _add_daily(conn: AsyncConnection, usage: Sequence[Any]) -> None:
@@ -492,7 +511,9 @@ async def gc_session_batch(
     """One batch of sessions idle since before ``cutoff``: their items and states go.
 
     A session is live (kept) while a run that is not ended uses it, while it has an item or a
-    state newer than the cutoff, or while its newest state is an interrupted one."""
+    state newer than the cutoff, or while its newest state is an interrupted one a caller saved
+    (a waiting run's own snapshot keeps the session only while the run is not ended, as its
+    use of the session does)."""
     i, s = session_items_table, run_states_table
     query = (
         sa.select(i.c.session_id)
@@ -535,7 +556,10 @@ async def gc_session_batch(
                         newest,
                         sa.and_(s.c.session_id == newest.c.session_id, s.c.seq == newest.c.seq),
                     )
-                    .where(s.c.state_type == "interrupted")
+                    .where(
+                        s.c.state_type == "interrupted",
+                        sa.or_(s.c.workflow_id.is_(None), sa.not_(_is_wait_snapshot(s))),
+                    )
                 )
             ).scalars()
         )
