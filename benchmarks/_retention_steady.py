@@ -139,7 +139,7 @@ _TABLES: dict[str, tuple[str, str, dict[str, str]]] = {
         "workflow",
         {
             "seq": "new",
-            "state_id": "id",
+            "state_id": "run_id",
             "workflow_id": "id",
             "session_id": "id",
             "created_at": "ts",
@@ -207,6 +207,13 @@ def _name(url: str, table: str) -> str:
 def _shifted(kind: str, column: str, postgres: bool) -> str:
     if kind == "id":
         return f"t.{column} || m.suffix"
+    if kind == "run_id":  # an id made from its run's (a waiting run's snapshot): the copy's
+        run = "t.workflow_id"
+        return (
+            f"CASE WHEN substr(t.{column}, 1, length({run})) = {run} "
+            f"THEN {run} || m.suffix || substr(t.{column}, length({run}) + 1) "
+            f"ELSE t.{column} || m.suffix END"
+        )
     if kind == "ms":
         return f"t.{column} + m.shift_ms"
     if kind == "s":
