@@ -24,11 +24,11 @@ One pass deletes, in bounded batches (each its own short transactions):
 It never deletes a workflow that is not ended (PENDING, ENQUEUED, DELAYED), a run whose
 parent or any of whose children is still active, a session's newest state when it is an
 interrupted one that a caller saved (its approvals may still be answered and the run resumed
-from it; a waiting run's own snapshot is the run's and goes with it), a session that a live run uses or that has
-been active within the policy, or a ledger row that a process whose clock is up to
-``LEDGER_CLOCK_MARGIN_SECONDS`` behind could still count. A pass that dies half-way is safe
-to repeat: Timestep's rows go first, each batch in one transaction, then DBOS's, so the next
-pass finds the same runs again and has nothing left to add twice.
+from it; a waiting run's own snapshot is the run's and goes with it), a session that a live
+run uses or that has been active within the policy, or a ledger row that a process whose
+clock is up to ``LEDGER_CLOCK_MARGIN_SECONDS`` behind could still count. A pass that dies
+half-way is safe to repeat: Timestep's rows go first, each batch in one transaction, then
+DBOS's, so the next pass finds the same runs again and has nothing left to add twice.
 """
 
 from __future__ import annotations
