@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from tests import parity_scenarios as sc
 from timestep._core.runtime import reset_process
 from timestep._core.tracing import RunTrace
 from timestep.testing import (
@@ -20,7 +21,8 @@ from timestep.testing import (
     text,
 )
 
-WORKER = Path(__file__).parent / "workers" / "tracing_worker.py"
+WORKERS = Path(__file__).parent / "workers"
+WORKER = WORKERS / "tracing_worker.py"
 
 
 def _spans(path: Path) -> list[dict]:
@@ -244,3 +246,27 @@ def test_a_forked_runs_root_span_starts_when_it_was_forked(database_url: str):
     # DBOS records the start in whole ms on Postgres, in whole seconds on SQLite.
     precision = 1_000_000_000 if database_url.startswith("sqlite") else 1_000_000
     assert starts["fork"] >= starts["forked_at"] - precision
+
+
+def test_with_a_tracer_provider_every_parity_scenario_runs_as_under_runner(
+    database_url: str, tmp_path: Path
+):
+    # Tracing must not change what a run does: the differential suite's scenarios, in a process
+    # with a tracer provider (tests/workers/traced_parity_worker.py), compared as
+    # test_runner_parity compares them; each durable run made its spans and one root.
+    reset_process()
+    done = subprocess.run(
+        [sys.executable, str(WORKERS / "traced_parity_worker.py"), database_url, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = [
+        json.loads(line.removeprefix("RESULT "))
+        for line in done.stdout.splitlines()
+        if line.startswith("RESULT ")
+    ]
+    assert [r["scenario"] for r in results] == [s.name for s in sc.SCENARIOS]
+    assert [r for r in results if r["difference"]] == []
+    assert all(r["roots"] == 1 and r["spans"] > 1 for r in results), results
