@@ -103,13 +103,13 @@ async def write_stream_entries(entries: list[dict[str, Any]]) -> None:
     """Append entries to the run's stream, from inside a step (no checkpoint of their own).
 
     Stored as portable JSON: any process (or language) reads them without unpickling. All of
-    them in one trip to DBOS's thread pool (the step's context goes along), not one each."""
+    them as one entry (a ``batch``), so one transaction, in one trip to DBOS's thread pool
+    (the step's context goes along): a step's first write (``begin``, the items before it, its
+    first events) and the tail are several entries, and runs in flight share the database."""
     if entries:
-        await asyncio.to_thread(_write_entries, entries)
+        entry = entries[0] if len(entries) == 1 else {"t": "batch", "entries": entries}
+        await asyncio.to_thread(_write_entry, entry)
 
 
-def _write_entries(entries: list[dict[str, Any]]) -> None:
-    for entry in entries:
-        DBOS.write_stream(
-            STREAM_KEY, entry, serialization_type=WorkflowSerializationFormat.PORTABLE
-        )
+def _write_entry(entry: dict[str, Any]) -> None:
+    DBOS.write_stream(STREAM_KEY, entry, serialization_type=WorkflowSerializationFormat.PORTABLE)

@@ -17,7 +17,7 @@ from agents.stream_events import RawResponsesStreamEvent, StreamEvent
 
 from timestep._core.protocol import STREAM_KEY
 from timestep._core.registry import agent_graph
-from timestep._core.sdk_forms import EVENT_KINDS, decode_entry
+from timestep._core.sdk_forms import EVENT_KINDS, decode_entry, flat
 
 from .system import stream_polling_interval, system
 
@@ -90,6 +90,8 @@ def _records_of(entry: Any) -> list[EventRecord]:
             return [dict(entry[1].model_dump(mode="json", by_alias=True, exclude_none=True))]
         return []
     kind = entry.get("t")
+    if kind == "batch":
+        return [record for each in flat(entry) for record in _records_of(each)]
     if kind == "raw":
         return [dict(entry["data"])]
     if kind == "raws":

@@ -11,6 +11,7 @@ order, for readers in any process:
 ``{"t": "agent", "agent": name}``     an ``AgentUpdatedStreamEvent``
 ``{"t": "begin", "host": step}``      a step began writing (one per attempt of the step)
 ``{"t": "end", "error": {...}}``      the run ended; with the error's class and message if it failed
+``{"t": "batch", "entries": [...]}``  several of the above written together, in one transaction
 ====================================  =============================================================
 
 Only steps write to the stream, so a replayed step writes nothing again. A step that crashed
@@ -47,13 +48,14 @@ __all__ = [
     "encode_item",
     "encode_items",
     "encode_responses",
+    "flat",
     "model_call_usage",
     "raw_event",
     "settled",
 ]
 
-EVENT_KINDS = frozenset({"raw", "raws", "item", "agent"})
-"""The entry kinds that carry events (the others are markers)."""
+EVENT_KINDS = frozenset({"raw", "raws", "item", "agent", "batch"})
+"""The entry kinds that carry events (the others are markers; a batch may hold both)."""
 
 _RAW_EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 _OUTPUT_ITEM: TypeAdapter[ResponseOutputItem] = TypeAdapter(ResponseOutputItem)
@@ -147,9 +149,18 @@ def raw_event(data: Mapping[str, Any]) -> ResponseStreamEvent:
     return _RAW_EVENT.validate_python(data)
 
 
+def flat(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The entries ``entry`` stands for: a batch's, in order, or itself."""
+    if entry.get("t") == "batch":
+        return list(entry["entries"])
+    return [entry]
+
+
 def decode_entry(entry: Mapping[str, Any], agents: Mapping[str, Agent[Any]]) -> list[StreamEvent]:
     """The SDK stream events an entry holds (none for a marker)."""
     kind = entry.get("t")
+    if kind == "batch":
+        return [event for each in flat(entry) for event in decode_entry(each, agents)]
     if kind == "raw":
         return [RawResponsesStreamEvent(data=raw_event(entry["data"]))]
     if kind == "raws":
@@ -165,14 +176,15 @@ def decode_entry(entry: Mapping[str, Any], agents: Mapping[str, Agent[Any]]) -> 
 def settled(
     entries: Iterable[tuple[int, Mapping[str, Any]]],
 ) -> list[tuple[int, Mapping[str, Any]]]:
-    """``(offset, entry)`` pairs without what aborted step attempts wrote.
+    """``(offset, entry)`` pairs without what aborted step attempts wrote (a batch's entries
+    each with the batch's offset).
 
     A second ``begin`` of the same step means the entries since its first ``begin`` came from
     an attempt that never checkpointed (a crash mid-step, a retry, history a rewind
     discarded): they, and whatever followed them, are dropped."""
     kept: list[tuple[int, Mapping[str, Any]]] = []
     begun: dict[Any, int] = {}
-    for offset, entry in entries:
+    for offset, entry in ((o, each) for o, batch in entries for each in flat(batch)):
         if entry.get("t") == "begin":
             host = entry.get("host")
             if host in begun:
