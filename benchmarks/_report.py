@@ -40,6 +40,15 @@ def _f(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
 
 
+# The streaming part's readers: (label, key of its samples, prefix of its extras over plain).
+_STREAM_READERS = (
+    ("plain Runner.run_streamed", "plain", None),
+    ("Timestep, same process", "durable", ""),
+    ("Timestep, same process, another following", "shared", "shared_"),
+    ("Timestep, another process", "other", "other_"),
+)
+
+
 def markdown(report: dict[str, Any]) -> str:
     dbs = list(report["databases"])
     lines = [
@@ -381,12 +390,7 @@ def markdown(report: dict[str, Any]) -> str:
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for db, st in streaming.items():
-            for reader, key, extra in (
-                ("plain Runner.run_streamed", "plain", None),
-                ("Timestep, same process", "durable", ""),
-                ("Timestep, same process, another following", "shared", "shared_"),
-                ("Timestep, another process", "other", "other_"),
-            ):
+            for reader, key, extra in _STREAM_READERS:
                 if f"{key}_first" not in st:  # results from before the shared contender
                     continue
                 first, last = st[f"{key}_first"], st[f"{key}_last"]
@@ -413,12 +417,7 @@ def markdown(report: dict[str, Any]) -> str:
                 "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
             ]
             for db, st in split.items():
-                for reader, key, extra in (
-                    ("plain Runner.run_streamed", "plain", None),
-                    ("Timestep, same process", "durable", ""),
-                    ("Timestep, same process, another following", "shared", "shared_"),
-                    ("Timestep, another process", "other", "other_"),
-                ):
+                for reader, key, extra in _STREAM_READERS:
                     if f"{key}_lag" not in st:
                         continue
                     extras = (
