@@ -42,7 +42,7 @@ from timestep.providers import MultiModelProvider, watch_rate_limits, watch_retr
 
 from ._computer import make_computers_durable
 from ._current_run import CurrentRun, durable_run
-from ._stream import ModelCallHost, StreamPublisher, write_stream_entries
+from ._stream import STREAM_FLUSH_SECONDS, ModelCallHost, StreamPublisher, write_stream_entries
 from ._tracing import Traced
 
 __all__ = [
@@ -324,15 +324,26 @@ class DurableModel(Model):
                 writes.put_nowait(_DONE)
 
         reader = asyncio.ensure_future(pump())  # the request goes out before any write
+        loop = asyncio.get_running_loop()
         try:
             # The attempt's ``begin`` goes with its first entries: no write competes with the
             # request on its way out, and an attempt that wrote nothing needs no marker.
             first_batch = True
             ended = False
+            next_write = 0.0
             while not ended:
                 batch = [await writes.get()]
+                # After the first write, events gather for STREAM_FLUSH_SECONDS: each write
+                # is a transaction (and a notification) whatever it holds. The last one goes
+                # at once: the step, and the SDK's next turn, wait for it.
+                while batch[-1] is not _DONE and (remaining := next_write - loop.time()) > 0:
+                    try:
+                        batch.append(await asyncio.wait_for(writes.get(), remaining))
+                    except TimeoutError:
+                        break
                 while not writes.empty():  # a backlog goes out as one entry
                     batch.append(writes.get_nowait())
+                next_write = loop.time() + STREAM_FLUSH_SECONDS
                 if batch[-1] is _DONE:
                     ended = True
                     batch.pop()

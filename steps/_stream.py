@@ -3,13 +3,15 @@
 The workflow runs ``Runner.run_streamed`` and its ``StreamPublisher`` is the one consumer of
 ``stream_events()``. Each event goes at once, as the SDK's object, to the subscribers in this
 process (the caller of ``run_agent(stream=True)``). For other processes the events go into the
-run's DBOS stream (``timestep._core.sdk_forms``), written only by steps, so a replay never
-writes twice:
+run's DBOS stream (``timestep._core.sdk_forms``), written only by checkpointed operations,
+so a replay never writes twice:
 
-- a model call's step writes its raw events as the provider sends them, preceded by the run
-  items the SDK emitted since the previous model call (``pending``), which the publisher hands
-  it when the SDK delivers the call's first raw event;
-- the ``stream:tail`` step writes what the SDK emitted after the last model call.
+- a model call's step writes its raw events as the provider sends them (gathered for
+  ``STREAM_FLUSH_SECONDS`` after its first write), preceded by the run items the SDK emitted
+  since the previous model call (``pending``), which the publisher hands it when the SDK
+  delivers the call's first raw event;
+- the workflow writes what the SDK emitted after the last model call (``write_tail``; a
+  ``stream:tail`` step in runs started by earlier versions).
 
 When a model call is replayed its step body does not run: its checkpoint yields just the
 ``response.completed`` event, and the items pending at that call are dropped, because the step
@@ -30,9 +32,14 @@ from dbos import DBOS, WorkflowSerializationFormat
 from timestep._core.protocol import STREAM_KEY
 from timestep._core.sdk_forms import agent_identity_keys, encode_event
 
-__all__ = ["ModelCallHost", "StreamPublisher", "write_stream_entries"]
+__all__ = ["STREAM_FLUSH_SECONDS", "ModelCallHost", "StreamPublisher", "write_stream_entries"]
 
 TAIL_STEP = "stream:tail"
+_PORTABLE = WorkflowSerializationFormat.PORTABLE
+# How long a model call's raw events gather before they go to the run's DBOS stream together
+# (the first write goes at once). Readers in other processes see them this much later at
+# most; the caller in this process gets each event as it arrives.
+STREAM_FLUSH_SECONDS = 0.05
 
 
 @dataclass
@@ -54,6 +61,8 @@ class StreamPublisher:
     _firsts: dict[int, tuple[Any, ModelCallHost | None]] = field(default_factory=dict)
     # The agent graph's identity keys, computed at the first item (they cost more than it).
     _identity_keys: dict[int, str] | None = None
+    # Whether the tail is a workflow operation (later runs) or a step (``write_tail``).
+    tail_in_workflow: bool = False
 
     def first_event_of_call(self, event: Any, host: ModelCallHost | None) -> None:
         self._firsts[id(event)] = (event, host)
@@ -80,23 +89,28 @@ class StreamPublisher:
             queue.put_nowait(None)
 
     async def write_tail(self, *, close: bool, error: dict[str, Any] | None = None) -> None:
-        """Write what the SDK emitted after its last model call, as a step of its own; with
-        ``close``, the run's events are complete."""
+        """Write what the SDK emitted after its last model call; with ``close``, the run's
+        events are complete. From the workflow itself (``tail_in_workflow``): DBOS checks,
+        writes and checkpoints a workflow's stream write in one transaction, where a step
+        takes three; runs started before that wrote it as a step, and replay it so."""
         pending, self.pending = self.pending, []
         if not pending and not close:
             return
-        await DBOS.run_step_async({"name": TAIL_STEP}, _write_tail, pending, close, error)
+        if close:
+            # Readers stop when the workflow ends (DBOS ends their reads then), so its status
+            # is final by the time they look; this marker says the events are complete, and
+            # why not.
+            pending.append({"t": "end", "error": error})
+        if self.tail_in_workflow:
+            await DBOS.write_stream_async(
+                STREAM_KEY, _one_entry(pending), serialization_type=_PORTABLE
+            )
+        else:
+            await DBOS.run_step_async({"name": TAIL_STEP}, _write_tail, pending)
 
 
-async def _write_tail(
-    pending: list[dict[str, Any]], close: bool, error: dict[str, Any] | None
-) -> None:
-    entries = [{"t": "begin", "host": DBOS.step_id}, *pending]
-    if close:
-        # Readers stop when the workflow ends (DBOS ends their reads then), so its status is
-        # final by the time they look; this marker says the events are complete, and why not.
-        entries.append({"t": "end", "error": error})
-    await write_stream_entries(entries)
+async def _write_tail(entries: list[dict[str, Any]]) -> None:
+    await write_stream_entries([{"t": "begin", "host": DBOS.step_id}, *entries])
 
 
 async def write_stream_entries(entries: list[dict[str, Any]]) -> None:
@@ -107,9 +121,12 @@ async def write_stream_entries(entries: list[dict[str, Any]]) -> None:
     (the step's context goes along): a step's first write (``begin``, the items before it, its
     first events) and the tail are several entries, and runs in flight share the database."""
     if entries:
-        entry = entries[0] if len(entries) == 1 else {"t": "batch", "entries": entries}
-        await asyncio.to_thread(_write_entry, entry)
+        await asyncio.to_thread(_write_entry, _one_entry(entries))
+
+
+def _one_entry(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return entries[0] if len(entries) == 1 else {"t": "batch", "entries": entries}
 
 
 def _write_entry(entry: dict[str, Any]) -> None:
-    DBOS.write_stream(STREAM_KEY, entry, serialization_type=WorkflowSerializationFormat.PORTABLE)
+    DBOS.write_stream(STREAM_KEY, entry, serialization_type=_PORTABLE)

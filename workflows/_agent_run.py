@@ -91,6 +91,8 @@ async def agent_run_workflow(request: RunRequest) -> RunSummary:
         policy = request.get("approvals") or {}
         round_index = 0
         while result.interruptions and policy.get("wait"):
+            if run.publisher is not None:  # readers elsewhere see the interruption first
+                await run.publisher.write_tail(close=False)
             state = result.to_state()
             await wait_for_decisions(
                 run,
@@ -173,10 +175,13 @@ async def _run(
         live.streaming = streamed
     if run.publisher is None:
         run.publisher = StreamPublisher(
-            starting_agent=agent, subscribers=live.subscribers if live is not None else []
+            starting_agent=agent,
+            subscribers=live.subscribers if live is not None else [],
+            tail_in_workflow=bool(request.get("tail_in_workflow")),
         )
     await run.publisher.consume(streamed)
-    await run.publisher.write_tail(close=False)
+    if not run.publisher.tail_in_workflow:  # earlier runs' layout: a tail step per round
+        await run.publisher.write_tail(close=False)
     return streamed
 
 

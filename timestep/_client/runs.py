@@ -421,6 +421,7 @@ async def _start(
         "traceparent": caller_traceparent(),
         "started_ns": time.time_ns(),
         "clears_approvals": False,
+        "tail_in_workflow": True,
     }
     if isinstance(input_or_state, RunState):
         request["state"] = input_or_state.to_string()

@@ -111,6 +111,11 @@ class RunRequest(TypedDict, total=False):
     again at the same place; later runs leave the list as it is, and readers leave out the
     calls that have a decision (``get_pending_approvals``), which keeps a step off the path
     from ``approve()`` to the approved tool."""
+    tail_in_workflow: bool
+    """Whether a streamed run writes the events after its last model call as a workflow
+    operation (one transaction, once, when the run ends or waits for approvals). Runs started
+    before this key existed wrote them in ``stream:tail`` steps, one per round and one to close,
+    and their replays must take those steps again."""
 
 
 class RunRecords(TypedDict):

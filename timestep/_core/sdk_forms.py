@@ -14,7 +14,8 @@ order, for readers in any process:
 ``{"t": "batch", "entries": [...]}``  several of the above written together, in one transaction
 ====================================  =============================================================
 
-Only steps write to the stream, so a replayed step writes nothing again. A step that crashed
+Only steps and the workflow's own stream writes (each checkpointed with its write, in one
+transaction) write to the stream, so a replay writes nothing again. A step that crashed
 mid-way and ran again wrote ``begin`` twice: ``settled`` drops what the attempt that never
 checkpointed wrote, so a reader that comes later sees each event once.
 """
