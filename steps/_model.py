@@ -20,6 +20,7 @@ event, which is all the SDK needs to assemble the response when the call is repl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -268,16 +269,10 @@ class DurableModel(Model):
             step = asyncio.ensure_future(
                 gate(limit, self._step_options, traced_body.body, *args, **kwargs)
             )
+        # A step that ends without streaming (replayed, or failed early) ends the events too.
+        step.add_done_callback(lambda _: live.put_nowait(_DONE))
         try:
-            while True:
-                getter = asyncio.ensure_future(live.get())
-                await asyncio.wait({getter, step}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    break  # the step ended without streaming: replayed, or failed early
-                event = getter.result()
-                if event is _DONE:
-                    break
+            while (event := await live.get()) is not _DONE:
                 yield event
             checkpoint: dict[str, Any] = await step  # raises the step's (recorded) error
             completed = ResponseCompletedEvent.model_validate(checkpoint["completed"])
@@ -301,6 +296,7 @@ class DurableModel(Model):
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         writes: asyncio.Queue[Any] = asyncio.Queue()
+        streamed = asyncio.Event()  # the provider's stream has ended (or failed)
         done_items: list[Any] = []
         completed: list[ResponseCompletedEvent] = []
 
@@ -322,6 +318,7 @@ class DurableModel(Model):
                         completed.append(event)
             finally:
                 writes.put_nowait(_DONE)
+                streamed.set()
 
         reader = asyncio.ensure_future(pump())  # the request goes out before any write
         loop = asyncio.get_running_loop()
@@ -336,11 +333,10 @@ class DurableModel(Model):
                 # After the first write, events gather for STREAM_FLUSH_SECONDS: each write
                 # is a transaction (and a notification) whatever it holds. The last one goes
                 # at once: the step, and the SDK's next turn, wait for it.
-                while batch[-1] is not _DONE and (remaining := next_write - loop.time()) > 0:
-                    try:
-                        batch.append(await asyncio.wait_for(writes.get(), remaining))
-                    except TimeoutError:
-                        break
+                remaining = next_write - loop.time()
+                if remaining > 0 and batch[-1] is not _DONE:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(streamed.wait(), remaining)
                 while not writes.empty():  # a backlog goes out as one entry
                     batch.append(writes.get_nowait())
                 next_write = loop.time() + STREAM_FLUSH_SECONDS
