@@ -20,7 +20,6 @@ event, which is all the SDK needs to assemble the response when the call is repl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -296,7 +295,6 @@ class DurableModel(Model):
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         writes: asyncio.Queue[Any] = asyncio.Queue()
-        streamed = asyncio.Event()  # the provider's stream has ended (or failed)
         done_items: list[Any] = []
         completed: list[ResponseCompletedEvent] = []
 
@@ -318,7 +316,6 @@ class DurableModel(Model):
                         completed.append(event)
             finally:
                 writes.put_nowait(_DONE)
-                streamed.set()
 
         reader = asyncio.ensure_future(pump())  # the request goes out before any write
         loop = asyncio.get_running_loop()
@@ -335,8 +332,7 @@ class DurableModel(Model):
                 # at once: the step, and the SDK's next turn, wait for it.
                 remaining = next_write - loop.time()
                 if remaining > 0 and batch[-1] is not _DONE:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(streamed.wait(), remaining)
+                    await asyncio.wait((reader,), timeout=remaining)  # or the stream's end
                 while not writes.empty():  # a backlog goes out as one entry
                     batch.append(writes.get_nowait())
                 next_write = loop.time() + STREAM_FLUSH_SECONDS
