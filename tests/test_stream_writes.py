@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from agents import Agent, function_tool
+from agents.stream_events import RawResponsesStreamEvent
 from dbos import DBOS, SetWorkflowID
 
 import timestep
 from timestep import approve, get_pending_approvals, run_agent
 from timestep._client.inspection import fork_run
 from timestep._core.protocol import STREAM_KEY
-from timestep._core.sdk_forms import flat, settled
+from timestep._core.sdk_forms import decode_entry, flat, settled
 from timestep.testing import function_call, text
 from timestep.workflows._agent_run import agent_run_workflow
 
 pytestmark = pytest.mark.usefixtures("durable")
 
+AGENT_NAME = "stream-writes"
 WORDS = " ".join(f"w{i}" for i in range(20))
 
 
@@ -31,19 +34,21 @@ def ship(order_id: str) -> str:
 
 
 def _agent() -> Agent:
-    return Agent(name="stream-writes", instructions="Answer.", tools=[ship])
+    return Agent(name=AGENT_NAME, instructions="Answer.", tools=[ship])
 
 
 async def _stream_values(workflow_id: str) -> list[dict]:
     return [value async for value in DBOS.read_stream_async(workflow_id, STREAM_KEY)]
 
 
-def _raw_events(values: list[dict]) -> list[dict]:
-    raws = [entry for value in values for entry in flat(value) if entry["t"] in ("raw", "raws")]
+def _raw_events(values: list[dict]) -> list[Any]:
+    """The raw model events the stream's entries hold, as a reader elsewhere decodes them."""
+    agents = {AGENT_NAME: _agent()}
     return [
-        data
-        for entry in raws
-        for data in (entry["data"] if entry["t"] == "raws" else [entry["data"]])
+        event.data
+        for value in values
+        for event in decode_entry(value, agents)
+        if isinstance(event, RawResponsesStreamEvent)
     ]
 
 
@@ -60,10 +65,8 @@ async def test_a_model_calls_events_go_to_the_stream_in_a_few_writes(fake_model)
 
     values = await _stream_values(run.workflow_id)
     written = _raw_events(values)
-    assert [event["type"] for event in written] == [event.type for event in live]
-    assert (
-        "".join(e["delta"] for e in written if e["type"] == "response.output_text.delta") == WORDS
-    )
+    assert [event.type for event in written] == [event.type for event in live]
+    assert "".join(e.delta for e in written if e.type == "response.output_text.delta") == WORDS
     writes_with_raws = [v for v in values if _raw_events([v])]
     assert len(live) > 20 and len(writes_with_raws) <= 8  # not one write per event
 
